@@ -1,0 +1,131 @@
+//! Decrypting one age file (binary or ASCII-armored) into a zeroizing buffer.
+
+use std::io::Read;
+use std::sync::Arc;
+
+use age::armor::ArmoredReader;
+use zeroize::Zeroizing;
+
+use super::identity::{Identities, PassphrasePrompt};
+use crate::FetchError;
+
+/// The highest scrypt work factor (log2 N) accepted for passphrase-encrypted
+/// files: 2^20 needs 1 GiB of memory and about 1–4 s of CPU. A file that asks
+/// for more is refused rather than allowed to exhaust the machine.
+pub const MAX_SCRYPT_LOG_N: u8 = 20;
+
+const BINARY_MAGIC: &[u8] = b"age-encryption.org/";
+const ARMOR_BEGIN: &[u8] = b"-----BEGIN AGE ENCRYPTED FILE-----";
+
+/// Whether `bytes` start like an age file, binary or armored.
+pub fn looks_like_age(bytes: &[u8]) -> bool {
+    let trimmed = trim_leading_whitespace(bytes);
+    bytes.starts_with(BINARY_MAGIC) || trimmed.starts_with(ARMOR_BEGIN)
+}
+
+fn trim_leading_whitespace(bytes: &[u8]) -> &[u8] {
+    let start = bytes
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(bytes.len());
+    &bytes[start..]
+}
+
+/// Decrypts `ciphertext` (named `label` in messages) with `identities`, or
+/// with a passphrase asked through `prompt` if the file is passphrase-encrypted.
+pub fn decrypt(
+    ciphertext: &[u8],
+    label: &str,
+    identities: &Identities,
+    prompt: Option<&Arc<dyn PassphrasePrompt>>,
+) -> Result<Zeroizing<Vec<u8>>, FetchError> {
+    if !looks_like_age(ciphertext) {
+        return Err(FetchError::new(format!("{label} is not an age-encrypted file"))
+            .with_hint("encrypt it first: envcloak encrypt -r RECIPIENT -o FILE.age FILE"));
+    }
+    let mut dearmored = Vec::with_capacity(ciphertext.len());
+    ArmoredReader::new(ciphertext)
+        .read_to_end(&mut dearmored)
+        .map_err(|e| damaged(label, &format!("the ASCII armor is invalid ({e})")))?;
+    let decryptor = age::Decryptor::new_buffered(&dearmored[..]).map_err(|e| header_error(label, e))?;
+
+    let passphrase_identity;
+    let list: Vec<&dyn age::Identity> = if decryptor.is_scrypt() {
+        let Some(passphrase) = prompt.and_then(|p| p.passphrase(&format!("Passphrase for {label}"))) else {
+            return Err(FetchError::new(format!("{label} is encrypted with a passphrase and no terminal is available to ask for it"))
+                .with_hint("run on a terminal, or re-encrypt the file to an identity: envcloak encrypt -r AGE-PUBLIC-KEY"));
+        };
+        let mut identity = age::scrypt::Identity::new(passphrase);
+        identity.set_max_work_factor(MAX_SCRYPT_LOG_N);
+        passphrase_identity = identity;
+        vec![&passphrase_identity as &dyn age::Identity]
+    } else {
+        identities.list.iter().map(|id| id.as_ref() as &dyn age::Identity).collect()
+    };
+
+    let mut reader = decryptor
+        .decrypt(list.into_iter())
+        .map_err(|e| match e {
+            age::DecryptError::NoMatchingKeys => no_match(label, &dearmored, identities),
+            age::DecryptError::DecryptionFailed if passphrase_identity_used(&dearmored) => {
+                FetchError::new(format!("wrong passphrase for {label}"))
+            }
+            age::DecryptError::ExcessiveWork { required, .. } => FetchError::new(format!(
+                "{label} asks for scrypt work factor 2^{required}; envcloak accepts at most 2^{MAX_SCRYPT_LOG_N}"
+            ))
+            .with_hint("re-encrypt the file with a smaller work factor or to an identity"),
+            other => damaged(label, &other.to_string()),
+        })?;
+    // The plaintext is shorter than the ciphertext: with this capacity the
+    // buffer never reallocates, so no unzeroized copy is left behind.
+    let mut plaintext = Zeroizing::new(Vec::with_capacity(dearmored.len() + 1));
+    reader
+        .read_to_end(&mut plaintext)
+        .map_err(|e| damaged(label, &format!("the payload does not decrypt ({e})")))?;
+    Ok(plaintext)
+}
+
+fn passphrase_identity_used(header: &[u8]) -> bool {
+    header_stanzas(header).any(|line| line.starts_with(b"-> scrypt "))
+}
+
+/// The recipient stanza lines (`-> TYPE …`) of a dearmored age header.
+fn header_stanzas(header: &[u8]) -> impl Iterator<Item = &[u8]> {
+    header
+        .split(|b| *b == b'\n')
+        .take_while(|line| !line.starts_with(b"---"))
+        .filter(|line| line.starts_with(b"-> "))
+}
+
+fn no_match(label: &str, header: &[u8], identities: &Identities) -> FetchError {
+    let recipients = header_stanzas(header).count();
+    let tried = if identities.tried.is_empty() {
+        "no identity source is set".to_owned()
+    } else {
+        format!("tried {}", identities.tried.join("; "))
+    };
+    FetchError::new(format!(
+        "no identity matched {label} (the file has {recipients} recipient{}; {tried})",
+        if recipients == 1 { "" } else { "s" }
+    ))
+    .with_hint(format!(
+        "set {} to the key text, {} or [age] identity to a key file, or create ~/.config/envcloak/identity.txt; ask a holder of the file to add your public key as a recipient",
+        super::identity::KEY_VAR,
+        super::identity::KEY_FILE_VAR
+    ))
+}
+
+fn header_error(label: &str, e: age::DecryptError) -> FetchError {
+    match e {
+        age::DecryptError::UnknownFormat => FetchError::new(format!(
+            "{label} uses an age format version envcloak does not know"
+        ))
+        .with_hint("update envcloak"),
+        other => damaged(label, &other.to_string()),
+    }
+}
+
+fn damaged(label: &str, what: &str) -> FetchError {
+    FetchError::new(format!("{label} is damaged or truncated: {what}"))
+        .with_hint("restore the file from version control or re-encrypt it")
+}

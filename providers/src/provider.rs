@@ -1,0 +1,88 @@
+//! The batch-first provider API every backend implements.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+
+use crate::{Backend, SecretValue, Source};
+
+/// A boxed future, so providers can be used as trait objects.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// What a backend returned for one source. Selecting `#KEY`, importing every
+/// key and reporting a missing key is the caller's job, the same for every
+/// backend.
+#[derive(Debug, Default)]
+pub struct Document {
+    /// The source's single value, where the backend has one (an AWS
+    /// SecretString); `None` for documents that are only a set of keys.
+    pub whole: Option<SecretValue>,
+    /// The source's named values in document order, where it is a set of keys
+    /// (a dotenv file, a Vault KV secret, a JSON object); `None` otherwise.
+    pub fields: Option<Vec<(String, SecretValue)>>,
+    /// The version the backend reported (KV v2 version, AWS version id).
+    pub version: Option<String>,
+}
+
+impl Document {
+    /// The value of `key`; the last one wins when a document repeats a key.
+    pub fn field(&self, key: &str) -> Option<&SecretValue> {
+        self.fields
+            .as_ref()?
+            .iter()
+            .rev()
+            .find(|(name, _)| name == key)
+            .map(|(_, value)| value)
+    }
+}
+
+/// A problem with one source (not found, cannot decrypt, malformed) or with a
+/// whole backend (no credentials, unreachable). Never holds a secret value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FetchError {
+    /// What went wrong, in one sentence.
+    pub reason: String,
+    /// What the user can do about it, if there is something to say.
+    pub hint: Option<String>,
+}
+
+impl FetchError {
+    /// An error with a reason only.
+    pub fn new(reason: impl Into<String>) -> Self {
+        Self {
+            reason: reason.into(),
+            hint: None,
+        }
+    }
+
+    /// Adds the fix to suggest.
+    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+}
+
+impl fmt::Display for FetchError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.reason)
+    }
+}
+
+impl std::error::Error for FetchError {}
+
+/// The outcome of a batch: one entry per requested source.
+pub type Fetched = HashMap<Source, Result<Document, FetchError>>;
+
+/// A secrets backend. `fetch` receives every distinct source of one run for
+/// this backend at once, so a backend can batch, share one login and run its
+/// requests concurrently. An `Err` means the backend as a whole failed
+/// (authentication, no identity, unreachable); problems with single sources go
+/// in the returned map so one run reports every problem at once.
+pub trait Provider: Send + Sync {
+    /// Which backend this is.
+    fn backend(&self) -> Backend;
+
+    /// Fetches every source in `sources`.
+    fn fetch<'a>(&'a self, sources: &'a [Source]) -> BoxFuture<'a, Result<Fetched, FetchError>>;
+}

@@ -1,0 +1,278 @@
+//! Command-line definitions (clap derive), with worked examples in the help.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+const EXAMPLES: &str = "\
+Examples:
+  envcloak run -- flask run                  local development, encrypted file in the repo
+  envcloak run -p ci -- pytest               CI job
+  envcloak run -p prod -- ./deploy.sh        deploy, prefixed
+  envcloak run -e API_KEY=age://keys.env.age#API_KEY -- ./script.sh
+  envcloak check -p prod                     what would be injected, and from where
+  envcloak keygen -o ~/.config/envcloak/identity.txt
+
+Exit status: the child's own; 128+N when it died of signal N; 125 when envcloak
+failed before starting it; 126 when the command cannot be executed; 127 when it
+is not found.";
+
+/// Run a command with secrets from Vault/OpenBao, AWS Secrets Manager or
+/// age-encrypted files as environment variables.
+#[derive(Parser, Debug)]
+#[command(name = "envcloak", version, after_help = EXAMPLES, max_term_width = 100)]
+pub struct Cli {
+    /// Configuration file [default: envcloak.toml in the current folder or the nearest parent]
+    #[arg(short, long, global = true, env = "ENVCLOAK_CONFIG", value_name = "PATH")]
+    pub config: Option<PathBuf>,
+
+    /// Profile to use [default: the config's default_profile]
+    #[arg(short, long, global = true, env = "ENVCLOAK_PROFILE", value_name = "NAME")]
+    pub profile: Option<String>,
+
+    /// More diagnostics on stderr (repeat for more); never shows a value
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
+    pub verbose: u8,
+
+    /// No diagnostics, only fatal errors
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Resolve the profile's secrets and run COMMAND with them in its environment
+    #[command(after_help = RUN_HELP)]
+    Run(RunArgs),
+    /// Resolve every secret and show NAME, SOURCE, STATUS (never a value)
+    Check(CheckArgs),
+    /// Print the resolved secrets for tools that cannot be wrapped
+    Export(ExportArgs),
+    /// Create a new age X25519 identity (file mode 0600); the public key goes to stderr
+    Keygen(KeygenArgs),
+    /// Encrypt with age (interoperable with age and rage)
+    Encrypt(EncryptArgs),
+    /// Decrypt an age file (interoperable with age and rage)
+    Decrypt(DecryptArgs),
+    /// Edit an age-encrypted dotenv file in $VISUAL/$EDITOR, then re-encrypt it
+    Edit(EditArgs),
+}
+
+const RUN_HELP: &str = "\
+Order: the profile's imports in the order listed (a later one wins), then its env
+entries, then -i, then -e. With `extends`, the base profile is applied first.
+
+envcloak replaces itself with COMMAND (exec) unless it must stay to mask output;
+then it forwards every signal it receives to COMMAND, once.";
+
+/// `-e` and `-i`, shared by the commands that resolve secrets.
+#[derive(Args, Debug, Clone, Default)]
+pub struct MappingArgs {
+    /// Add NAME=REF on top of the profile (works without a config file)
+    #[arg(short = 'e', long = "env", value_name = "NAME=REF")]
+    pub env: Vec<String>,
+
+    /// Import every key of REF on top of the profile (works without a config file)
+    #[arg(short = 'i', long = "import", value_name = "REF")]
+    pub import: Vec<String>,
+
+    /// Give up resolving after this long (e.g. 30s, 1500ms, 2m)
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    pub timeout: Duration,
+}
+
+/// Options of `run`.
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub mappings: MappingArgs,
+
+    /// Mask secret values in the command's output [default: on when CI is true]
+    #[arg(long, overrides_with = "no_mask")]
+    pub mask: bool,
+
+    /// Do not mask output (lets envcloak exec the command)
+    #[arg(long, overrides_with = "mask")]
+    pub no_mask: bool,
+
+    /// Start the command with only the secrets and the --keep variables
+    #[arg(long)]
+    pub clean_env: bool,
+
+    /// With --clean-env, variables to pass through (repeatable, or comma-separated);
+    /// also keeps bootstrap credentials such as ENVCLOAK_AGE_KEY that are otherwise removed
+    #[arg(long, value_name = "NAME", value_delimiter = ',')]
+    pub keep: Vec<String>,
+
+    /// Do not replace variables that are already set
+    #[arg(long)]
+    pub no_override: bool,
+
+    /// The command and its arguments
+    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true, value_name = "COMMAND")]
+    pub command: Vec<OsString>,
+}
+
+/// Options of `check`.
+#[derive(Args, Debug)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub mappings: MappingArgs,
+
+    /// Output format
+    #[arg(long, value_enum, default_value_t = CheckFormat::Table)]
+    pub format: CheckFormat,
+}
+
+/// Output formats of `check`.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CheckFormat {
+    /// Aligned columns
+    Table,
+    /// A JSON document
+    Json,
+}
+
+/// Options of `export`.
+#[derive(Args, Debug)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    pub mappings: MappingArgs,
+
+    /// Output format
+    #[arg(long, value_enum)]
+    pub format: ExportFormat,
+}
+
+/// Output formats of `export`.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExportFormat {
+    /// NAME="value" lines that python-dotenv reads back exactly
+    Dotenv,
+    /// One JSON object
+    Json,
+    /// export NAME='value' lines for sh/bash/zsh
+    Shell,
+    /// GitHub Actions: ::add-mask:: lines, and entries appended to $GITHUB_ENV
+    Github,
+}
+
+/// Options of `keygen`.
+#[derive(Args, Debug)]
+pub struct KeygenArgs {
+    /// Write the identity to FILE (created with mode 0600) instead of stdout
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+/// Options of `encrypt`.
+#[derive(Args, Debug)]
+pub struct EncryptArgs {
+    /// Encrypt to this recipient (age1… or an SSH public key); repeatable
+    #[arg(short, long = "recipient", value_name = "RECIPIENT")]
+    pub recipients: Vec<String>,
+
+    /// Encrypt to the recipients listed in FILE; repeatable [default: the config's [age] recipients_file]
+    #[arg(short = 'R', long = "recipients-file", value_name = "FILE")]
+    pub recipients_files: Vec<PathBuf>,
+
+    /// Write ASCII-armored output
+    #[arg(short, long)]
+    pub armor: bool,
+
+    /// Write to OUT instead of stdout
+    #[arg(short, long, value_name = "OUT")]
+    pub output: Option<PathBuf>,
+
+    /// Read from IN instead of stdin
+    #[arg(value_name = "IN")]
+    pub input: Option<PathBuf>,
+}
+
+/// Options of `decrypt`.
+#[derive(Args, Debug)]
+pub struct DecryptArgs {
+    /// Identity file to try first (age or SSH); repeatable
+    #[arg(short, long = "identity", value_name = "IDENTITY")]
+    pub identities: Vec<PathBuf>,
+
+    /// Write to OUT instead of stdout
+    #[arg(short, long, value_name = "OUT")]
+    pub output: Option<PathBuf>,
+
+    /// Read from IN instead of stdin
+    #[arg(value_name = "IN")]
+    pub input: Option<PathBuf>,
+}
+
+/// Options of `edit`.
+#[derive(Args, Debug)]
+pub struct EditArgs {
+    /// The age-encrypted dotenv file (created if it does not exist)
+    #[arg(value_name = "FILE.age")]
+    pub file: PathBuf,
+
+    /// Identity file to try first; repeatable
+    #[arg(short, long = "identity", value_name = "IDENTITY")]
+    pub identities: Vec<PathBuf>,
+
+    /// Re-encrypt to this recipient; repeatable [default: the config's recipients_file]
+    #[arg(short, long = "recipient", value_name = "RECIPIENT")]
+    pub recipients: Vec<String>,
+
+    /// Re-encrypt to the recipients listed in FILE; repeatable
+    #[arg(short = 'R', long = "recipients-file", value_name = "FILE")]
+    pub recipients_files: Vec<PathBuf>,
+}
+
+/// Parses `30s`, `1500ms`, `2m`, `1h` or a plain number of seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: f64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration (e.g. 30s, 1500ms, 2m)"))?;
+    let seconds = match unit {
+        "" | "s" => number,
+        "ms" => number / 1000.0,
+        "m" => number * 60.0,
+        "h" => number * 3600.0,
+        _ => return Err(format!("unknown unit `{unit}` in `{text}` (use ms, s, m or h)")),
+    };
+    if !(seconds > 0.0 && seconds.is_finite()) {
+        return Err(format!("`{text}` must be longer than zero"));
+    }
+    Ok(Duration::from_secs_f64(seconds))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn definitions_are_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("1500ms"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("5"), Ok(Duration::from_secs(5)));
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("3d").is_err());
+    }
+}

@@ -1,0 +1,177 @@
+//! `keygen`, `encrypt`, `decrypt`: age files, interoperable with `age` and
+//! `rage` both ways.
+
+use std::fs::OpenOptions;
+use std::io::{IsTerminal, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use age::armor::{ArmoredWriter, Format};
+use age::secrecy::ExposeSecret;
+use zeroize::Zeroizing;
+
+use crate::cli::{DecryptArgs, EncryptArgs, KeygenArgs};
+use crate::error::CliError;
+use crate::exit;
+
+use super::Context;
+
+/// A recipient to encrypt to.
+pub type BoxedRecipient = Box<dyn age::Recipient + Send>;
+
+/// `envcloak keygen`: a new X25519 identity in the `age-keygen` format.
+pub fn keygen(args: &KeygenArgs) -> Result<u8, CliError> {
+    let identity = age::x25519::Identity::generate();
+    let public = identity.to_public().to_string();
+    let text = Zeroizing::new(format!(
+        "# created: {}\n# public key: {public}\n{}\n",
+        rfc3339_now(),
+        identity.to_string().expose_secret()
+    ));
+    match &args.output {
+        Some(path) => {
+            let mut file = OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(path)
+                .map_err(|e| match e.kind() {
+                    std::io::ErrorKind::AlreadyExists => CliError::new(format!("{} already exists; not overwriting an identity", path.display())),
+                    _ => CliError::new(format!("cannot create {}: {e}", path.display())),
+                })?;
+            file.write_all(text.as_bytes()).map_err(|e| CliError::new(format!("cannot write {}: {e}", path.display())))?;
+            eprintln!("Public key: {public}");
+        }
+        None => {
+            if !std::io::stdout().is_terminal() {
+                eprintln!("Public key: {public}");
+            }
+            std::io::stdout().write_all(text.as_bytes()).map_err(|e| CliError::new(format!("cannot write the identity: {e}")))?;
+        }
+    }
+    Ok(exit::SUCCESS)
+}
+
+/// `envcloak encrypt`.
+pub fn encrypt(context: &Context, args: &EncryptArgs) -> Result<u8, CliError> {
+    let recipients = recipients(context, &args.recipients, &args.recipients_files)?;
+    if args.output.is_none() && !args.armor && std::io::stdout().is_terminal() {
+        return Err(CliError::new("refusing to write binary age output to a terminal").hint("use -a for ASCII armor, or -o FILE"));
+    }
+    let plaintext = Zeroizing::new(super::read_input(args.input.as_deref())?);
+    let ciphertext = encrypt_bytes(&plaintext, &recipients, args.armor)?;
+    write_output(args.output.as_deref(), &ciphertext, 0o644)?;
+    Ok(exit::SUCCESS)
+}
+
+/// Encrypts `plaintext` to `recipients`, armored or binary.
+pub fn encrypt_bytes(plaintext: &[u8], recipients: &[BoxedRecipient], armor: bool) -> Result<Vec<u8>, CliError> {
+    let failed = |e: &dyn std::fmt::Display| CliError::new(format!("encryption failed: {e}"));
+    let encryptor = age::Encryptor::with_recipients(recipients.iter().map(|r| r.as_ref() as &dyn age::Recipient)).map_err(|e| failed(&e))?;
+    let format = if armor { Format::AsciiArmor } else { Format::Binary };
+    let mut output = Vec::with_capacity(plaintext.len() + 512);
+    let armored = ArmoredWriter::wrap_output(&mut output, format).map_err(|e| failed(&e))?;
+    let mut writer = encryptor.wrap_output(armored).map_err(|e| failed(&e))?;
+    writer.write_all(plaintext).map_err(|e| failed(&e))?;
+    writer.finish().and_then(|armored| armored.finish()).map_err(|e| failed(&e))?;
+    Ok(output)
+}
+
+/// `envcloak decrypt`.
+pub fn decrypt(context: &Context, args: &DecryptArgs) -> Result<u8, CliError> {
+    let config = context.config()?;
+    let sources = super::identity_sources(&args.identities, config.and_then(|c| c.age_identity));
+    let prompt = super::prompt();
+    let identities = sources.load(prompt.clone())?;
+    let ciphertext = super::read_input(args.input.as_deref())?;
+    let label = args.input.as_deref().map_or("stdin".into(), |p| p.display().to_string());
+    let plaintext = envcloak_providers::age_file::decrypt(&ciphertext, &label, &identities, prompt.as_ref())?;
+    write_output(args.output.as_deref(), &plaintext, 0o600)?;
+    Ok(exit::SUCCESS)
+}
+
+/// Recipients from `-r` and `-R`, or else the config's `recipients_file`.
+pub fn recipients(context: &Context, given: &[String], files: &[PathBuf]) -> Result<Vec<BoxedRecipient>, CliError> {
+    let mut list = Vec::new();
+    for text in given {
+        list.push(parse_recipient(text, "-r")?);
+    }
+    let mut files = files.to_vec();
+    if given.is_empty() && files.is_empty() {
+        if let Some(path) = context.config()?.and_then(|c| c.age_recipients_file) {
+            files.push(path);
+        }
+    }
+    for path in &files {
+        list.extend(read_recipients_file(path)?);
+    }
+    if list.is_empty() {
+        return Err(CliError::new("no recipients to encrypt to")
+            .hint("pass -r age1… or -R FILE, or set [age] recipients_file in envcloak.toml"));
+    }
+    Ok(list)
+}
+
+fn read_recipients_file(path: &Path) -> Result<Vec<BoxedRecipient>, CliError> {
+    let text = std::fs::read_to_string(path).map_err(|e| CliError::new(format!("cannot read recipients file {}: {e}", path.display())))?;
+    let mut list = Vec::new();
+    for (number, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        list.push(parse_recipient(line, &format!("{}:{}", path.display(), number + 1))?);
+    }
+    Ok(list)
+}
+
+fn parse_recipient(text: &str, place: &str) -> Result<BoxedRecipient, CliError> {
+    let unknown = || {
+        CliError::new(format!("{place}: `{text}` is not a recipient"))
+            .hint("a recipient is an age public key (age1…) or an SSH public key (ssh-ed25519 … / ssh-rsa …)")
+    };
+    if text.starts_with("age1") {
+        text.parse::<age::x25519::Recipient>().map(|r| Box::new(r) as BoxedRecipient).map_err(|_| unknown())
+    } else if text.starts_with("ssh-") {
+        text.parse::<age::ssh::Recipient>().map(|r| Box::new(r) as BoxedRecipient).map_err(|_| unknown())
+    } else {
+        Err(unknown())
+    }
+}
+
+/// Writes to `path` (created with `mode` when new) or stdout.
+pub fn write_output(path: Option<&Path>, bytes: &[u8], mode: u32) -> Result<(), CliError> {
+    let result = match path {
+        Some(path) => OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(mode)
+            .open(path)
+            .and_then(|mut f| f.write_all(bytes)),
+        None => {
+            let mut out = std::io::stdout().lock();
+            out.write_all(bytes).and_then(|()| out.flush())
+        }
+    };
+    result.map_err(|e| CliError::new(format!("cannot write {}: {e}", path.map_or("stdout".into(), |p| p.display().to_string()))))
+}
+
+/// The current UTC time as `2006-01-02T15:04:05Z`, as `age-keygen` writes it.
+fn rfc3339_now() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // Civil-from-days (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+}

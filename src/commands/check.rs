@@ -1,0 +1,94 @@
+//! `envcloak check`: what would be injected, from where, and what fails.
+
+use crate::cli::{CheckArgs, CheckFormat};
+use crate::error::CliError;
+use crate::exit;
+use crate::plan::Plan;
+use crate::resolve::Resolution;
+
+use super::Context;
+
+/// One line of the report.
+struct Row {
+    name: String,
+    source: String,
+    backend: &'static str,
+    status: String,
+    ok: bool,
+    version: Option<String>,
+    origin: String,
+}
+
+/// Resolves everything and prints NAME, SOURCE, STATUS; never a value.
+pub fn check(context: &Context, args: &CheckArgs) -> Result<u8, CliError> {
+    let (plan, resolution) = context.resolve(&args.mappings)?;
+    let rows = rows(&plan, &resolution);
+    match args.format {
+        CheckFormat::Table => print_table(&rows),
+        CheckFormat::Json => print_json(&plan, &rows),
+    }
+    Ok(if resolution.has_required_failure() { exit::CHECK_FAILED } else { exit::SUCCESS })
+}
+
+fn rows(plan: &Plan, resolution: &Resolution) -> Vec<Row> {
+    let mut rows: Vec<Row> = resolution
+        .vars
+        .iter()
+        .map(|var| {
+            let mapping = &plan.mappings[var.mapping];
+            Row {
+                name: var.name.clone(),
+                source: mapping.reference.to_string(),
+                backend: mapping.reference.source.backend.name(),
+                status: if var.as_file { "ok (file)".into() } else { "ok".into() },
+                ok: true,
+                version: var.version.clone(),
+                origin: mapping.origin.to_string(),
+            }
+        })
+        .collect();
+    rows.extend(resolution.failures.iter().map(|failure| {
+        let mapping = &plan.mappings[failure.mapping];
+        let label = if failure.optional { "skipped (optional)" } else { "error" };
+        Row {
+            name: failure.name.clone(),
+            source: mapping.reference.to_string(),
+            backend: mapping.reference.source.backend.name(),
+            status: format!("{label}: {}", failure.error.reason),
+            ok: failure.optional,
+            version: None,
+            origin: mapping.origin.to_string(),
+        }
+    }));
+    rows
+}
+
+fn print_table(rows: &[Row]) {
+    let width = |f: &dyn Fn(&Row) -> usize, title: &str| rows.iter().map(f).max().unwrap_or(0).max(title.len());
+    let name_w = width(&|r| r.name.len(), "NAME");
+    let source_w = width(&|r| r.source.len(), "SOURCE");
+    println!("{:name_w$}  {:source_w$}  STATUS", "NAME", "SOURCE");
+    for row in rows {
+        let version = row.version.as_deref().map(|v| format!(" (version {v})")).unwrap_or_default();
+        println!("{:name_w$}  {:source_w$}  {}{version}", row.name, row.source, row.status);
+    }
+}
+
+fn print_json(plan: &Plan, rows: &[Row]) {
+    let secrets: Vec<serde_json::Value> = rows
+        .iter()
+        .map(|row| {
+            serde_json::json!({
+                "name": row.name,
+                "source": row.source,
+                "backend": row.backend,
+                "origin": row.origin,
+                "ok": row.ok,
+                "status": row.status,
+                "version": row.version,
+            })
+        })
+        .collect();
+    let document = serde_json::json!({ "profile": plan.profile, "secrets": secrets });
+    println!("{document:#}");
+}

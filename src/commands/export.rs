@@ -1,0 +1,95 @@
+//! `envcloak export`: the resolved secrets for tools that cannot be wrapped.
+
+use std::io::Write;
+
+use crate::cli::{ExportArgs, ExportFormat};
+use crate::error::CliError;
+use crate::resolve::Resolved;
+
+use super::Context;
+
+/// Prints the secrets in the chosen format (to stdout, and for `github` to
+/// the file named by `$GITHUB_ENV`).
+pub fn export(context: &Context, args: &ExportArgs) -> Result<u8, CliError> {
+    let (plan, resolution) = context.resolve(&args.mappings)?;
+    if resolution.has_required_failure() {
+        return Err(super::failures_error(&plan, &resolution, "nothing exported"));
+    }
+    super::warn_skipped(&plan, &resolution);
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let written = match args.format {
+        ExportFormat::Dotenv => write_each(&mut out, &resolution.vars, |name, value| format!("{name}='{}'\n", dotenv_single_quoted(value))),
+        ExportFormat::Shell => write_each(&mut out, &resolution.vars, |name, value| format!("export {name}='{}'\n", value.replace('\'', "'\\''"))),
+        ExportFormat::Json => write_json(&mut out, &resolution.vars),
+        ExportFormat::Github => return github(&mut out, &resolution.vars),
+    };
+    written.map_err(|e| CliError::new(format!("cannot write the export: {e}")))?;
+    Ok(crate::exit::SUCCESS)
+}
+
+/// python-dotenv reads a single-quoted value literally except `\'` and `\\`,
+/// and never expands `${…}` in it.
+fn dotenv_single_quoted(value: &str) -> String {
+    value.replace('\\', "\\\\").replace('\'', "\\'")
+}
+
+fn write_each(out: &mut dyn Write, vars: &[Resolved], line: impl Fn(&str, &str) -> String) -> std::io::Result<()> {
+    for var in vars {
+        let text = zeroize::Zeroizing::new(line(&var.name, var.value.expose()));
+        out.write_all(text.as_bytes())?;
+    }
+    out.flush()
+}
+
+fn write_json(out: &mut dyn Write, vars: &[Resolved]) -> std::io::Result<()> {
+    out.write_all(b"{")?;
+    for (i, var) in vars.iter().enumerate() {
+        if i > 0 {
+            out.write_all(b",")?;
+        }
+        out.write_all(b"\n  ")?;
+        serde_json::to_writer(&mut *out, &var.name)?;
+        out.write_all(b": ")?;
+        serde_json::to_writer(&mut *out, var.value.expose())?;
+    }
+    out.write_all(b"\n}\n")?;
+    out.flush()
+}
+
+/// GitHub Actions: `::add-mask::` for every line of every value on stdout,
+/// then `NAME<<DELIMITER` entries appended to `$GITHUB_ENV`.
+fn github(out: &mut dyn Write, vars: &[Resolved]) -> Result<u8, CliError> {
+    let Some(env_file) = std::env::var_os("GITHUB_ENV") else {
+        return Err(CliError::new("GITHUB_ENV is not set").hint("--format github runs inside a GitHub Actions step"));
+    };
+    let failed = |e: std::io::Error| CliError::new(format!("cannot write to GITHUB_ENV ({}): {e}", env_file.to_string_lossy()));
+    for var in vars {
+        for line in var.value.expose().lines().filter(|l| !l.trim().is_empty()) {
+            let text = zeroize::Zeroizing::new(format!("::add-mask::{line}\n"));
+            out.write_all(text.as_bytes()).map_err(|e| CliError::new(format!("cannot write to stdout: {e}")))?;
+        }
+    }
+    out.flush().map_err(|e| CliError::new(format!("cannot write to stdout: {e}")))?;
+    let mut file = std::fs::OpenOptions::new().append(true).create(true).open(&env_file).map_err(failed)?;
+    for var in vars {
+        let delimiter = loop {
+            let candidate = format!("ghadelimiter_{}", random_hex()?);
+            if !var.value.expose().contains(&candidate) {
+                break candidate;
+            }
+        };
+        let entry = zeroize::Zeroizing::new(format!("{}<<{delimiter}\n{}\n{delimiter}\n", var.name, var.value.expose()));
+        file.write_all(entry.as_bytes()).map_err(failed)?;
+    }
+    Ok(crate::exit::SUCCESS)
+}
+
+fn random_hex() -> Result<String, CliError> {
+    use std::io::Read;
+    let mut bytes = [0u8; 16];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .map_err(|e| CliError::new(format!("cannot read random bytes: {e}")))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}

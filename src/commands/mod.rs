@@ -1,0 +1,144 @@
+//! The subcommands, and what they share: finding the config and resolving
+//! the selected profile.
+
+mod age_tools;
+mod check;
+mod edit;
+mod export;
+mod run;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use envcloak_providers::age_file::{AgeProvider, IdentitySources, PassphrasePrompt};
+use envcloak_providers::{Backend, FetchError, Provider};
+
+use crate::cli::{Cli, Command, MappingArgs};
+use crate::config::Config;
+use crate::error::CliError;
+use crate::memory::CoreLimit;
+use crate::plan::{self, Plan};
+use crate::resolve::{self, Resolution};
+use crate::tty::TerminalPrompt;
+
+/// What every command starts from.
+pub struct Context {
+    /// The parsed global options.
+    pub config_flag: Option<PathBuf>,
+    /// `-p`.
+    pub profile_flag: Option<String>,
+    /// The current folder.
+    pub cwd: PathBuf,
+    /// The core-dump limit to restore for a child.
+    pub core_limit: CoreLimit,
+}
+
+/// Runs the chosen command; returns the exit status.
+pub fn dispatch(cli: Cli, core_limit: CoreLimit) -> Result<u8, CliError> {
+    let cwd = std::env::current_dir().map_err(|e| CliError::new(format!("cannot read the current folder: {e}")))?;
+    let context = Context { config_flag: cli.config, profile_flag: cli.profile, cwd, core_limit };
+    match cli.command {
+        Command::Run(args) => run::run(&context, args),
+        Command::Check(args) => check::check(&context, &args),
+        Command::Export(args) => export::export(&context, &args),
+        Command::Keygen(args) => age_tools::keygen(&args),
+        Command::Encrypt(args) => age_tools::encrypt(&context, &args),
+        Command::Decrypt(args) => age_tools::decrypt(&context, &args),
+        Command::Edit(args) => edit::edit(&context, &args),
+    }
+}
+
+impl Context {
+    /// The config file, if there is one.
+    pub fn config(&self) -> Result<Option<Config>, CliError> {
+        Config::discover(self.config_flag.as_deref(), &self.cwd)
+    }
+
+    /// Plans and resolves the selected profile plus `-e`/`-i`.
+    pub fn resolve(&self, mappings: &MappingArgs) -> Result<(Plan, Resolution), CliError> {
+        let config = self.config()?;
+        let plan = plan::build(config.as_ref(), self.profile_flag.as_deref(), mappings, &self.cwd)?;
+        crate::diag::note!(
+            "profile {}: {} mapping(s)",
+            plan.profile.as_deref().unwrap_or("(none)"),
+            plan.mappings.len()
+        );
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .map_err(|e| CliError::new(format!("cannot start the async runtime: {e}")))?;
+        let make = |backend: Backend| make_provider(backend, &plan);
+        let resolution = runtime.block_on(resolve::resolve(&plan, mappings.timeout, &make));
+        Ok((plan, resolution))
+    }
+}
+
+/// The provider of `backend`, configured for `plan`.
+fn make_provider(backend: Backend, plan: &Plan) -> Result<Arc<dyn Provider>, FetchError> {
+    match backend {
+        Backend::Age => Ok(Arc::new(AgeProvider::new(identity_sources(&[], plan.age_identity.clone()), prompt()))),
+        Backend::Vault | Backend::AwsSm => Err(FetchError::new(format!(
+            "the {backend}:// backend is not built yet in this version of envcloak"
+        ))
+        .with_hint("use age:// references for now")),
+    }
+}
+
+/// Identity sources: `explicit` files first, then the environment and config.
+pub fn identity_sources(explicit: &[PathBuf], config_identity: Option<PathBuf>) -> IdentitySources {
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    IdentitySources::gather(explicit, config_identity, home.as_deref())
+}
+
+/// The terminal prompt, where there is a terminal.
+pub fn prompt() -> Option<Arc<dyn PassphrasePrompt>> {
+    TerminalPrompt::if_available().map(|p| Arc::new(p) as Arc<dyn PassphrasePrompt>)
+}
+
+/// The error for a resolution with failed required secrets: one line per
+/// failure (variable, reference, reason), then the distinct hints.
+pub fn failures_error(plan: &Plan, resolution: &Resolution, what: &str) -> CliError {
+    let required: Vec<_> = resolution.failures.iter().filter(|f| !f.optional).collect();
+    let mut details = Vec::new();
+    let mut hints: Vec<String> = Vec::new();
+    for failure in &required {
+        let reference = &plan.mappings[failure.mapping].reference;
+        details.push(format!("{} ({reference}): {}", failure.name, failure.error.reason));
+        if let Some(hint) = &failure.error.hint {
+            if !hints.contains(hint) {
+                hints.push(hint.clone());
+            }
+        }
+    }
+    details.extend(hints.iter().skip(1).map(|h| format!("hint: {h}")));
+    let count = required.len();
+    CliError::new(format!("{what}: {count} secret{} could not be resolved", if count == 1 { "" } else { "s" }))
+        .details(details)
+        .maybe_hint(hints.into_iter().next())
+}
+
+/// Warns about optional secrets that were skipped.
+pub fn warn_skipped(plan: &Plan, resolution: &Resolution) {
+    for failure in resolution.failures.iter().filter(|f| f.optional) {
+        let reference = &plan.mappings[failure.mapping].reference;
+        crate::diag::warning!("optional {} ({reference}) skipped: {}", failure.name, failure.error.reason);
+    }
+}
+
+/// Whether the variable `CI` is set to a true value.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "true" | "1" | "yes" | "on"))
+}
+
+/// Reads a file or stdin.
+pub fn read_input(path: Option<&Path>) -> Result<Vec<u8>, CliError> {
+    use std::io::Read;
+    match path {
+        Some(path) => std::fs::read(path).map_err(|e| CliError::new(format!("cannot read {}: {e}", path.display()))),
+        None => {
+            let mut bytes = Vec::new();
+            std::io::stdin().read_to_end(&mut bytes).map_err(|e| CliError::new(format!("cannot read stdin: {e}")))?;
+            Ok(bytes)
+        }
+    }
+}

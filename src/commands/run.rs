@@ -1,0 +1,56 @@
+//! `envcloak run`: resolve, build the environment, exec or supervise.
+
+use std::sync::Arc;
+
+use crate::cli::RunArgs;
+use crate::error::CliError;
+use crate::inject::{self, EnvOptions};
+use crate::mask::Masker;
+use crate::supervise::{self, Child};
+
+use super::Context;
+
+/// Runs the command with the resolved secrets.
+pub fn run(context: &Context, args: RunArgs) -> Result<u8, CliError> {
+    let (plan, resolution) = context.resolve(&args.mappings)?;
+    let program_name = args.command[0].to_string_lossy().into_owned();
+    if resolution.has_required_failure() {
+        return Err(super::failures_error(&plan, &resolution, &format!("not starting {program_name}")));
+    }
+    super::warn_skipped(&plan, &resolution);
+    for var in &resolution.vars {
+        crate::memory::lock(var.value.expose().as_bytes());
+    }
+    let options = EnvOptions { clean: args.clean_env, keep: &args.keep, no_override: args.no_override };
+    let env = inject::build_env(&resolution.vars, &options)?;
+    let program = inject::find_program(&args.command[0], env.path.as_deref())?;
+    let argv = inject::argv(&args.command)?;
+
+    let mask = args.mask || (!args.no_mask && super::in_ci());
+    crate::diag::note!(
+        "{} secret(s) for {program_name}; {}",
+        resolution.vars.len(),
+        if mask { "supervising to mask output" } else { "exec" }
+    );
+    if !mask && env.files.survive_exec() {
+        drop(resolution);
+        context.core_limit.restore_for_child();
+        let error = inject::exec(&program, &argv, &env.entries);
+        context.core_limit.disable_again();
+        return Err(error);
+    }
+    let masker = mask.then(|| {
+        let values: Vec<&[u8]> = resolution.vars.iter().map(|v| v.value.expose().as_bytes()).collect();
+        Arc::new(Masker::new(&values))
+    });
+    let child = Child { program: &program, argv, env: env.entries, masker };
+    let files = env.files;
+    let status = supervise::run(
+        child,
+        || context.core_limit.restore_for_child(),
+        || context.core_limit.disable_again(),
+    );
+    drop(resolution);
+    drop(files);
+    status
+}

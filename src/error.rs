@@ -1,0 +1,75 @@
+//! The error a command ends with: what went wrong, the details, what to do
+//! next, and the exit code. Messages name variables and references, never
+//! values.
+
+use std::fmt;
+
+use crate::exit;
+
+/// A failure reported to the user.
+#[derive(Debug)]
+pub struct CliError {
+    /// One sentence: what went wrong.
+    pub message: String,
+    /// One line per problem, when there are several.
+    pub details: Vec<String>,
+    /// What to do next.
+    pub hint: Option<String>,
+    /// The exit status.
+    pub status: u8,
+}
+
+impl CliError {
+    /// A failure before the child started (exit 125).
+    pub fn new(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            details: Vec::new(),
+            hint: None,
+            status: exit::ENVCLOAK_FAILED,
+        }
+    }
+
+    /// Adds the fix to suggest.
+    pub fn hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+
+    /// Adds an optional fix to suggest.
+    pub fn maybe_hint(mut self, hint: Option<String>) -> Self {
+        self.hint = hint.or(self.hint);
+        self
+    }
+
+    /// Adds one line per problem.
+    pub fn details(mut self, details: Vec<String>) -> Self {
+        self.details = details;
+        self
+    }
+
+    /// Uses another exit status.
+    pub fn status(mut self, status: u8) -> Self {
+        self.status = status;
+        self
+    }
+}
+
+impl fmt::Display for CliError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "envcloak: error: {}", self.message)?;
+        for detail in &self.details {
+            write!(f, "\n  {detail}")?;
+        }
+        if let Some(hint) = &self.hint {
+            write!(f, "\n  hint: {hint}")?;
+        }
+        Ok(())
+    }
+}
+
+impl From<envcloak_providers::FetchError> for CliError {
+    fn from(e: envcloak_providers::FetchError) -> Self {
+        CliError::new(e.reason).maybe_hint(e.hint)
+    }
+}

@@ -1,0 +1,185 @@
+//! The one place values leave envcloak: the child's environment (or secret
+//! files), the program lookup, and exec.
+
+use std::ffi::{CStr, OsStr, OsString};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+use zeroize::Zeroizing;
+
+use crate::error::CliError;
+use crate::exit;
+use crate::resolve::Resolved;
+use crate::secret_file::SecretFiles;
+
+/// Variables that carry credentials for envcloak itself; the child does not
+/// get them unless `--keep` names them.
+pub const BOOTSTRAP_CREDENTIALS: &[&str] = &[envcloak_providers::age_file::KEY_VAR];
+
+/// A NUL-terminated `NAME=value` or argument, wiped when dropped.
+pub struct CEntry(Zeroizing<Vec<u8>>);
+
+impl CEntry {
+    /// Builds `parts` joined, with a terminating NUL, in one allocation.
+    /// Parts must not contain NUL (names and values are checked before).
+    fn new(parts: &[&[u8]]) -> Self {
+        let len = parts.iter().map(|p| p.len()).sum::<usize>() + 1;
+        let mut bytes = Zeroizing::new(Vec::with_capacity(len));
+        for part in parts {
+            bytes.extend_from_slice(part);
+        }
+        bytes.push(0);
+        Self(bytes)
+    }
+
+    /// The name part of a `NAME=value` entry.
+    fn name(&self) -> &[u8] {
+        let bytes = &self.0[..self.0.len() - 1];
+        bytes.split(|b| *b == b'=').next().unwrap_or(bytes)
+    }
+}
+
+impl AsRef<CStr> for CEntry {
+    fn as_ref(&self) -> &CStr {
+        CStr::from_bytes_until_nul(&self.0).unwrap_or_default()
+    }
+}
+
+/// How the child's environment is built.
+pub struct EnvOptions<'a> {
+    /// Start from nothing but `keep`.
+    pub clean: bool,
+    /// Variables to pass through (and bootstrap credentials to keep).
+    pub keep: &'a [String],
+    /// Leave variables that are already set alone.
+    pub no_override: bool,
+}
+
+/// The child's environment, and its secret files.
+pub struct ChildEnv {
+    /// `NAME=value` entries.
+    pub entries: Vec<CEntry>,
+    /// Files holding `as = "file"` values; must live until the child has them.
+    pub files: SecretFiles,
+    /// The `PATH` the child gets, used to find the program.
+    pub path: Option<OsString>,
+}
+
+/// Builds the child's environment from envcloak's own and the secrets.
+pub fn build_env(vars: &[Resolved], options: &EnvOptions<'_>) -> Result<ChildEnv, CliError> {
+    let kept = |name: &OsStr| options.keep.iter().any(|k| OsStr::new(k) == name);
+    let mut entries: Vec<CEntry> = std::env::vars_os()
+        .filter(|(name, _)| if options.clean { kept(name) } else { !is_bootstrap(name) || kept(name) })
+        .filter(|(name, value)| !name.as_bytes().contains(&0) && !value.as_bytes().contains(&0))
+        .map(|(name, value)| CEntry::new(&[name.as_bytes(), b"=", value.as_bytes()]))
+        .collect();
+    let mut files = SecretFiles::default();
+    for var in vars {
+        let existing = entries.iter().position(|e| e.name() == var.name.as_bytes());
+        if options.no_override && existing.is_some() {
+            crate::diag::note!("{} is already set; not overridden (--no-override)", var.name);
+            continue;
+        }
+        let entry = if var.as_file {
+            let path = files.add(&var.name, &var.value)?;
+            CEntry::new(&[var.name.as_bytes(), b"=", path.as_bytes()])
+        } else {
+            CEntry::new(&[var.name.as_bytes(), b"=", var.value.expose().as_bytes()])
+        };
+        match existing {
+            Some(at) => entries[at] = entry,
+            None => entries.push(entry),
+        }
+    }
+    let path = entries
+        .iter()
+        .find(|e| e.name() == b"PATH")
+        .map(|e| OsStr::from_bytes(&e.0[5..e.0.len() - 1]).to_owned());
+    Ok(ChildEnv { entries, files, path })
+}
+
+fn is_bootstrap(name: &OsStr) -> bool {
+    BOOTSTRAP_CREDENTIALS.iter().any(|b| OsStr::new(b) == name)
+}
+
+/// The argument vector, NUL-terminated.
+pub fn argv(command: &[OsString]) -> Result<Vec<CEntry>, CliError> {
+    command
+        .iter()
+        .map(|arg| {
+            if arg.as_bytes().contains(&0) {
+                Err(CliError::new("an argument of the command contains a NUL byte"))
+            } else {
+                Ok(CEntry::new(&[arg.as_bytes()]))
+            }
+        })
+        .collect()
+}
+
+/// Finds `program` like `env(1)`: a name with `/` is used as is, otherwise
+/// it is searched in the child's `PATH` (or envcloak's own when the child
+/// has none). Not found is exit 127, not executable 126.
+pub fn find_program(program: &OsStr, child_path: Option<&OsStr>) -> Result<PathBuf, CliError> {
+    let shown = program.to_string_lossy();
+    if program.as_bytes().contains(&b'/') {
+        let path = PathBuf::from(program);
+        return match check_executable(&path) {
+            Ok(()) => Ok(path),
+            Err(e) => Err(exec_error(&shown, e)),
+        };
+    }
+    let own_path = std::env::var_os("PATH");
+    let search = child_path.or(own_path.as_deref()).unwrap_or(OsStr::new("/usr/bin:/bin"));
+    let mut denied = None;
+    for dir in std::env::split_paths(search) {
+        let candidate = dir.join(program);
+        match check_executable(&candidate) {
+            Ok(()) => return Ok(candidate),
+            Err(Errno::EACCES) => denied = denied.or(Some(candidate)),
+            Err(_) => {}
+        }
+    }
+    Err(match denied {
+        Some(path) => exec_error(&path.display().to_string(), Errno::EACCES),
+        None => exec_error(&shown, Errno::ENOENT),
+    })
+}
+
+fn check_executable(path: &Path) -> Result<(), Errno> {
+    use nix::unistd::{access, AccessFlags};
+    let metadata = std::fs::metadata(path).map_err(|e| e.raw_os_error().map_or(Errno::ENOENT, Errno::from_raw))?;
+    if metadata.is_dir() {
+        return Err(Errno::EACCES);
+    }
+    access(path, AccessFlags::X_OK)
+}
+
+/// The error (126 or 127) for a program that cannot be started.
+pub fn exec_error(program: &str, errno: Errno) -> CliError {
+    match errno {
+        Errno::ENOENT | Errno::ENOTDIR => CliError::new(format!("command not found: {program}"))
+            .hint("check the spelling and PATH (with --clean-env, keep PATH: --keep PATH)")
+            .status(exit::NOT_FOUND),
+        Errno::EACCES | Errno::EPERM => CliError::new(format!("permission denied: {program} is not executable"))
+            .hint(format!("run: chmod +x {program}"))
+            .status(exit::CANNOT_EXECUTE),
+        Errno::ENOEXEC => CliError::new(format!("{program} is not a program this system can run"))
+            .hint("a script needs a #! line")
+            .status(exit::CANNOT_EXECUTE),
+        other => CliError::new(format!("cannot execute {program}: {}", other.desc())).status(exit::CANNOT_EXECUTE),
+    }
+}
+
+/// Replaces envcloak with the program. Returns only on failure.
+pub fn exec(program: &Path, argv: &[CEntry], env: &[CEntry]) -> CliError {
+    let shown = program.display().to_string();
+    let path = match std::ffi::CString::new(program.as_os_str().as_bytes()) {
+        Ok(path) => path,
+        Err(_) => return CliError::new("the program path contains a NUL byte"),
+    };
+    match nix::unistd::execve(&path, argv, env) {
+        Ok(never) => match never {},
+        Err(errno) => exec_error(&shown, errno),
+    }
+}

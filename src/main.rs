@@ -1,0 +1,41 @@
+//! envcloak: run a command with secrets from Vault/OpenBao, AWS Secrets
+//! Manager or age-encrypted files as environment variables.
+
+mod cli;
+mod commands;
+mod config;
+mod diag;
+mod error;
+mod exit;
+mod inject;
+mod mask;
+mod memory;
+mod plan;
+mod resolve;
+mod secret_file;
+mod supervise;
+mod tty;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let core_limit = memory::harden_process();
+    let cli = match cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let status = if e.use_stderr() { exit::ENVCLOAK_FAILED } else { exit::SUCCESS };
+            let _ = e.print();
+            return exit::code(status);
+        }
+    };
+    diag::init(cli.quiet, cli.verbose);
+    match commands::dispatch(cli, core_limit) {
+        Ok(status) => exit::code(status),
+        Err(error) => {
+            eprintln!("{error}");
+            exit::code(error.status)
+        }
+    }
+}

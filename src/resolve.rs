@@ -1,0 +1,208 @@
+//! Resolution: every backend fetched concurrently under one deadline, then
+//! the plan applied in precedence order. Every failure is collected, so one
+//! run reports all of them; the caller fails closed if any is required.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use envcloak_providers::{Backend, Document, FetchError, Provider, SecretValue, Source};
+
+use crate::plan::{is_valid_name, Mapping, Plan, Target};
+
+/// One variable that will be injected.
+pub struct Resolved {
+    /// The variable name.
+    pub name: String,
+    /// Its value.
+    pub value: SecretValue,
+    /// The mapping that set it last (the one that won).
+    pub mapping: usize,
+    /// Put into a file, the variable holding the path.
+    pub as_file: bool,
+    /// The backend's version of the source, if it has one.
+    pub version: Option<String>,
+}
+
+/// A mapping (or one key of an import) that could not be resolved.
+pub struct Failure {
+    /// The variable name, or `import` for a whole import.
+    pub name: String,
+    /// The mapping it belongs to.
+    pub mapping: usize,
+    /// Why.
+    pub error: FetchError,
+    /// An optional variable: reported, but the run goes on without it.
+    pub optional: bool,
+}
+
+/// The outcome of resolving a plan.
+pub struct Resolution {
+    /// The variables, in the order their names first appeared.
+    pub vars: Vec<Resolved>,
+    /// Every failure, required and optional.
+    pub failures: Vec<Failure>,
+    /// Time spent per backend.
+    pub timings: Vec<(Backend, Duration)>,
+}
+
+impl Resolution {
+    /// Whether a required secret failed (the child must not start).
+    pub fn has_required_failure(&self) -> bool {
+        self.failures.iter().any(|f| !f.optional)
+    }
+}
+
+/// Makes the provider of a backend, or says why there is none.
+pub type ProviderFactory<'a> = dyn Fn(Backend) -> Result<Arc<dyn Provider>, FetchError> + 'a;
+
+/// Fetches every source of `plan` with the providers from `make_provider`,
+/// all backends at once, giving up after `timeout`.
+pub async fn resolve(plan: &Plan, timeout: Duration, make_provider: &ProviderFactory<'_>) -> Resolution {
+    let mut groups: BTreeMap<Backend, Vec<Source>> = BTreeMap::new();
+    for mapping in &plan.mappings {
+        let sources = groups.entry(mapping.reference.source.backend).or_default();
+        if !sources.contains(&mapping.reference.source) {
+            sources.push(mapping.reference.source.clone());
+        }
+    }
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut tasks = Vec::new();
+    let mut documents: HashMap<Source, Result<Document, FetchError>> = HashMap::new();
+    let mut timings = Vec::new();
+    for (backend, sources) in groups {
+        match make_provider(backend) {
+            Ok(provider) => tasks.push((backend, sources.clone(), tokio::spawn(fetch_one(provider, sources, deadline)))),
+            Err(e) => documents.extend(sources.into_iter().map(|s| (s, Err(e.clone())))),
+        }
+    }
+    for (backend, sources, task) in tasks {
+        let (outcome, took) = match task.await {
+            Ok(done) => done,
+            Err(e) => (Err(FetchError::new(format!("the {backend} backend stopped: {e}"))), Duration::ZERO),
+        };
+        crate::diag::note!("{backend}: {} source(s) in {:.1} ms", sources.len(), took.as_secs_f64() * 1e3);
+        timings.push((backend, took));
+        match outcome {
+            Ok(fetched) => documents.extend(fetched),
+            Err(e) => documents.extend(sources.into_iter().map(|s| (s, Err(e.clone())))),
+        }
+    }
+    let mut resolution = apply(plan, &documents);
+    resolution.timings = timings;
+    resolution
+}
+
+async fn fetch_one(
+    provider: Arc<dyn Provider>,
+    sources: Vec<Source>,
+    deadline: tokio::time::Instant,
+) -> (Result<envcloak_providers::Fetched, FetchError>, Duration) {
+    let started = Instant::now();
+    let backend = provider.backend();
+    let outcome = match tokio::time::timeout_at(deadline, provider.fetch(&sources)).await {
+        Ok(outcome) => outcome,
+        Err(_) => Err(FetchError::new(format!(
+            "the {backend} backend did not answer within the timeout ({:.1} s)",
+            started.elapsed().as_secs_f64()
+        ))
+        .with_hint("raise --timeout, or check that the backend is reachable")),
+    };
+    (outcome, started.elapsed())
+}
+
+/// Applies the mappings in order to the fetched documents.
+fn apply(plan: &Plan, documents: &HashMap<Source, Result<Document, FetchError>>) -> Resolution {
+    let mut resolution = Resolution { vars: Vec::new(), failures: Vec::new(), timings: Vec::new() };
+    let mut position: HashMap<String, usize> = HashMap::new();
+    for (index, mapping) in plan.mappings.iter().enumerate() {
+        let (name, optional) = match &mapping.target {
+            Target::Variable { name, optional, .. } => (name.clone(), *optional),
+            Target::Import { .. } => ("import".to_owned(), false),
+        };
+        let fail = |error: FetchError| Failure { name: name.clone(), mapping: index, error, optional };
+        let document = match documents.get(&mapping.reference.source) {
+            Some(Ok(document)) => document,
+            Some(Err(e)) => {
+                resolution.failures.push(fail(e.clone()));
+                continue;
+            }
+            None => {
+                resolution.failures.push(fail(FetchError::new("the backend returned nothing for this source")));
+                continue;
+            }
+        };
+        let values = match pick(mapping, document) {
+            Ok(values) => values,
+            Err(e) => {
+                resolution.failures.push(fail(e));
+                continue;
+            }
+        };
+        let as_file = matches!(mapping.target, Target::Variable { as_file: true, .. });
+        for (name, value) in values {
+            if let Some(e) = invalid(&name, &value) {
+                resolution.failures.push(Failure { name, mapping: index, error: e, optional });
+                continue;
+            }
+            crate::diag::trace!("{name} <- {} ({})", mapping.reference, mapping.origin);
+            let resolved = Resolved { name: name.clone(), value, mapping: index, as_file, version: document.version.clone() };
+            match position.get(&name) {
+                Some(&at) => resolution.vars[at] = resolved,
+                None => {
+                    position.insert(name, resolution.vars.len());
+                    resolution.vars.push(resolved);
+                }
+            }
+        }
+    }
+    resolution
+}
+
+/// The (name, value) pairs a mapping takes from its document.
+fn pick(mapping: &Mapping, document: &Document) -> Result<Vec<(String, SecretValue)>, FetchError> {
+    let source = &mapping.reference.source;
+    match (&mapping.target, &mapping.reference.key) {
+        (Target::Variable { name, .. }, Some(key)) => match document.field(key) {
+            Some(value) => Ok(vec![(name.clone(), value.clone())]),
+            None => Err(missing_key(key, document)),
+        },
+        (Target::Variable { name, .. }, None) => match &document.whole {
+            Some(value) => Ok(vec![(name.clone(), value.clone())]),
+            None => Err(FetchError::new(format!("{source} has no single value")).with_hint("add #KEY to pick one key, or import the source")),
+        },
+        (Target::Import { prefix }, _) => match &document.fields {
+            Some(fields) => Ok(fields.iter().map(|(key, value)| (format!("{prefix}{key}"), value.clone())).collect()),
+            None => Err(FetchError::new(format!("{source} is not a set of keys, so it cannot be imported"))
+                .with_hint("map it to one variable in env instead")),
+        },
+    }
+}
+
+fn missing_key(key: &str, document: &Document) -> FetchError {
+    let count = document.fields.as_ref().map_or(0, Vec::len);
+    let error = FetchError::new(format!("key `{key}` not found (the source has {count} keys)"));
+    let close: Vec<&str> = document
+        .fields
+        .iter()
+        .flatten()
+        .map(|(name, _)| name.as_str())
+        .filter(|name| name.eq_ignore_ascii_case(key))
+        .collect();
+    match close.first() {
+        Some(name) => error.with_hint(format!("keys are case-sensitive: did you mean `{name}`?")),
+        None => error,
+    }
+}
+
+/// Why `name`/`value` cannot go into an environment, if they cannot.
+fn invalid(name: &str, value: &SecretValue) -> Option<FetchError> {
+    if !is_valid_name(name) {
+        return Some(FetchError::new(format!("`{name}` is not a valid variable name"))
+            .with_hint("rename the key, or import it with a prefix that makes it valid"));
+    }
+    if value.expose().contains('\0') {
+        return Some(FetchError::new(format!("the value of {name} contains a NUL byte, which an environment variable cannot hold")));
+    }
+    None
+}

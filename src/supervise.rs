@@ -1,0 +1,201 @@
+//! Supervised mode: envcloak stays while the child runs, to mask its output.
+//!
+//! The child gets its own process group and, on a terminal, the terminal's
+//! foreground, so a Ctrl-C from the terminal reaches the child once (from the
+//! kernel) and never again through envcloak. Every catchable signal sent to
+//! envcloak itself is forwarded to the child, once. Ctrl-Z stops the child,
+//! then envcloak, so the shell's job control works; `fg` resumes both.
+
+use std::io::Write;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use nix::errno::Errno;
+use nix::fcntl::OFlag;
+use nix::sys::signal::{kill, killpg, pthread_sigmask, SigSet, SigmaskHow, Signal};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::{getpgrp, getpid, pipe2, tcgetpgrp, tcsetpgrp, Pid};
+use signal_hook::consts::signal::*;
+use signal_hook::iterator::Signals;
+
+use crate::error::CliError;
+use crate::exit;
+use crate::inject::{exec_error, CEntry};
+use crate::mask::{self, Masker};
+
+/// The signals forwarded to the child: every catchable one a process manager
+/// uses (gunicorn's master relies on TERM, INT, QUIT, HUP, TTIN, TTOU, USR1,
+/// USR2 and WINCH).
+const FORWARDED: &[i32] = &[
+    SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGWINCH, SIGTTIN, SIGTTOU, SIGTSTP, SIGCONT, SIGALRM, SIGVTALRM,
+    SIGXCPU, SIGXFSZ, SIGURG,
+];
+
+/// How long output of a half-written value is held before it is shown
+/// anyway (prompts and progress bars must appear).
+const IDLE_FLUSH: Duration = Duration::from_millis(200);
+
+/// What to run and how.
+pub struct Child<'a> {
+    /// The program (already looked up).
+    pub program: &'a Path,
+    /// Its arguments, argv[0] first.
+    pub argv: Vec<CEntry>,
+    /// Its environment; wiped as soon as the child has started.
+    pub env: Vec<CEntry>,
+    /// Masks stdout and stderr when set.
+    pub masker: Option<Arc<Masker>>,
+}
+
+/// Starts the child, forwards signals, masks output, and returns the exit
+/// status to end with.
+pub fn run(child: Child<'_>, before_spawn: impl FnOnce(), after_spawn: impl FnOnce()) -> Result<u8, CliError> {
+    let mut signals = Signals::new(FORWARDED).map_err(|e| CliError::new(format!("cannot install signal handlers: {e}")))?;
+    let outputs = match &child.masker {
+        Some(_) => Some((output_pipe()?, output_pipe()?)),
+        None => None,
+    };
+    let terminal = ForegroundTerminal::detect();
+
+    let mut actions = nix::spawn::PosixSpawnFileActions::init().map_err(spawn_error)?;
+    if let Some(((_, out_w), (_, err_w))) = &outputs {
+        actions.add_dup2(out_w.as_raw_fd(), 1).map_err(spawn_error)?;
+        actions.add_dup2(err_w.as_raw_fd(), 2).map_err(spawn_error)?;
+    }
+    let mut attr = nix::spawn::PosixSpawnAttr::init().map_err(spawn_error)?;
+    attr.set_pgroup(Pid::from_raw(0)).map_err(spawn_error)?;
+    attr.set_sigmask(&SigSet::empty()).map_err(spawn_error)?;
+    attr.set_flags(nix::spawn::PosixSpawnFlags::POSIX_SPAWN_SETPGROUP | nix::spawn::PosixSpawnFlags::POSIX_SPAWN_SETSIGMASK)
+        .map_err(spawn_error)?;
+
+    before_spawn();
+    let spawned = nix::spawn::posix_spawn(child.program, &actions, &attr, &child.argv, &child.env);
+    after_spawn();
+    drop(child.env);
+    let pid = spawned.map_err(|errno| exec_error(&child.program.display().to_string(), errno))?;
+    crate::diag::debug!("started process {pid} in its own process group");
+    if let Some(terminal) = &terminal {
+        terminal.give_to(pid);
+    }
+
+    let pumps = outputs.zip(child.masker).map(|(((out_r, out_w), (err_r, err_w)), masker)| {
+        drop((out_w, err_w));
+        [start_pump(out_r, Arc::clone(&masker), false), start_pump(err_r, masker, true)]
+    });
+    let handle = signals.handle();
+    let forwarder = std::thread::spawn(move || {
+        for signal in signals.forever() {
+            if let Ok(signal) = Signal::try_from(signal) {
+                crate::diag::debug!("forwarding {signal} to the command");
+                let _ = kill(pid, signal);
+            }
+        }
+    });
+
+    let status = wait(pid, terminal.as_ref());
+    handle.close();
+    let _ = forwarder.join();
+    if let Some(terminal) = &terminal {
+        terminal.take_back();
+    }
+    if let Some(pumps) = pumps {
+        for pump in pumps {
+            let _ = pump.join();
+        }
+    }
+    status
+}
+
+fn output_pipe() -> Result<(OwnedFd, OwnedFd), CliError> {
+    pipe2(OFlag::O_CLOEXEC).map_err(|e| CliError::new(format!("cannot create an output pipe: {e}")))
+}
+
+fn spawn_error(e: Errno) -> CliError {
+    CliError::new(format!("cannot prepare to start the command: {}", e.desc()))
+}
+
+fn start_pump(read: OwnedFd, masker: Arc<Masker>, stderr: bool) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let result = if stderr {
+            mask::pump(read, &mut std::io::stderr(), masker, IDLE_FLUSH)
+        } else {
+            mask::pump(read, &mut std::io::stdout(), masker, IDLE_FLUSH)
+        };
+        if let Err(e) = result {
+            crate::diag::note!("output copy ended: {e}");
+        }
+        let _ = std::io::stdout().flush();
+    })
+}
+
+/// Waits for the child, following it through stops, and maps its end to an
+/// exit status (its own code, or 128+N for signal N).
+fn wait(pid: Pid, terminal: Option<&ForegroundTerminal>) -> Result<u8, CliError> {
+    loop {
+        match waitpid(pid, Some(WaitPidFlag::WUNTRACED)) {
+            Ok(WaitStatus::Exited(_, code)) => return Ok(code as u8),
+            Ok(WaitStatus::Signaled(_, signal, _)) => return Ok(exit::SIGNAL_BASE + signal as u8),
+            Ok(WaitStatus::Stopped(_, signal)) => on_child_stopped(pid, signal, terminal),
+            Ok(_) | Err(Errno::EINTR) => continue,
+            Err(e) => return Err(CliError::new(format!("lost track of the command: {}", e.desc()))),
+        }
+    }
+}
+
+fn on_child_stopped(pid: Pid, signal: Signal, terminal: Option<&ForegroundTerminal>) {
+    let Some(terminal) = terminal else {
+        return;
+    };
+    if matches!(signal, Signal::SIGTTIN | Signal::SIGTTOU) && terminal.is_foreground(pid) {
+        // It touched the terminal just before it was handed the foreground.
+        let _ = killpg(pid, Signal::SIGCONT);
+        return;
+    }
+    // Ctrl-Z: stop envcloak too, so the shell sees the job stopped; on `fg`
+    // give the terminal back to the child and wake it.
+    terminal.take_back();
+    let _ = kill(getpid(), Signal::SIGSTOP);
+    terminal.give_to(pid);
+    let _ = killpg(pid, Signal::SIGCONT);
+}
+
+/// The controlling terminal, when envcloak runs in its foreground.
+struct ForegroundTerminal {
+    fd: OwnedFd,
+}
+
+impl ForegroundTerminal {
+    fn detect() -> Option<Self> {
+        let stdin = std::io::stdin();
+        let fd = stdin.as_fd().try_clone_to_owned().ok()?;
+        (tcgetpgrp(&fd).ok()? == getpgrp()).then_some(Self { fd })
+    }
+
+    fn is_foreground(&self, pgrp: Pid) -> bool {
+        tcgetpgrp(&self.fd).is_ok_and(|fg| fg == pgrp)
+    }
+
+    fn give_to(&self, pgrp: Pid) {
+        self.set_foreground(pgrp);
+    }
+
+    fn take_back(&self) {
+        self.set_foreground(getpgrp());
+    }
+
+    /// tcsetpgrp from a background group raises SIGTTOU unless it is
+    /// blocked, so it is blocked for the call.
+    fn set_foreground(&self, pgrp: Pid) {
+        let mut ttou = SigSet::empty();
+        ttou.add(Signal::SIGTTOU);
+        let mut old = SigSet::empty();
+        let _ = pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&ttou), Some(&mut old));
+        let fd: BorrowedFd<'_> = self.fd.as_fd();
+        if let Err(e) = tcsetpgrp(fd, pgrp) {
+            crate::diag::debug!("cannot hand the terminal to process group {pgrp}: {}", e.desc());
+        }
+        let _ = pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&old), None);
+    }
+}

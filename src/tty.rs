@@ -1,0 +1,43 @@
+//! Asking for a passphrase on the controlling terminal, with echo off.
+
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+
+use age::secrecy::SecretString;
+use envcloak_providers::age_file::PassphrasePrompt;
+use nix::sys::termios::{tcgetattr, tcsetattr, LocalFlags, SetArg};
+use zeroize::Zeroizing;
+
+/// Prompts on `/dev/tty`; answers `None` when there is no terminal (CI, a
+/// pipe), so the caller can fail with a hint instead of hanging.
+pub struct TerminalPrompt;
+
+impl TerminalPrompt {
+    /// A prompt if a terminal is there to ask on.
+    pub fn if_available() -> Option<Self> {
+        open_tty().map(|_| TerminalPrompt)
+    }
+}
+
+fn open_tty() -> Option<File> {
+    OpenOptions::new().read(true).write(true).open("/dev/tty").ok()
+}
+
+impl PassphrasePrompt for TerminalPrompt {
+    fn passphrase(&self, description: &str) -> Option<SecretString> {
+        let mut tty = open_tty()?;
+        write!(tty, "{description}: ").ok()?;
+        tty.flush().ok()?;
+        let saved = tcgetattr(&tty).ok()?;
+        let mut silent = saved.clone();
+        silent.local_flags.remove(LocalFlags::ECHO);
+        silent.local_flags.insert(LocalFlags::ECHONL);
+        tcsetattr(&tty, SetArg::TCSANOW, &silent).ok()?;
+        let mut line = Zeroizing::new(String::with_capacity(256));
+        let read = BufReader::new(&tty).read_line(&mut line);
+        let _ = tcsetattr(&tty, SetArg::TCSANOW, &saved);
+        read.ok()?;
+        let passphrase = line.trim_end_matches(['\r', '\n']);
+        Some(SecretString::from(passphrase.to_owned()))
+    }
+}
