@@ -235,13 +235,9 @@ pub struct EditArgs {
 /// Parses `30s`, `1500ms`, `2m`, `1h` or a plain number of seconds.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .unwrap_or(text.len());
+    let split = text.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
-    let number: f64 = number
-        .parse()
-        .map_err(|_| format!("`{text}` is not a duration (e.g. 30s, 1500ms, 2m)"))?;
+    let number: f64 = number.parse().map_err(|_| format!("`{text}` is not a duration (e.g. 30s, 1500ms, 2m)"))?;
     let seconds = match unit {
         "" | "s" => number,
         "ms" => number / 1000.0,

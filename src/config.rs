@@ -96,7 +96,8 @@ impl Config {
     pub fn parse(path: PathBuf, text: String) -> Result<Config, CliError> {
         let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
         let reader = Reader { path: &path, dir: &dir, text: &text };
-        let root = DeTable::parse(&text).map_err(|e| reader.error(&e.span().unwrap_or(0..0), e.message().trim_end()))?;
+        let root =
+            DeTable::parse(&text).map_err(|e| reader.error(&e.span().unwrap_or(0..0), e.message().trim_end()))?;
         let parsed = reader.root(root.get_ref())?;
         drop(root);
         Ok(Config {
@@ -161,17 +162,25 @@ impl Reader<'_> {
         let mut parsed = Parsed::default();
         for (key, value) in root {
             match key.get_ref().as_ref() {
-                "default_profile" => parsed.default_profile = Some((self.string(value, "default_profile")?, value.span())),
+                "default_profile" => {
+                    parsed.default_profile = Some((self.string(value, "default_profile")?, value.span()))
+                }
                 "age" => {
                     for (key, value) in self.table(value, "[age]")? {
                         match key.get_ref().as_ref() {
                             "identity" => parsed.age_identity = Some(self.path(value, "identity")?),
-                            "recipients_file" => parsed.age_recipients_file = Some(self.path(value, "recipients_file")?),
+                            "recipients_file" => {
+                                parsed.age_recipients_file = Some(self.path(value, "recipients_file")?)
+                            }
                             other => return Err(self.unknown(key, other, "[age]", &["identity", "recipients_file"])),
                         }
                     }
                 }
-                "vault" => self.known_keys(value, "[vault]", &["address", "namespace", "ca_cert", "ca_path", "client_cert", "client_key", "skip_verify", "auth"])?,
+                "vault" => self.known_keys(
+                    value,
+                    "[vault]",
+                    &["address", "namespace", "ca_cert", "ca_path", "client_cert", "client_key", "skip_verify", "auth"],
+                )?,
                 "aws" => self.known_keys(value, "[aws]", &["region", "profile", "endpoint_url"])?,
                 "profiles" => {
                     for (name, profile) in self.table(value, "[profiles]")? {
@@ -179,27 +188,35 @@ impl Reader<'_> {
                     }
                 }
                 other => {
-                    return Err(self.unknown(key, other, "the top level", &["default_profile", "age", "vault", "aws", "profiles"]))
+                    return Err(self.unknown(
+                        key,
+                        other,
+                        "the top level",
+                        &["default_profile", "age", "vault", "aws", "profiles"],
+                    ))
                 }
             }
         }
         Ok(parsed)
     }
 
-    fn profile(&self, name: &Spanned<toml::de::DeString<'_>>, value: &Spanned<DeValue<'_>>) -> Result<Profile, CliError> {
+    fn profile(
+        &self,
+        name: &Spanned<toml::de::DeString<'_>>,
+        value: &Spanned<DeValue<'_>>,
+    ) -> Result<Profile, CliError> {
         let where_ = format!("[profiles.{}]", name.get_ref());
-        let mut profile = Profile {
-            name: name.get_ref().to_string(),
-            extends: None,
-            imports: Vec::new(),
-            env: Vec::new(),
-        };
+        let mut profile =
+            Profile { name: name.get_ref().to_string(), extends: None, imports: Vec::new(), env: Vec::new() };
         for (key, value) in self.table(value, &where_)? {
             match key.get_ref().as_ref() {
                 "extends" => profile.extends = Some((self.string(value, "extends")?, value.span())),
                 "import" => {
                     let DeValue::Array(items) = value.get_ref() else {
-                        return Err(self.error(&value.span(), "`import` must be a list, e.g. import = [\"age://secrets/dev.env.age\"]"));
+                        return Err(self.error(
+                            &value.span(),
+                            "`import` must be a list, e.g. import = [\"age://secrets/dev.env.age\"]",
+                        ));
                     };
                     for item in items {
                         profile.imports.push(self.import(item)?);
@@ -229,15 +246,27 @@ impl Reader<'_> {
                     }
                 }
                 if entry.reference.is_empty() {
-                    return Err(self.error(&item.span(), "import entry has no `from`, e.g. { from = \"vault://secret/app\", prefix = \"APP_\" }"));
+                    return Err(self.error(
+                        &item.span(),
+                        "import entry has no `from`, e.g. { from = \"vault://secret/app\", prefix = \"APP_\" }",
+                    ));
                 }
             }
-            _ => return Err(self.error(&item.span(), "an import entry is a reference string or { from = \"REF\", prefix = \"P_\" }")),
+            _ => {
+                return Err(self.error(
+                    &item.span(),
+                    "an import entry is a reference string or { from = \"REF\", prefix = \"P_\" }",
+                ))
+            }
         }
         Ok(entry)
     }
 
-    fn env_entry(&self, name: &Spanned<toml::de::DeString<'_>>, value: &Spanned<DeValue<'_>>) -> Result<EnvEntry, CliError> {
+    fn env_entry(
+        &self,
+        name: &Spanned<toml::de::DeString<'_>>,
+        value: &Spanned<DeValue<'_>>,
+    ) -> Result<EnvEntry, CliError> {
         let mut entry = EnvEntry {
             name: name.get_ref().to_string(),
             name_at: name.span(),
@@ -253,27 +282,45 @@ impl Reader<'_> {
                     match key.get_ref().as_ref() {
                         "ref" => entry.reference = self.string(field, "ref")?,
                         "optional" => {
-                            entry.optional = field.get_ref().as_bool().ok_or_else(|| self.error(&field.span(), "`optional` must be true or false"))?
+                            entry.optional = field
+                                .get_ref()
+                                .as_bool()
+                                .ok_or_else(|| self.error(&field.span(), "`optional` must be true or false"))?
                         }
                         "as" => {
-                            entry.as_file = match self.string(field, "as")?.as_str() {
-                                "file" => true,
-                                "env" => false,
-                                other => {
-                                    return Err(self.error(&field.span(), &format!("`as = \"{other}\"` is not known: use \"env\" (the default) or \"file\"")))
+                            entry.as_file =
+                                match self.string(field, "as")?.as_str() {
+                                    "file" => true,
+                                    "env" => false,
+                                    other => return Err(self.error(
+                                        &field.span(),
+                                        &format!(
+                                            "`as = \"{other}\"` is not known: use \"env\" (the default) or \"file\""
+                                        ),
+                                    )),
                                 }
-                            }
                         }
-                        other => return Err(self.unknown(key, other, &format!("env entry `{}`", entry.name), &["ref", "optional", "as"])),
+                        other => {
+                            return Err(self.unknown(
+                                key,
+                                other,
+                                &format!("env entry `{}`", entry.name),
+                                &["ref", "optional", "as"],
+                            ))
+                        }
                     }
                 }
                 if entry.reference.is_empty() {
                     return Err(self.error(&value.span(), &format!("env entry `{}` has no `ref`", entry.name)));
                 }
             }
-            _ => {
-                return Err(self.error(&value.span(), &format!("env entry `{}` must be a reference string or {{ ref = \"REF\", optional = true, as = \"file\" }}", entry.name)))
-            }
+            _ => return Err(self.error(
+                &value.span(),
+                &format!(
+                    "env entry `{}` must be a reference string or {{ ref = \"REF\", optional = true, as = \"file\" }}",
+                    entry.name
+                ),
+            )),
         }
         Ok(entry)
     }
@@ -283,11 +330,9 @@ impl Reader<'_> {
     }
 
     fn string(&self, value: &Spanned<DeValue<'_>>, what: &str) -> Result<String, CliError> {
-        value
-            .get_ref()
-            .as_str()
-            .map(str::to_owned)
-            .ok_or_else(|| self.error(&value.span(), &format!("`{what}` must be a string, not {}", value.get_ref().type_str())))
+        value.get_ref().as_str().map(str::to_owned).ok_or_else(|| {
+            self.error(&value.span(), &format!("`{what}` must be a string, not {}", value.get_ref().type_str()))
+        })
     }
 
     fn path(&self, value: &Spanned<DeValue<'_>>, what: &str) -> Result<PathBuf, CliError> {

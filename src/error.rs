@@ -22,12 +22,7 @@ pub struct CliError {
 impl CliError {
     /// A failure before the child started (exit 125).
     pub fn new(message: impl Into<String>) -> Self {
-        Self {
-            message: message.into(),
-            details: Vec::new(),
-            hint: None,
-            status: exit::ENVCLOAK_FAILED,
-        }
+        Self { message: message.into(), details: Vec::new(), hint: None, status: exit::ENVCLOAK_FAILED }
     }
 
     /// Adds the fix to suggest.

@@ -92,10 +92,8 @@ pub fn build_env(vars: &[Resolved], options: &EnvOptions<'_>) -> Result<ChildEnv
             None => entries.push(entry),
         }
     }
-    let path = entries
-        .iter()
-        .find(|e| e.name() == b"PATH")
-        .map(|e| OsStr::from_bytes(&e.0[5..e.0.len() - 1]).to_owned());
+    let path =
+        entries.iter().find(|e| e.name() == b"PATH").map(|e| OsStr::from_bytes(&e.0[5..e.0.len() - 1]).to_owned());
     Ok(ChildEnv { entries, files, path })
 }
 

@@ -53,9 +53,7 @@ pub struct Masker {
 impl fmt::Debug for Masker {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let patterns = self.nfa.as_ref().map_or(0, |nfa| nfa.patterns_len());
-        f.debug_struct("Masker")
-            .field("patterns", &patterns)
-            .finish_non_exhaustive()
+        f.debug_struct("Masker").field("patterns", &patterns).finish_non_exhaustive()
     }
 }
 
@@ -70,11 +68,7 @@ impl Masker {
     /// Panics if the automaton exceeds aho-corasick's internal size limits
     /// (billions of states), which secret values cannot realistically reach.
     pub fn new(values: &[&[u8]]) -> Masker {
-        let patterns: Vec<&[u8]> = values
-            .iter()
-            .copied()
-            .filter(|v| v.len() >= MIN_MASKED_LEN)
-            .collect();
+        let patterns: Vec<&[u8]> = values.iter().copied().filter(|v| v.len() >= MIN_MASKED_LEN).collect();
         if patterns.is_empty() {
             return Masker { nfa: None };
         }
@@ -143,16 +137,13 @@ impl Masker {
 
 /// Leftmost-longest, non-overlapping matches of `nfa` in `buf`.
 fn find_iter<'a>(nfa: &'a NFA, buf: &'a [u8]) -> impl Iterator<Item = Match> + 'a {
-    nfa.try_find_iter(Input::new(buf))
-        .expect("unanchored search is supported by every NFA")
+    nfa.try_find_iter(Input::new(buf)).expect("unanchored search is supported by every NFA")
 }
 
 /// The smallest `s >= from` such that `buf[s..]` is a non-empty proper
 /// prefix of some pattern, or `buf.len()` if there is none.
 fn first_undecided(nfa: &NFA, buf: &[u8], from: usize) -> usize {
-    (from..buf.len())
-        .find(|&s| is_proper_prefix(nfa, &buf[s..]))
-        .unwrap_or(buf.len())
+    (from..buf.len()).find(|&s| is_proper_prefix(nfa, &buf[s..])).unwrap_or(buf.len())
 }
 
 /// Whether `bytes` is a proper prefix of (strictly shorter than and equal to
@@ -170,8 +161,7 @@ fn is_proper_prefix(nfa: &NFA, bytes: &[u8]) -> bool {
     }
     // Every trie leaf ends a pattern, so a non-match state has children. A
     // match state may or may not continue into a longer pattern: probe it.
-    !nfa.is_match(sid)
-        || (0..=u8::MAX).any(|byte| !nfa.is_dead(nfa.next_state(Anchored::Yes, sid, byte)))
+    !nfa.is_match(sid) || (0..=u8::MAX).any(|byte| !nfa.is_dead(nfa.next_state(Anchored::Yes, sid, byte)))
 }
 
 /// Incremental masking state for one output stream (e.g. the child's stdout).
@@ -190,20 +180,14 @@ pub struct MaskStream {
 
 impl fmt::Debug for MaskStream {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("MaskStream")
-            .field("masker", &self.masker)
-            .field("pending_len", &self.hold.len())
-            .finish()
+        f.debug_struct("MaskStream").field("masker", &self.masker).field("pending_len", &self.hold.len()).finish()
     }
 }
 
 impl MaskStream {
     /// Creates an empty stream that masks the values of `masker`.
     pub fn new(masker: Arc<Masker>) -> MaskStream {
-        MaskStream {
-            masker,
-            hold: Zeroizing::new(Vec::new()),
-        }
+        MaskStream { masker, hold: Zeroizing::new(Vec::new()) }
     }
 
     /// Processes `input` and appends to `out` everything that can be emitted
@@ -292,12 +276,7 @@ impl MaskStream {
 /// Returns a read error from the pipe, an error spawning the reader thread,
 /// or the first write/flush error other than `BrokenPipe` (a closed output
 /// such as `envcloak … | head` is not an error).
-pub fn pump(
-    input: OwnedFd,
-    output: &mut dyn Write,
-    masker: Arc<Masker>,
-    idle_flush: Duration,
-) -> io::Result<()> {
+pub fn pump(input: OwnedFd, output: &mut dyn Write, masker: Arc<Masker>, idle_flush: Duration) -> io::Result<()> {
     let (tx, rx) = mpsc::sync_channel(CHANNEL_DEPTH);
     let source = File::from(input);
     thread::scope(|scope| {
@@ -306,10 +285,7 @@ pub fn pump(
             .spawn_scoped(scope, move || read_chunks(source, &tx))?;
 
         let mut stream = MaskStream::new(masker);
-        let mut sink = Sink {
-            output,
-            error: None,
-        };
+        let mut sink = Sink { output, error: None };
         let mut out = Vec::with_capacity(READ_BUF_LEN + MASK.len());
         let mut read_error = None;
         loop {
@@ -380,11 +356,7 @@ impl Sink<'_> {
     /// Writes and flushes `out` (unless writing already failed), then clears it.
     fn emit(&mut self, out: &mut Vec<u8>) {
         if !out.is_empty() && self.error.is_none() {
-            if let Err(e) = self
-                .output
-                .write_all(out)
-                .and_then(|()| self.output.flush())
-            {
+            if let Err(e) = self.output.write_all(out).and_then(|()| self.output.flush()) {
                 self.error = Some(e);
             }
         }
@@ -418,11 +390,8 @@ mod tests {
         let mut out = Vec::new();
         let mut i = 0;
         while i < input.len() {
-            let longest = values
-                .iter()
-                .filter(|v| v.len() >= MIN_MASKED_LEN && input[i..].starts_with(v))
-                .map(|v| v.len())
-                .max();
+            let longest =
+                values.iter().filter(|v| v.len() >= MIN_MASKED_LEN && input[i..].starts_with(v)).map(|v| v.len()).max();
             match longest {
                 Some(len) => {
                     out.extend_from_slice(MASK);
@@ -441,25 +410,14 @@ mod tests {
     /// fed `buf`. Replays the greedy scan; the first position where the rest
     /// is a proper prefix of a value starts the tail.
     fn reference_hold(values: &[&[u8]], buf: &[u8]) -> usize {
-        let values: Vec<&[u8]> = values
-            .iter()
-            .copied()
-            .filter(|v| v.len() >= MIN_MASKED_LEN)
-            .collect();
+        let values: Vec<&[u8]> = values.iter().copied().filter(|v| v.len() >= MIN_MASKED_LEN).collect();
         let mut t = 0;
         while t < buf.len() {
             let rest = &buf[t..];
-            if values
-                .iter()
-                .any(|v| v.len() > rest.len() && v.starts_with(rest))
-            {
+            if values.iter().any(|v| v.len() > rest.len() && v.starts_with(rest)) {
                 return rest.len();
             }
-            let longest = values
-                .iter()
-                .filter(|v| rest.starts_with(v))
-                .map(|v| v.len())
-                .max();
+            let longest = values.iter().filter(|v| rest.starts_with(v)).map(|v| v.len()).max();
             t += longest.unwrap_or(1);
         }
         0
@@ -468,11 +426,7 @@ mod tests {
     /// Feeds `pieces` one by one, checks that exactly the shortest possible
     /// tail is held (and so at most longest-1 bytes), then flushes.
     fn stream(masker: &Arc<Masker>, values: &[&[u8]], pieces: &[&[u8]]) -> Vec<u8> {
-        let max = values
-            .iter()
-            .map(|v| v.len())
-            .filter(|&l| l >= MIN_MASKED_LEN)
-            .max();
+        let max = values.iter().map(|v| v.len()).filter(|&l| l >= MIN_MASKED_LEN).max();
         let mut s = MaskStream::new(Arc::clone(masker));
         let mut out = Vec::new();
         let mut fed = Vec::new();
@@ -501,19 +455,13 @@ mod tests {
     fn check_all_splits(values: &[&[u8]], input: &[u8]) {
         let masker = Arc::new(Masker::new(values));
         let expected = reference(values, input);
-        assert!(
-            one_shot(&masker, input) == expected,
-            "one-shot differs from reference"
-        );
+        assert!(one_shot(&masker, input) == expected, "one-shot differs from reference");
         for i in 0..=input.len() {
             let out = stream(&masker, values, &[&input[..i], &input[i..]]);
             assert!(out == expected, "masked output differs for split at {i}");
             for j in i..=input.len() {
                 let out = stream(&masker, values, &[&input[..i], &input[i..j], &input[j..]]);
-                assert!(
-                    out == expected,
-                    "masked output differs for splits at {i},{j}"
-                );
+                assert!(out == expected, "masked output differs for splits at {i},{j}");
             }
         }
     }
@@ -565,10 +513,7 @@ mod tests {
         assert!(out == b"xx ", "only the decided part is emitted");
         assert_eq!(s.hold.len(), 10);
         s.flush_pending(&mut out);
-        assert!(
-            out == b"xx TOKEN_*****",
-            "complete value in the tail not masked"
-        );
+        assert!(out == b"xx TOKEN_*****", "complete value in the tail not masked");
     }
 
     #[test]
@@ -581,10 +526,7 @@ mod tests {
             assert!(!s.has_pending());
             s.feed(b"", &mut out);
             s.flush_pending(&mut out);
-            assert!(
-                out == b"anything at all abc 1",
-                "passthrough changed the output"
-            );
+            assert!(out == b"anything at all abc 1", "passthrough changed the output");
         }
     }
 
@@ -608,10 +550,7 @@ mod tests {
         assert!(out == b"hello ", "possible value start not held");
         assert!(s.has_pending());
         s.feed(b"RET_VALUX\n", &mut out);
-        assert!(
-            out == b"hello FAKE_SECRET_VALUX\n",
-            "held non-value not emitted in full"
-        );
+        assert!(out == b"hello FAKE_SECRET_VALUX\n", "held non-value not emitted in full");
         assert!(!s.has_pending());
 
         // The same via flush_pending (idle prompt).
@@ -626,24 +565,15 @@ mod tests {
         // shortest possible start of a value is.
         let mut out = Vec::new();
         s.feed(b"x FAKE_SECRET_VALUE", &mut out);
-        assert!(
-            out == b"x *****" && !s.has_pending(),
-            "complete value was held"
-        );
+        assert!(out == b"x *****" && !s.has_pending(), "complete value was held");
         s.feed(b" FAKE_SECRET_VALUEF", &mut out);
-        assert!(
-            out == b"x ***** *****",
-            "value followed by a start not masked"
-        );
+        assert!(out == b"x ***** *****", "value followed by a start not masked");
         assert_eq!(s.hold.len(), 1);
         s.feed(b"", &mut out);
         assert_eq!(s.hold.len(), 1);
         s.flush_pending(&mut out);
         assert!(out == b"x ***** *****F", "held byte lost");
-        assert_eq!(
-            format!("{s:?}"),
-            "MaskStream { masker: Masker { patterns: 1, .. }, pending_len: 0 }"
-        );
+        assert_eq!(format!("{s:?}"), "MaskStream { masker: Masker { patterns: 1, .. }, pending_len: 0 }");
 
         // A complete value that is shorter than the longest one, and that no
         // longer value extends, is not held either.
@@ -651,10 +581,7 @@ mod tests {
         let mut s = MaskStream::new(masker);
         let mut out = Vec::new();
         s.feed(b"x FAKE_SHORT", &mut out);
-        assert!(
-            out == b"x *****" && !s.has_pending(),
-            "complete value was held"
-        );
+        assert!(out == b"x *****" && !s.has_pending(), "complete value was held");
     }
 
     /// xorshift64* — deterministic, no dependency.
@@ -671,9 +598,7 @@ mod tests {
             (self.next() % n as u64) as usize
         }
         fn bytes(&mut self, alphabet: &[u8], len: usize) -> Vec<u8> {
-            (0..len)
-                .map(|_| alphabet[self.below(alphabet.len())])
-                .collect()
+            (0..len).map(|_| alphabet[self.below(alphabet.len())]).collect()
         }
     }
 
@@ -701,10 +626,7 @@ mod tests {
             }
             let pieces: Vec<&[u8]> = cuts.windows(2).map(|w| &input[w[0]..w[1]]).collect();
             let out = stream(&masker, &values, &pieces);
-            assert!(
-                out == reference(&values, &input),
-                "round {round}: output differs"
-            );
+            assert!(out == reference(&values, &input), "round {round}: output differs");
 
             // Random pieces with random flush_pending calls: equals the
             // one-shot masking of each flushed segment on its own.
@@ -720,10 +642,7 @@ mod tests {
             }
             s.flush_pending(&mut out);
             expected.extend(reference(&values, &input[seg_start..]));
-            assert!(
-                out == expected,
-                "round {round}: output with flushes differs"
-            );
+            assert!(out == expected, "round {round}: output with flushes differs");
         }
     }
 
@@ -732,9 +651,7 @@ mod tests {
 
     impl Write for ChanWriter {
         fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-            self.0
-                .send(buf.to_vec())
-                .map_err(|_| ErrorKind::BrokenPipe)?;
+            self.0.send(buf.to_vec()).map_err(|_| ErrorKind::BrokenPipe)?;
             Ok(buf.len())
         }
         fn flush(&mut self) -> io::Result<()> {
@@ -783,16 +700,12 @@ mod tests {
             let _ = done_rx.recv_timeout(Duration::from_secs(10));
         });
         let (tx, rx) = mpsc::sync_channel(64);
-        let pumper =
-            thread::spawn(move || pump(r, &mut ChanWriter(tx), masker, Duration::from_millis(30)));
+        let pumper = thread::spawn(move || pump(r, &mut ChanWriter(tx), masker, Duration::from_millis(30)));
         let got = collect(&rx, 18, Instant::now() + Duration::from_secs(5));
         done_tx.send(()).unwrap();
         writer.join().unwrap();
         pumper.join().unwrap().unwrap();
-        assert!(
-            got == b"Password for FAKE_",
-            "held prompt not flushed while idle"
-        );
+        assert!(got == b"Password for FAKE_", "held prompt not flushed while idle");
     }
 
     #[test]

@@ -98,7 +98,12 @@ impl Problems {
 
 /// Builds the plan for `profile_flag` (or the config's default profile) plus
 /// the command line's `-e`/`-i`.
-pub fn build(config: Option<&Config>, profile_flag: Option<&str>, args: &MappingArgs, cwd: &Path) -> Result<Plan, CliError> {
+pub fn build(
+    config: Option<&Config>,
+    profile_flag: Option<&str>,
+    args: &MappingArgs,
+    cwd: &Path,
+) -> Result<Plan, CliError> {
     let ad_hoc = !args.env.is_empty() || !args.import.is_empty();
     let profile = select_profile(config, profile_flag, ad_hoc)?;
     let mut plan = Plan {
@@ -120,7 +125,8 @@ pub fn build(config: Option<&Config>, profile_flag: Option<&str>, args: &Mapping
                     problems.0.push(invalid_name(config, &entry.name_at, &entry.name));
                     continue;
                 }
-                let target = Target::Variable { name: entry.name.clone(), optional: entry.optional, as_file: entry.as_file };
+                let target =
+                    Target::Variable { name: entry.name.clone(), optional: entry.optional, as_file: entry.as_file };
                 let origin = Origin::ProfileEnv(profile.name.clone());
                 let at = |m: &str| config.error(&entry.at, m).message;
                 plan.push(&entry.reference, target, origin, &config.dir, &mut problems, at);
@@ -137,7 +143,9 @@ pub fn build(config: Option<&Config>, profile_flag: Option<&str>, args: &Mapping
             continue;
         };
         if !is_valid_name(name) {
-            problems.0.push(format!("-e {pair}: `{name}` is not a valid variable name (letters, digits and _, not starting with a digit)"));
+            problems.0.push(format!(
+                "-e {pair}: `{name}` is not a valid variable name (letters, digits and _, not starting with a digit)"
+            ));
             continue;
         }
         let target = Target::Variable { name: name.to_owned(), optional: false, as_file: false };
@@ -150,7 +158,15 @@ pub fn build(config: Option<&Config>, profile_flag: Option<&str>, args: &Mapping
 
 impl Plan {
     /// Parses and checks one mapping; a problem is described by `at`.
-    fn push(&mut self, raw: &str, target: Target, origin: Origin, base: &Path, problems: &mut Problems, at: impl Fn(&str) -> String) {
+    fn push(
+        &mut self,
+        raw: &str,
+        target: Target,
+        origin: Origin,
+        base: &Path,
+        problems: &mut Problems,
+        at: impl Fn(&str) -> String,
+    ) {
         let reference = match SecretRef::parse(raw) {
             Ok(reference) => reference,
             Err(e) => return problems.0.push(at(&format!("`{raw}`: {e}"))),
@@ -186,11 +202,17 @@ impl Plan {
 fn select_profile(config: Option<&Config>, flag: Option<&str>, ad_hoc: bool) -> Result<Option<String>, CliError> {
     let Some(config) = config else {
         return match (flag, ad_hoc) {
-            (Some(name), _) => Err(CliError::new(format!("profile `{name}` was asked for, but no {} was found in this folder or its parents", config::FILE_NAME))
-                .hint("run envcloak from the project folder, or pass --config PATH")),
+            (Some(name), _) => Err(CliError::new(format!(
+                "profile `{name}` was asked for, but no {} was found in this folder or its parents",
+                config::FILE_NAME
+            ))
+            .hint("run envcloak from the project folder, or pass --config PATH")),
             (None, true) => Ok(None),
-            (None, false) => Err(CliError::new(format!("nothing to resolve: no {} in this folder or its parents, and no -e/-i", config::FILE_NAME))
-                .hint("create envcloak.toml (see the README), or pass -e NAME=REF / -i REF")),
+            (None, false) => Err(CliError::new(format!(
+                "nothing to resolve: no {} in this folder or its parents, and no -e/-i",
+                config::FILE_NAME
+            ))
+            .hint("create envcloak.toml (see the README), or pass -e NAME=REF / -i REF")),
         };
     };
     let (name, at) = match (flag, &config.default_profile) {
@@ -199,8 +221,11 @@ fn select_profile(config: Option<&Config>, flag: Option<&str>, ad_hoc: bool) -> 
         (None, None) if ad_hoc => return Ok(None),
         (None, None) if config.profiles.is_empty() => return Ok(None),
         (None, None) => {
-            return Err(CliError::new(format!("no profile selected and {} has no default_profile", config.path.display()))
-                .hint(format!("pass -p NAME (profiles: {}) or set default_profile", config.profile_names())))
+            return Err(CliError::new(format!(
+                "no profile selected and {} has no default_profile",
+                config.path.display()
+            ))
+            .hint(format!("pass -p NAME (profiles: {}) or set default_profile", config.profile_names())))
         }
     };
     if config.profile(&name).is_none() {
@@ -220,13 +245,24 @@ fn chain<'c>(config: &'c Config, name: &str) -> Result<Vec<&'c config::Profile>,
     while let Some(profile) = next {
         if chain.iter().any(|p| p.name == profile.name) {
             let names: Vec<&str> = chain.iter().rev().map(|p| p.name.as_str()).collect();
-            return Err(CliError::new(format!("profiles extend each other in a loop: {} -> {}", names.join(" -> "), profile.name)));
+            return Err(CliError::new(format!(
+                "profiles extend each other in a loop: {} -> {}",
+                names.join(" -> "),
+                profile.name
+            )));
         }
         chain.push(profile);
         next = match &profile.extends {
             None => None,
             Some((base, at)) => Some(config.profile(base).ok_or_else(|| {
-                config.error(at, &format!("profile `{}` extends unknown profile `{base}` (profiles: {})", profile.name, config.profile_names()))
+                config.error(
+                    at,
+                    &format!(
+                        "profile `{}` extends unknown profile `{base}` (profiles: {})",
+                        profile.name,
+                        config.profile_names()
+                    ),
+                )
             })?),
         };
     }

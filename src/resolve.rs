@@ -72,7 +72,9 @@ pub async fn resolve(plan: &Plan, timeout: Duration, make_provider: &ProviderFac
     let mut timings = Vec::new();
     for (backend, sources) in groups {
         match make_provider(backend) {
-            Ok(provider) => tasks.push((backend, sources.clone(), tokio::spawn(fetch_one(provider, sources, deadline)))),
+            Ok(provider) => {
+                tasks.push((backend, sources.clone(), tokio::spawn(fetch_one(provider, sources, deadline))))
+            }
             Err(e) => documents.extend(sources.into_iter().map(|s| (s, Err(e.clone())))),
         }
     }
@@ -146,7 +148,8 @@ fn apply(plan: &Plan, documents: &HashMap<Source, Result<Document, FetchError>>)
                 continue;
             }
             crate::diag::trace!("{name} <- {} ({})", mapping.reference, mapping.origin);
-            let resolved = Resolved { name: name.clone(), value, mapping: index, as_file, version: document.version.clone() };
+            let resolved =
+                Resolved { name: name.clone(), value, mapping: index, as_file, version: document.version.clone() };
             match position.get(&name) {
                 Some(&at) => resolution.vars[at] = resolved,
                 None => {
@@ -169,7 +172,8 @@ fn pick(mapping: &Mapping, document: &Document) -> Result<Vec<(String, SecretVal
         },
         (Target::Variable { name, .. }, None) => match &document.whole {
             Some(value) => Ok(vec![(name.clone(), value.clone())]),
-            None => Err(FetchError::new(format!("{source} has no single value")).with_hint("add #KEY to pick one key, or import the source")),
+            None => Err(FetchError::new(format!("{source} has no single value"))
+                .with_hint("add #KEY to pick one key, or import the source")),
         },
         (Target::Import { prefix }, _) => match &document.fields {
             Some(fields) => Ok(fields.iter().map(|(key, value)| (format!("{prefix}{key}"), value.clone())).collect()),
@@ -198,11 +202,15 @@ fn missing_key(key: &str, document: &Document) -> FetchError {
 /// Why `name`/`value` cannot go into an environment, if they cannot.
 fn invalid(name: &str, value: &SecretValue) -> Option<FetchError> {
     if !is_valid_name(name) {
-        return Some(FetchError::new(format!("`{name}` is not a valid variable name"))
-            .with_hint("rename the key, or import it with a prefix that makes it valid"));
+        return Some(
+            FetchError::new(format!("`{name}` is not a valid variable name"))
+                .with_hint("rename the key, or import it with a prefix that makes it valid"),
+        );
     }
     if value.expose().contains('\0') {
-        return Some(FetchError::new(format!("the value of {name} contains a NUL byte, which an environment variable cannot hold")));
+        return Some(FetchError::new(format!(
+            "the value of {name} contains a NUL byte, which an environment variable cannot hold"
+        )));
     }
     None
 }

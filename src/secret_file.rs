@@ -88,7 +88,9 @@ mod tempdir {
                 match std::fs::DirBuilder::new().mode(0o700).create(&path) {
                     Ok(()) => return Ok(Self(path)),
                     Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-                    Err(e) => return Err(CliError::new(format!("cannot create a private folder in {}: {e}", base.display()))),
+                    Err(e) => {
+                        return Err(CliError::new(format!("cannot create a private folder in {}: {e}", base.display())))
+                    }
                 }
             }
             Err(CliError::new("cannot create a private folder for secret files"))

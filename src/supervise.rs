@@ -29,8 +29,8 @@ use crate::mask::{self, Masker};
 /// uses (gunicorn's master relies on TERM, INT, QUIT, HUP, TTIN, TTOU, USR1,
 /// USR2 and WINCH).
 const FORWARDED: &[i32] = &[
-    SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGWINCH, SIGTTIN, SIGTTOU, SIGTSTP, SIGCONT, SIGALRM, SIGVTALRM,
-    SIGXCPU, SIGXFSZ, SIGURG,
+    SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGWINCH, SIGTTIN, SIGTTOU, SIGTSTP, SIGCONT, SIGALRM,
+    SIGVTALRM, SIGXCPU, SIGXFSZ, SIGURG,
 ];
 
 /// How long output of a half-written value is held before it is shown
@@ -52,7 +52,8 @@ pub struct Child<'a> {
 /// Starts the child, forwards signals, masks output, and returns the exit
 /// status to end with.
 pub fn run(child: Child<'_>, before_spawn: impl FnOnce(), after_spawn: impl FnOnce()) -> Result<u8, CliError> {
-    let mut signals = Signals::new(FORWARDED).map_err(|e| CliError::new(format!("cannot install signal handlers: {e}")))?;
+    let mut signals =
+        Signals::new(FORWARDED).map_err(|e| CliError::new(format!("cannot install signal handlers: {e}")))?;
     let outputs = match &child.masker {
         Some(_) => Some((output_pipe()?, output_pipe()?)),
         None => None,
@@ -67,8 +68,10 @@ pub fn run(child: Child<'_>, before_spawn: impl FnOnce(), after_spawn: impl FnOn
     let mut attr = nix::spawn::PosixSpawnAttr::init().map_err(spawn_error)?;
     attr.set_pgroup(Pid::from_raw(0)).map_err(spawn_error)?;
     attr.set_sigmask(&SigSet::empty()).map_err(spawn_error)?;
-    attr.set_flags(nix::spawn::PosixSpawnFlags::POSIX_SPAWN_SETPGROUP | nix::spawn::PosixSpawnFlags::POSIX_SPAWN_SETSIGMASK)
-        .map_err(spawn_error)?;
+    attr.set_flags(
+        nix::spawn::PosixSpawnFlags::POSIX_SPAWN_SETPGROUP | nix::spawn::PosixSpawnFlags::POSIX_SPAWN_SETSIGMASK,
+    )
+    .map_err(spawn_error)?;
 
     before_spawn();
     let spawned = nix::spawn::posix_spawn(child.program, &actions, &attr, &child.argv, &child.env);

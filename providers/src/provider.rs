@@ -28,12 +28,7 @@ pub struct Document {
 impl Document {
     /// The value of `key`; the last one wins when a document repeats a key.
     pub fn field(&self, key: &str) -> Option<&SecretValue> {
-        self.fields
-            .as_ref()?
-            .iter()
-            .rev()
-            .find(|(name, _)| name == key)
-            .map(|(_, value)| value)
+        self.fields.as_ref()?.iter().rev().find(|(name, _)| name == key).map(|(_, value)| value)
     }
 }
 
@@ -50,10 +45,7 @@ pub struct FetchError {
 impl FetchError {
     /// An error with a reason only.
     pub fn new(reason: impl Into<String>) -> Self {
-        Self {
-            reason: reason.into(),
-            hint: None,
-        }
+        Self { reason: reason.into(), hint: None }
     }
 
     /// Adds the fix to suggest.

@@ -116,11 +116,7 @@ pub enum RefError {
 }
 
 fn supported_schemes() -> String {
-    Backend::ALL
-        .iter()
-        .map(|b| format!("{}://", b.scheme()))
-        .collect::<Vec<_>>()
-        .join(", ")
+    Backend::ALL.iter().map(|b| format!("{}://", b.scheme())).collect::<Vec<_>>().join(", ")
 }
 
 impl SecretRef {
@@ -128,8 +124,7 @@ impl SecretRef {
     /// a base folder (age paths) adjust it with [`SecretRef::with_location`].
     pub fn parse(raw: &str) -> Result<Self, RefError> {
         let (scheme, rest) = raw.split_once("://").ok_or(RefError::NoScheme)?;
-        let backend =
-            Backend::from_scheme(scheme).ok_or_else(|| RefError::UnknownScheme(scheme.into()))?;
+        let backend = Backend::from_scheme(scheme).ok_or_else(|| RefError::UnknownScheme(scheme.into()))?;
         let (before_key, key) = match rest.split_once('#') {
             Some((_, "")) => return Err(RefError::EmptyKey),
             Some((before, key)) => (before, Some(key.to_owned())),
@@ -141,15 +136,7 @@ impl SecretRef {
         };
         let query = parse_query(backend, query)?;
         validate_location(backend, location)?;
-        Ok(Self {
-            raw: raw.to_owned(),
-            source: Source {
-                backend,
-                location: location.to_owned(),
-                query,
-            },
-            key,
-        })
+        Ok(Self { raw: raw.to_owned(), source: Source { backend, location: location.to_owned(), query }, key })
     }
 
     /// The reference as the user wrote it.
@@ -179,16 +166,12 @@ fn validate_location(backend: Backend, location: &str) -> Result<(), RefError> {
             let mount = parts.next().unwrap_or("");
             let path = parts.next().unwrap_or("");
             if mount.is_empty() || path.is_empty() || location.contains("//") {
-                Err(RefError::MissingLocation(
-                    "secret path: write vault://MOUNT/PATH, e.g. vault://secret/flask/prod",
-                ))
+                Err(RefError::MissingLocation("secret path: write vault://MOUNT/PATH, e.g. vault://secret/flask/prod"))
             } else {
                 Ok(())
             }
         }
-        Backend::AwsSm if location.is_empty() => {
-            Err(RefError::MissingLocation("secret name or ARN"))
-        }
+        Backend::AwsSm if location.is_empty() => Err(RefError::MissingLocation("secret name or ARN")),
         _ => Ok(()),
     }
 }
@@ -214,18 +197,14 @@ fn parse_query(backend: Backend, query: Option<&str>) -> Result<SourceQuery, Ref
     match (backend, name) {
         (Backend::Vault, "version") => match value.parse::<u64>() {
             Ok(v) if v > 0 => Ok(SourceQuery::VaultVersion(v)),
-            _ => Err(RefError::BadQuery(format!(
-                "version must be a positive whole number, not `{value}`"
-            ))),
+            _ => Err(RefError::BadQuery(format!("version must be a positive whole number, not `{value}`"))),
         },
-        (Backend::AwsSm, "version-stage" | "version-id") if value.is_empty() => Err(
-            RefError::BadQuery(format!("`{name}` needs a value, e.g. {name}=AWSPREVIOUS")),
-        ),
+        (Backend::AwsSm, "version-stage" | "version-id") if value.is_empty() => {
+            Err(RefError::BadQuery(format!("`{name}` needs a value, e.g. {name}=AWSPREVIOUS")))
+        }
         (Backend::AwsSm, "version-stage") => Ok(SourceQuery::AwsVersionStage(value.into())),
         (Backend::AwsSm, "version-id") => Ok(SourceQuery::AwsVersionId(value.into())),
-        _ => Err(RefError::BadQuery(format!(
-            "unknown query parameter `{name}`: {allowed}"
-        ))),
+        _ => Err(RefError::BadQuery(format!("unknown query parameter `{name}`: {allowed}"))),
     }
 }
 
@@ -249,14 +228,8 @@ mod tests {
         let arn = "aws-sm://arn:aws:secretsmanager:eu-west-1:123456789012:secret:prod/db-AbCdEf?version-stage=AWSPREVIOUS#url";
         let r = SecretRef::parse(arn).unwrap();
         assert_eq!(r.source.backend, Backend::AwsSm);
-        assert_eq!(
-            r.source.location,
-            "arn:aws:secretsmanager:eu-west-1:123456789012:secret:prod/db-AbCdEf"
-        );
-        assert_eq!(
-            r.source.query,
-            SourceQuery::AwsVersionStage("AWSPREVIOUS".into())
-        );
+        assert_eq!(r.source.location, "arn:aws:secretsmanager:eu-west-1:123456789012:secret:prod/db-AbCdEf");
+        assert_eq!(r.source.query, SourceQuery::AwsVersionStage("AWSPREVIOUS".into()));
         assert_eq!(r.as_str(), arn);
         assert_eq!(r.to_string(), arn);
     }

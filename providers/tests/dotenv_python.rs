@@ -34,15 +34,8 @@ const ENV: &[(&str, &str)] = &[
 /// Variables passed through to python3 only so that it can find its modules;
 /// the script removes them (and anything else not in `ENV`) from `os.environ`
 /// before reading the file.
-const PASS_THROUGH: &[&str] = &[
-    "PATH",
-    "HOME",
-    "PYTHONPATH",
-    "PYTHONHOME",
-    "VIRTUAL_ENV",
-    "PYENV_ROOT",
-    "PYENV_VERSION",
-];
+const PASS_THROUGH: &[&str] =
+    &["PATH", "HOME", "PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "PYENV_ROOT", "PYENV_VERSION"];
 
 /// Prints one line per statement and per final key; every string is UTF-8 in
 /// hex behind an `x`, so values of any shape survive the trip.
@@ -86,9 +79,7 @@ print("\n".join(out))
 "#;
 
 fn lookup(name: &str) -> Option<String> {
-    ENV.iter()
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| (*v).to_owned())
+    ENV.iter().find(|(k, _)| *k == name).map(|(_, v)| (*v).to_owned())
 }
 
 fn python() -> Command {
@@ -106,10 +97,7 @@ fn python() -> Command {
 /// `Err(reason)` when python-dotenv cannot be used.
 fn python_dotenv_version() -> Result<String, String> {
     let output = python()
-        .args([
-            "-c",
-            "import importlib.metadata as m; print(m.version('python-dotenv'))",
-        ])
+        .args(["-c", "import importlib.metadata as m; print(m.version('python-dotenv'))"])
         .output()
         .map_err(|e| format!("cannot run python3: {e}"))?;
     if !output.status.success() {
@@ -119,27 +107,14 @@ fn python_dotenv_version() -> Result<String, String> {
 }
 
 fn ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| {
-        !matches!(
-            v.trim().to_ascii_lowercase().as_str(),
-            "" | "0" | "false" | "no" | "off"
-        )
-    })
+    std::env::var("CI")
+        .is_ok_and(|v| !matches!(v.trim().to_ascii_lowercase().as_str(), "" | "0" | "false" | "no" | "off"))
 }
 
 enum Statement {
-    Error {
-        line: usize,
-    },
-    NoValue {
-        line: usize,
-        name: String,
-    },
-    Entry {
-        line: usize,
-        name: String,
-        value: String,
-    },
+    Error { line: usize },
+    NoValue { line: usize },
+    Entry { line: usize, name: String, value: String },
 }
 
 struct PythonView {
@@ -150,10 +125,8 @@ struct PythonView {
 
 fn unhex(field: &str) -> String {
     let hex = field.strip_prefix('x').expect("hex field");
-    let bytes: Vec<u8> = (0..hex.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).expect("hex digit"))
-        .collect();
+    let bytes: Vec<u8> =
+        (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).expect("hex digit")).collect();
     String::from_utf8(bytes).expect("UTF-8 from python")
 }
 
@@ -168,48 +141,30 @@ fn run_python(paths: &[PathBuf]) -> Result<Vec<PythonView>, String> {
         .output()
         .map_err(|e| format!("cannot run python3: {e}"))?;
     if !output.status.success() {
-        return Err(format!(
-            "python3 failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        ));
+        return Err(format!("python3 failed: {}", String::from_utf8_lossy(&output.stderr)));
     }
     let stdout = String::from_utf8(output.stdout).map_err(|e| e.to_string())?;
     let mut views: Vec<PythonView> = Vec::new();
     for row in stdout.lines().filter(|l| !l.is_empty()) {
         let fields: Vec<&str> = row.split(' ').collect();
         if fields[0] == "file" {
-            views.push(PythonView {
-                statements: Vec::new(),
-                last_wins: Vec::new(),
-            });
+            views.push(PythonView { statements: Vec::new(), last_wins: Vec::new() });
             continue;
         }
         let view = views.last_mut().ok_or("output before the first file")?;
         let line = || fields[1].parse::<usize>().expect("line number");
         match fields[0] {
             "error" => view.statements.push(Statement::Error { line: line() }),
-            "none" => view.statements.push(Statement::NoValue {
-                line: line(),
-                name: unhex(fields[2]),
-            }),
-            "entry" => view.statements.push(Statement::Entry {
-                line: line(),
-                name: unhex(fields[2]),
-                value: unhex(fields[3]),
-            }),
-            "final" => view.last_wins.push((
-                unhex(fields[1]),
-                (fields[2] != "none").then(|| unhex(fields[2])),
-            )),
+            "none" => view.statements.push(Statement::NoValue { line: line() }),
+            "entry" => {
+                view.statements.push(Statement::Entry { line: line(), name: unhex(fields[2]), value: unhex(fields[3]) })
+            }
+            "final" => view.last_wins.push((unhex(fields[1]), (fields[2] != "none").then(|| unhex(fields[2])))),
             _ => return Err("unexpected output from python3".into()),
         }
     }
     if views.len() != paths.len() {
-        return Err(format!(
-            "python3 reported {} of {} files",
-            views.len(),
-            paths.len()
-        ));
+        return Err(format!("python3 reported {} of {} files", views.len(), paths.len()));
     }
     Ok(views)
 }
@@ -219,15 +174,9 @@ fn run_python(paths: &[PathBuf]) -> Result<Vec<PythonView>, String> {
 fn expected_error(view: &PythonView) -> Option<DotenvError> {
     view.statements.iter().find_map(|s| match s {
         Statement::Error { line } => Some(DotenvError::Syntax { line: *line }),
-        Statement::NoValue { line, name } => Some(DotenvError::MissingEquals {
-            line: *line,
-            name: name.clone(),
-        }),
+        Statement::NoValue { line } => Some(DotenvError::MissingEquals { line: *line }),
         Statement::Entry { line, name, value } if value.contains('\0') => {
-            Some(DotenvError::NulByte {
-                line: *line,
-                name: name.clone(),
-            })
+            Some(DotenvError::NulByte { line: *line, name: name.clone() })
         }
         Statement::Entry { .. } => None,
     })
@@ -246,17 +195,13 @@ fn compare_entries(file: &str, view: &PythonView, got: &[DotenvEntry], failures:
     let got_names: Vec<&str> = got.iter().map(|e| e.name.as_str()).collect();
     let want_names: Vec<&str> = want.iter().map(|w| w.1).collect();
     if got_names != want_names {
-        failures.push(format!(
-            "{file}: entry names differ: parse {got_names:?}, python-dotenv {want_names:?}"
-        ));
+        failures.push(format!("{file}: entry names differ: parse {got_names:?}, python-dotenv {want_names:?}"));
         return;
     }
     for (entry, (line, name, value)) in got.iter().zip(&want) {
         if entry.line != *line {
-            failures.push(format!(
-                "{file}: `{name}` starts on line {} for parse, {line} for python-dotenv",
-                entry.line
-            ));
+            failures
+                .push(format!("{file}: `{name}` starts on line {} for parse, {line} for python-dotenv", entry.line));
         }
         if entry.value.expose_secret() != *value {
             failures.push(format!("{file}: value of `{name}` (line {line}) differs"));
@@ -279,9 +224,7 @@ fn compare_entries(file: &str, view: &PythonView, got: &[DotenvEntry], failures:
     let got_keys: Vec<&str> = last_wins.iter().map(|(k, _)| *k).collect();
     let want_keys: Vec<&str> = view.last_wins.iter().map(|(k, _)| k.as_str()).collect();
     if got_keys != want_keys {
-        failures.push(format!(
-            "{file}: dotenv_values keys differ: parse {got_keys:?}, python-dotenv {want_keys:?}"
-        ));
+        failures.push(format!("{file}: dotenv_values keys differ: parse {got_keys:?}, python-dotenv {want_keys:?}"));
         return;
     }
     for ((key, got), (_, want)) in last_wins.iter().zip(&view.last_wins) {
@@ -313,11 +256,7 @@ fn parse_agrees_with_python_dotenv() {
     };
 
     let files = corpus_files();
-    assert!(
-        files.len() >= 41,
-        "the corpus has only {} files",
-        files.len()
-    );
+    assert!(files.len() >= 41, "the corpus has only {} files", files.len());
 
     let mut failures = Vec::new();
     let mut refused = HashMap::<&'static str, usize>::new();
@@ -339,13 +278,12 @@ fn parse_agrees_with_python_dotenv() {
                 };
                 *refused.entry(kind).or_default() += 1;
             }
-            (Some(want), Ok(entries)) => failures.push(format!(
-                "{file}: expected {want:?}, parse returned {} entries",
-                entries.len()
-            )),
-            (None, Err(got)) => failures.push(format!(
-                "{file}: python-dotenv reads it cleanly, parse returned {got:?}"
-            )),
+            (Some(want), Ok(entries)) => {
+                failures.push(format!("{file}: expected {want:?}, parse returned {} entries", entries.len()))
+            }
+            (None, Err(got)) => {
+                failures.push(format!("{file}: python-dotenv reads it cleanly, parse returned {got:?}"))
+            }
             (None, Ok(entries)) => {
                 if file == "fifty.env" {
                     fifty_entries = Some(entries.len());
@@ -355,19 +293,12 @@ fn parse_agrees_with_python_dotenv() {
         }
     }
 
-    assert!(
-        failures.is_empty(),
-        "parse disagrees with python-dotenv {version}:\n{}",
-        failures.join("\n")
-    );
+    assert!(failures.is_empty(), "parse disagrees with python-dotenv {version}:\n{}", failures.join("\n"));
     assert!(
         fifty_entries.is_some_and(|n| n >= 50),
         "fifty.env must parse cleanly with at least 50 entries (got {fifty_entries:?})"
     );
     for kind in ["Syntax", "MissingEquals", "NulByte"] {
-        assert!(
-            refused.contains_key(kind),
-            "no corpus file exercises DotenvError::{kind}"
-        );
+        assert!(refused.contains_key(kind), "no corpus file exercises DotenvError::{kind}");
     }
 }

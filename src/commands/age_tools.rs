@@ -30,23 +30,24 @@ pub fn keygen(args: &KeygenArgs) -> Result<u8, CliError> {
     ));
     match &args.output {
         Some(path) => {
-            let mut file = OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(path)
-                .map_err(|e| match e.kind() {
-                    std::io::ErrorKind::AlreadyExists => CliError::new(format!("{} already exists; not overwriting an identity", path.display())),
+            let mut file =
+                OpenOptions::new().write(true).create_new(true).mode(0o600).open(path).map_err(|e| match e.kind() {
+                    std::io::ErrorKind::AlreadyExists => {
+                        CliError::new(format!("{} already exists; not overwriting an identity", path.display()))
+                    }
                     _ => CliError::new(format!("cannot create {}: {e}", path.display())),
                 })?;
-            file.write_all(text.as_bytes()).map_err(|e| CliError::new(format!("cannot write {}: {e}", path.display())))?;
+            file.write_all(text.as_bytes())
+                .map_err(|e| CliError::new(format!("cannot write {}: {e}", path.display())))?;
             eprintln!("Public key: {public}");
         }
         None => {
             if !std::io::stdout().is_terminal() {
                 eprintln!("Public key: {public}");
             }
-            std::io::stdout().write_all(text.as_bytes()).map_err(|e| CliError::new(format!("cannot write the identity: {e}")))?;
+            std::io::stdout()
+                .write_all(text.as_bytes())
+                .map_err(|e| CliError::new(format!("cannot write the identity: {e}")))?;
         }
     }
     Ok(exit::SUCCESS)
@@ -56,7 +57,8 @@ pub fn keygen(args: &KeygenArgs) -> Result<u8, CliError> {
 pub fn encrypt(context: &Context, args: &EncryptArgs) -> Result<u8, CliError> {
     let recipients = recipients(context, &args.recipients, &args.recipients_files)?;
     if args.output.is_none() && !args.armor && std::io::stdout().is_terminal() {
-        return Err(CliError::new("refusing to write binary age output to a terminal").hint("use -a for ASCII armor, or -o FILE"));
+        return Err(CliError::new("refusing to write binary age output to a terminal")
+            .hint("use -a for ASCII armor, or -o FILE"));
     }
     let plaintext = Zeroizing::new(super::read_input(args.input.as_deref())?);
     let ciphertext = encrypt_bytes(&plaintext, &recipients, args.armor)?;
@@ -67,7 +69,8 @@ pub fn encrypt(context: &Context, args: &EncryptArgs) -> Result<u8, CliError> {
 /// Encrypts `plaintext` to `recipients`, armored or binary.
 pub fn encrypt_bytes(plaintext: &[u8], recipients: &[BoxedRecipient], armor: bool) -> Result<Vec<u8>, CliError> {
     let failed = |e: &dyn std::fmt::Display| CliError::new(format!("encryption failed: {e}"));
-    let encryptor = age::Encryptor::with_recipients(recipients.iter().map(|r| r.as_ref() as &dyn age::Recipient)).map_err(|e| failed(&e))?;
+    let encryptor = age::Encryptor::with_recipients(recipients.iter().map(|r| r.as_ref() as &dyn age::Recipient))
+        .map_err(|e| failed(&e))?;
     let format = if armor { Format::AsciiArmor } else { Format::Binary };
     let mut output = Vec::with_capacity(plaintext.len() + 512);
     let armored = ArmoredWriter::wrap_output(&mut output, format).map_err(|e| failed(&e))?;
@@ -113,7 +116,8 @@ pub fn recipients(context: &Context, given: &[String], files: &[PathBuf]) -> Res
 }
 
 fn read_recipients_file(path: &Path) -> Result<Vec<BoxedRecipient>, CliError> {
-    let text = std::fs::read_to_string(path).map_err(|e| CliError::new(format!("cannot read recipients file {}: {e}", path.display())))?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| CliError::new(format!("cannot read recipients file {}: {e}", path.display())))?;
     let mut list = Vec::new();
     for (number, line) in text.lines().enumerate() {
         let line = line.trim();
@@ -154,14 +158,14 @@ pub fn write_output(path: Option<&Path>, bytes: &[u8], mode: u32) -> Result<(), 
             out.write_all(bytes).and_then(|()| out.flush())
         }
     };
-    result.map_err(|e| CliError::new(format!("cannot write {}: {e}", path.map_or("stdout".into(), |p| p.display().to_string()))))
+    result.map_err(|e| {
+        CliError::new(format!("cannot write {}: {e}", path.map_or("stdout".into(), |p| p.display().to_string())))
+    })
 }
 
 /// The current UTC time as `2006-01-02T15:04:05Z`, as `age-keygen` writes it.
 fn rfc3339_now() -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
     let (days, rem) = (secs / 86_400, secs % 86_400);
     // Civil-from-days (Howard Hinnant's algorithm).
     let z = days as i64 + 719_468;

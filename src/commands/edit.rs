@@ -23,7 +23,12 @@ pub fn edit(context: &Context, args: &EditArgs) -> Result<u8, CliError> {
         let prompt = super::prompt();
         let identities = sources.load(prompt.clone())?;
         let ciphertext = super::read_input(Some(&args.file))?;
-        envcloak_providers::age_file::decrypt(&ciphertext, &args.file.display().to_string(), &identities, prompt.as_ref())?
+        envcloak_providers::age_file::decrypt(
+            &ciphertext,
+            &args.file.display().to_string(),
+            &identities,
+            prompt.as_ref(),
+        )?
     } else {
         Zeroizing::new(Vec::new())
     };
@@ -32,7 +37,9 @@ pub fn edit(context: &Context, args: &EditArgs) -> Result<u8, CliError> {
     let plain_path = scratch.file(&args.file);
     write_private(&plain_path, &original)?;
     run_editor(&plain_path)?;
-    let edited = Zeroizing::new(std::fs::read(&plain_path).map_err(|e| CliError::new(format!("cannot read the edited text: {e}")))?);
+    let edited = Zeroizing::new(
+        std::fs::read(&plain_path).map_err(|e| CliError::new(format!("cannot read the edited text: {e}")))?,
+    );
     drop(scratch);
 
     if *edited == *original && args.file.exists() {
@@ -55,11 +62,17 @@ fn is_armored(path: &Path) -> bool {
 }
 
 fn validate(text: &[u8]) -> Result<(), CliError> {
-    let text = std::str::from_utf8(text).map_err(|_| CliError::new("the edited text is not UTF-8; the file was not changed"))?;
-    let entries = envcloak_providers::dotenv::parse(text, &|_| None)
-        .map_err(|e| CliError::new(format!("the edited text is not a valid dotenv document ({e}); the file was not changed")).hint("run envcloak edit again to fix it"))?;
+    let text = std::str::from_utf8(text)
+        .map_err(|_| CliError::new("the edited text is not UTF-8; the file was not changed"))?;
+    let entries = envcloak_providers::dotenv::parse(text, &|_| None).map_err(|e| {
+        CliError::new(format!("the edited text is not a valid dotenv document ({e}); the file was not changed"))
+            .hint("run envcloak edit again to fix it")
+    })?;
     if let Some(entry) = entries.iter().find(|e| !crate::plan::is_valid_name(&e.name)) {
-        return Err(CliError::new(format!("line {}: `{}` is not a valid variable name; the file was not changed", entry.line, entry.name)));
+        return Err(CliError::new(format!(
+            "line {}: `{}` is not a valid variable name; the file was not changed",
+            entry.line, entry.name
+        )));
     }
     Ok(())
 }
@@ -109,13 +122,18 @@ struct Scratch(PathBuf);
 
 impl Scratch {
     fn create() -> Result<Self, CliError> {
-        let base = [PathBuf::from("/dev/shm"), std::env::temp_dir()].into_iter().find(|p| p.is_dir()).unwrap_or_else(std::env::temp_dir);
+        let base = [PathBuf::from("/dev/shm"), std::env::temp_dir()]
+            .into_iter()
+            .find(|p| p.is_dir())
+            .unwrap_or_else(std::env::temp_dir);
         for attempt in 0..16 {
             let path = base.join(format!("envcloak-edit-{}-{attempt}", std::process::id()));
             match std::fs::DirBuilder::new().mode(0o700).create(&path) {
                 Ok(()) => return Ok(Self(path)),
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-                Err(e) => return Err(CliError::new(format!("cannot create a private folder in {}: {e}", base.display()))),
+                Err(e) => {
+                    return Err(CliError::new(format!("cannot create a private folder in {}: {e}", base.display())))
+                }
             }
         }
         Err(CliError::new("cannot create a private folder for editing"))

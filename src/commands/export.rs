@@ -19,8 +19,8 @@ pub fn export(context: &Context, args: &ExportArgs) -> Result<u8, CliError> {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let written = match args.format {
-        ExportFormat::Dotenv => write_each(&mut out, &resolution.vars, |name, value| format!("{name}='{}'\n", dotenv_single_quoted(value))),
-        ExportFormat::Shell => write_each(&mut out, &resolution.vars, |name, value| format!("export {name}='{}'\n", value.replace('\'', "'\\''"))),
+        ExportFormat::Dotenv => write_each(&mut out, &resolution.vars, "", dotenv_single_quoted),
+        ExportFormat::Shell => write_each(&mut out, &resolution.vars, "export ", shell_single_quoted),
         ExportFormat::Json => write_json(&mut out, &resolution.vars),
         ExportFormat::Github => return github(&mut out, &resolution.vars),
     };
@@ -29,15 +29,51 @@ pub fn export(context: &Context, args: &ExportArgs) -> Result<u8, CliError> {
 }
 
 /// python-dotenv reads a single-quoted value literally except `\'` and `\\`,
-/// and never expands `${…}` in it.
-fn dotenv_single_quoted(value: &str) -> String {
-    value.replace('\\', "\\\\").replace('\'', "\\'")
+/// but still expands `${…}` in it and has no escape for `$`. A literal `${`
+/// is written as `${=:-$}{`: the variable `=` can never be set, so it expands
+/// to its default `$`, and expansion results are not expanded again.
+fn dotenv_single_quoted(value: &str, out: &mut String) {
+    let mut rest = value;
+    while let Some(c) = rest.chars().next() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\'' => out.push_str("\\'"),
+            '$' if rest[1..].starts_with('{') => out.push_str("${=:-$}"),
+            c => out.push(c),
+        }
+        rest = &rest[c.len_utf8()..];
+    }
 }
 
-fn write_each(out: &mut dyn Write, vars: &[Resolved], line: impl Fn(&str, &str) -> String) -> std::io::Result<()> {
+/// POSIX shells take everything literally inside `'…'`; a `'` is closed,
+/// escaped and reopened.
+fn shell_single_quoted(value: &str, out: &mut String) {
+    for c in value.chars() {
+        match c {
+            '\'' => out.push_str("'\\''"),
+            c => out.push(c),
+        }
+    }
+}
+
+/// Writes `PREFIX NAME='escaped value'` lines, building each line in one
+/// zeroizing buffer big enough never to reallocate.
+fn write_each(
+    out: &mut dyn Write,
+    vars: &[Resolved],
+    prefix: &str,
+    escape: fn(&str, &mut String),
+) -> std::io::Result<()> {
     for var in vars {
-        let text = zeroize::Zeroizing::new(line(&var.name, var.value.expose()));
-        out.write_all(text.as_bytes())?;
+        let value = var.value.expose();
+        let mut line =
+            zeroize::Zeroizing::new(String::with_capacity(prefix.len() + var.name.len() + 7 * value.len() + 4));
+        line.push_str(prefix);
+        line.push_str(&var.name);
+        line.push_str("='");
+        escape(value, &mut line);
+        line.push_str("'\n");
+        out.write_all(line.as_bytes())?;
     }
     out.flush()
 }
@@ -63,7 +99,8 @@ fn github(out: &mut dyn Write, vars: &[Resolved]) -> Result<u8, CliError> {
     let Some(env_file) = std::env::var_os("GITHUB_ENV") else {
         return Err(CliError::new("GITHUB_ENV is not set").hint("--format github runs inside a GitHub Actions step"));
     };
-    let failed = |e: std::io::Error| CliError::new(format!("cannot write to GITHUB_ENV ({}): {e}", env_file.to_string_lossy()));
+    let failed =
+        |e: std::io::Error| CliError::new(format!("cannot write to GITHUB_ENV ({}): {e}", env_file.to_string_lossy()));
     for var in vars {
         for line in var.value.expose().lines().filter(|l| !l.trim().is_empty()) {
             let text = zeroize::Zeroizing::new(format!("::add-mask::{line}\n"));
@@ -79,7 +116,8 @@ fn github(out: &mut dyn Write, vars: &[Resolved]) -> Result<u8, CliError> {
                 break candidate;
             }
         };
-        let entry = zeroize::Zeroizing::new(format!("{}<<{delimiter}\n{}\n{delimiter}\n", var.name, var.value.expose()));
+        let entry =
+            zeroize::Zeroizing::new(format!("{}<<{delimiter}\n{}\n{delimiter}\n", var.name, var.value.expose()));
         file.write_all(entry.as_bytes()).map_err(failed)?;
     }
     Ok(crate::exit::SUCCESS)

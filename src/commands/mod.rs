@@ -77,10 +77,10 @@ impl Context {
 fn make_provider(backend: Backend, plan: &Plan) -> Result<Arc<dyn Provider>, FetchError> {
     match backend {
         Backend::Age => Ok(Arc::new(AgeProvider::new(identity_sources(&[], plan.age_identity.clone()), prompt()))),
-        Backend::Vault | Backend::AwsSm => Err(FetchError::new(format!(
-            "the {backend}:// backend is not built yet in this version of envcloak"
-        ))
-        .with_hint("use age:// references for now")),
+        Backend::Vault | Backend::AwsSm => {
+            Err(FetchError::new(format!("the {backend}:// backend is not built yet in this version of envcloak"))
+                .with_hint("use age:// references for now"))
+        }
     }
 }
 

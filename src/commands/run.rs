@@ -45,12 +45,16 @@ pub fn run(context: &Context, args: RunArgs) -> Result<u8, CliError> {
     });
     let child = Child { program: &program, argv, env: env.entries, masker };
     let files = env.files;
+    let core_limit = &context.core_limit;
     let status = supervise::run(
         child,
-        || context.core_limit.restore_for_child(),
-        || context.core_limit.disable_again(),
+        || core_limit.restore_for_child(),
+        move || {
+            core_limit.disable_again();
+            // The child has its copies now; envcloak's own are wiped.
+            drop(resolution);
+        },
     );
-    drop(resolution);
     drop(files);
     status
 }

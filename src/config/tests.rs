@@ -91,6 +91,9 @@ fn discovery_walks_up_to_the_nearest_config() {
     assert_eq!(found.path, root.path().join(FILE_NAME));
     assert_eq!(found.dir, root.path());
     let none = tempfile::tempdir().unwrap();
-    assert!(Config::discover(None, none.path()).unwrap().is_none() || none.path().ancestors().any(|d| d.join(FILE_NAME).is_file()));
+    assert!(
+        Config::discover(None, none.path()).unwrap().is_none()
+            || none.path().ancestors().any(|d| d.join(FILE_NAME).is_file())
+    );
     assert!(Config::discover(Some(Path::new("missing.toml")), none.path()).is_err());
 }

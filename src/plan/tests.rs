@@ -39,7 +39,8 @@ DB = "age://dev.env.age#DB"
 #[test]
 fn precedence_is_base_then_imports_then_env_then_flags() {
     let config = config(CONFIG);
-    let plan = build(Some(&config), None, &args(&["X=age://cli.env.age#X"], &["age://cli.env.age"]), Path::new("/cwd")).unwrap();
+    let plan = build(Some(&config), None, &args(&["X=age://cli.env.age#X"], &["age://cli.env.age"]), Path::new("/cwd"))
+        .unwrap();
     assert_eq!(plan.profile.as_deref(), Some("dev"));
     assert_eq!(
         names(&plan),
@@ -88,7 +89,11 @@ fn extends_loops_and_unknown_bases_are_refused() {
     assert!(error.message.contains("loop"), "{}", error.message);
     let unknown = config("[profiles.a]\nextends = \"zzz\"\n");
     let error = build(Some(&unknown), Some("a"), &args(&[], &[]), Path::new("/")).unwrap_err();
-    assert!(error.message.contains("/project/envcloak.toml:2:11") && error.message.contains("zzz"), "{}", error.message);
+    assert!(
+        error.message.contains("/project/envcloak.toml:2:11") && error.message.contains("zzz"),
+        "{}",
+        error.message
+    );
 }
 
 #[test]
@@ -99,7 +104,14 @@ fn every_problem_is_reported_at_once() {
     let error = build(Some(&bad), Some("a"), &args(&["NOEQUALS"], &[]), Path::new("/")).unwrap_err();
     assert_eq!(error.details.len(), 6, "{:?}", error.details);
     let all = error.details.join("\n");
-    for expected in ["single key `K`", "prefix `1X`", "`BAD-NAME` is not a valid", "whole age document", "unknown reference scheme `s3://`", "expected NAME=REF"] {
+    for expected in [
+        "single key `K`",
+        "prefix `1X`",
+        "`BAD-NAME` is not a valid",
+        "whole age document",
+        "unknown reference scheme `s3://`",
+        "expected NAME=REF",
+    ] {
         assert!(all.contains(expected), "missing `{expected}` in:\n{all}");
     }
 }

@@ -24,10 +24,7 @@ pub fn looks_like_age(bytes: &[u8]) -> bool {
 }
 
 fn trim_leading_whitespace(bytes: &[u8]) -> &[u8] {
-    let start = bytes
-        .iter()
-        .position(|b| !b.is_ascii_whitespace())
-        .unwrap_or(bytes.len());
+    let start = bytes.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(bytes.len());
     &bytes[start..]
 }
 
@@ -52,8 +49,12 @@ pub fn decrypt(
     let passphrase_identity;
     let list: Vec<&dyn age::Identity> = if decryptor.is_scrypt() {
         let Some(passphrase) = prompt.and_then(|p| p.passphrase(&format!("Passphrase for {label}"))) else {
-            return Err(FetchError::new(format!("{label} is encrypted with a passphrase and no terminal is available to ask for it"))
-                .with_hint("run on a terminal, or re-encrypt the file to an identity: envcloak encrypt -r AGE-PUBLIC-KEY"));
+            return Err(FetchError::new(format!(
+                "{label} is encrypted with a passphrase and no terminal is available to ask for it"
+            ))
+            .with_hint(
+                "run on a terminal, or re-encrypt the file to an identity: envcloak encrypt -r AGE-PUBLIC-KEY",
+            ));
         };
         let mut identity = age::scrypt::Identity::new(passphrase);
         identity.set_max_work_factor(MAX_SCRYPT_LOG_N);
@@ -63,25 +64,21 @@ pub fn decrypt(
         identities.list.iter().map(|id| id.as_ref() as &dyn age::Identity).collect()
     };
 
-    let mut reader = decryptor
-        .decrypt(list.into_iter())
-        .map_err(|e| match e {
-            age::DecryptError::NoMatchingKeys => no_match(label, &dearmored, identities),
-            age::DecryptError::DecryptionFailed if passphrase_identity_used(&dearmored) => {
-                FetchError::new(format!("wrong passphrase for {label}"))
-            }
-            age::DecryptError::ExcessiveWork { required, .. } => FetchError::new(format!(
-                "{label} asks for scrypt work factor 2^{required}; envcloak accepts at most 2^{MAX_SCRYPT_LOG_N}"
-            ))
-            .with_hint("re-encrypt the file with a smaller work factor or to an identity"),
-            other => damaged(label, &other.to_string()),
-        })?;
+    let mut reader = decryptor.decrypt(list.into_iter()).map_err(|e| match e {
+        age::DecryptError::NoMatchingKeys => no_match(label, &dearmored, identities),
+        age::DecryptError::DecryptionFailed if passphrase_identity_used(&dearmored) => {
+            FetchError::new(format!("wrong passphrase for {label}"))
+        }
+        age::DecryptError::ExcessiveWork { required, .. } => FetchError::new(format!(
+            "{label} asks for scrypt work factor 2^{required}; envcloak accepts at most 2^{MAX_SCRYPT_LOG_N}"
+        ))
+        .with_hint("re-encrypt the file with a smaller work factor or to an identity"),
+        other => damaged(label, &other.to_string()),
+    })?;
     // The plaintext is shorter than the ciphertext: with this capacity the
     // buffer never reallocates, so no unzeroized copy is left behind.
     let mut plaintext = Zeroizing::new(Vec::with_capacity(dearmored.len() + 1));
-    reader
-        .read_to_end(&mut plaintext)
-        .map_err(|e| damaged(label, &format!("the payload does not decrypt ({e})")))?;
+    reader.read_to_end(&mut plaintext).map_err(|e| damaged(label, &format!("the payload does not decrypt ({e})")))?;
     Ok(plaintext)
 }
 
@@ -91,10 +88,7 @@ fn passphrase_identity_used(header: &[u8]) -> bool {
 
 /// The recipient stanza lines (`-> TYPE …`) of a dearmored age header.
 fn header_stanzas(header: &[u8]) -> impl Iterator<Item = &[u8]> {
-    header
-        .split(|b| *b == b'\n')
-        .take_while(|line| !line.starts_with(b"---"))
-        .filter(|line| line.starts_with(b"-> "))
+    header.split(|b| *b == b'\n').take_while(|line| !line.starts_with(b"---")).filter(|line| line.starts_with(b"-> "))
 }
 
 fn no_match(label: &str, header: &[u8], identities: &Identities) -> FetchError {
@@ -117,10 +111,10 @@ fn no_match(label: &str, header: &[u8], identities: &Identities) -> FetchError {
 
 fn header_error(label: &str, e: age::DecryptError) -> FetchError {
     match e {
-        age::DecryptError::UnknownFormat => FetchError::new(format!(
-            "{label} uses an age format version envcloak does not know"
-        ))
-        .with_hint("update envcloak"),
+        age::DecryptError::UnknownFormat => {
+            FetchError::new(format!("{label} uses an age format version envcloak does not know"))
+                .with_hint("update envcloak")
+        }
         other => damaged(label, &other.to_string()),
     }
 }

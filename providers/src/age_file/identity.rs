@@ -54,40 +54,23 @@ impl IdentitySources {
     /// Gathers the sources from the process environment, `explicit` files,
     /// the config's identity path and the home folder.
     pub fn gather(explicit: &[PathBuf], config_identity: Option<PathBuf>, home: Option<&Path>) -> Self {
-        let mut origins: Vec<Origin> = explicit
-            .iter()
-            .map(|path| Origin::File {
-                path: path.clone(),
-                named_by: "-i".into(),
-            })
-            .collect();
+        let mut origins: Vec<Origin> =
+            explicit.iter().map(|path| Origin::File { path: path.clone(), named_by: "-i".into() }).collect();
         if let Some(text) = std::env::var_os(KEY_VAR).filter(|v| !v.is_empty()) {
             let text = Zeroizing::new(text.into_string().unwrap_or_default());
-            origins.push(Origin::Text {
-                var: KEY_VAR,
-                text: SecretString::from(text.as_str().to_owned()),
-            });
+            origins.push(Origin::Text { var: KEY_VAR, text: SecretString::from(text.as_str().to_owned()) });
         }
         if let Some(path) = std::env::var_os(KEY_FILE_VAR).filter(|v| !v.is_empty()) {
-            origins.push(Origin::File {
-                path: path.into(),
-                named_by: KEY_FILE_VAR.into(),
-            });
+            origins.push(Origin::File { path: path.into(), named_by: KEY_FILE_VAR.into() });
         }
         if let Some(path) = config_identity {
-            origins.push(Origin::File {
-                path,
-                named_by: "the config's [age] identity".into(),
-            });
+            origins.push(Origin::File { path, named_by: "the config's [age] identity".into() });
         }
         if origins.is_empty() {
             if let Some(home) = home {
                 let path = home.join(".config/envcloak/identity.txt");
                 if path.exists() {
-                    origins.push(Origin::File {
-                        path,
-                        named_by: "the default location".into(),
-                    });
+                    origins.push(Origin::File { path, named_by: "the default location".into() });
                 }
             }
         }
@@ -102,25 +85,17 @@ impl IdentitySources {
     /// Reads and parses every source. `prompt` unlocks passphrase-protected
     /// SSH keys on a terminal.
     pub fn load(&self, prompt: Option<std::sync::Arc<dyn PassphrasePrompt>>) -> Result<Identities, FetchError> {
-        let mut identities = Identities {
-            list: Vec::new(),
-            tried: Vec::new(),
-        };
+        let mut identities = Identities { list: Vec::new(), tried: Vec::new() };
         for origin in &self.origins {
             let (label, text) = match origin {
-                Origin::Text { var, text } => (
-                    (*var).to_owned(),
-                    Zeroizing::new(text.expose_secret().to_owned()),
-                ),
+                Origin::Text { var, text } => ((*var).to_owned(), Zeroizing::new(text.expose_secret().to_owned())),
                 Origin::File { path, named_by } => {
                     let label = format!("{} (from {named_by})", path.display());
                     (label, read_private_file(path)?)
                 }
             };
             let found = parse_identities(&text, &label, prompt.clone())?;
-            identities
-                .tried
-                .push(format!("{label}: {}", describe(&found)));
+            identities.tried.push(format!("{label}: {}", describe(&found)));
             identities.list.extend(found.into_iter().map(|(_, id)| id));
         }
         Ok(identities)
@@ -137,9 +112,7 @@ fn describe(found: &[(&'static str, BoxedIdentity)]) -> String {
 
 /// Reads an identity file, refusing one that group or others can read.
 fn read_private_file(path: &Path) -> Result<Zeroizing<String>, FetchError> {
-    let unreadable = |e: std::io::Error| {
-        FetchError::new(format!("cannot read identity file {}: {e}", path.display()))
-    };
+    let unreadable = |e: std::io::Error| FetchError::new(format!("cannot read identity file {}: {e}", path.display()));
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -187,11 +160,8 @@ fn parse_identities(
         let identity: BoxedIdentity = Box::new(identity.with_callbacks(PromptCallbacks(prompt)));
         return Ok(vec![(kind, identity)]);
     }
-    let file = age::IdentityFile::from_buffer(BufReader::new(text.as_bytes()))
-        .map_err(|e| invalid(e.to_string()))?;
-    let list = file
-        .into_identities()
-        .map_err(|e| invalid(e.to_string()))?;
+    let file = age::IdentityFile::from_buffer(BufReader::new(text.as_bytes())).map_err(|e| invalid(e.to_string()))?;
+    let list = file.into_identities().map_err(|e| invalid(e.to_string()))?;
     if list.is_empty() {
         return Err(invalid("holds no identity".into()));
     }

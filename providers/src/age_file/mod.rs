@@ -25,10 +25,7 @@ impl AgeProvider {
     /// A provider that decrypts with the identities of `sources`, asking for
     /// passphrases through `prompt` where one is needed and possible.
     pub fn new(sources: IdentitySources, prompt: Option<Arc<dyn PassphrasePrompt>>) -> Self {
-        Self {
-            sources: Arc::new(sources),
-            prompt,
-        }
+        Self { sources: Arc::new(sources), prompt }
     }
 }
 
@@ -80,11 +77,8 @@ pub fn read_document(
     })?;
     let plaintext = decrypt(&ciphertext, &label, identities, prompt)?;
     let text = std::str::from_utf8(&plaintext).map_err(|e| {
-        FetchError::new(format!(
-            "{label} decrypts to bytes that are not UTF-8 text (at byte {})",
-            e.valid_up_to()
-        ))
-        .with_hint("the decrypted content must be a dotenv document")
+        FetchError::new(format!("{label} decrypts to bytes that are not UTF-8 text (at byte {})", e.valid_up_to()))
+            .with_hint("the decrypted content must be a dotenv document")
     })?;
     let entries = dotenv::parse(text, lookup).map_err(|e| {
         FetchError::new(format!("{label}: {e}"))
@@ -92,12 +86,7 @@ pub fn read_document(
     })?;
     Ok(Document {
         whole: None,
-        fields: Some(
-            entries
-                .into_iter()
-                .map(|entry| (entry.name, SecretValue::from(entry.value)))
-                .collect(),
-        ),
+        fields: Some(entries.into_iter().map(|entry| (entry.name, SecretValue::from(entry.value))).collect()),
         version: None,
     })
 }

@@ -61,12 +61,12 @@ pub enum DotenvError {
         line: usize,
     },
     /// `NAME` with no `=`: python-dotenv yields None and load_dotenv drops it; we refuse.
-    #[error("line {line}: `{name}` has no `=`; write `{name}=` for an empty value")]
+    /// The text is not repeated: it may be a line of a secret that spilled out
+    /// of an unquoted multi-line value.
+    #[error("line {line}: text without `=` (write NAME= for an empty value; quote a value that spans lines)")]
     MissingEquals {
         /// 1-based line of the statement.
         line: usize,
-        /// The name that has no value.
-        name: String,
     },
     /// The value holds a NUL byte (cannot be an environment variable).
     #[error("line {line}: the value of `{name}` contains a NUL byte")]
@@ -90,16 +90,9 @@ pub enum DotenvError {
 /// Every assignment is returned in document order, duplicates included (expansion
 /// sees the latest value, like python-dotenv). The first statement python-dotenv
 /// would skip or drop, or whose value holds a NUL byte, is an error.
-pub fn parse(
-    text: &str,
-    lookup: &dyn Fn(&str) -> Option<String>,
-) -> Result<Vec<DotenvEntry>, DotenvError> {
+pub fn parse(text: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<Vec<DotenvEntry>, DotenvError> {
     let text = universal_newlines(text);
-    let mut reader = Reader {
-        text: &text,
-        pos: 0,
-        line: 1,
-    };
+    let mut reader = Reader { text: &text, pos: 0, line: 1 };
     let mut entries: Vec<DotenvEntry> = Vec::new();
     let mut latest: HashMap<String, usize> = HashMap::new();
     loop {
@@ -115,7 +108,7 @@ pub fn parse(
             continue; // a comment
         };
         let Some(raw) = raw else {
-            return Err(DotenvError::MissingEquals { line, name });
+            return Err(DotenvError::MissingEquals { line });
         };
         let value = expand(&raw, &entries, &latest, lookup);
         if value.contains('\0') {
@@ -205,9 +198,7 @@ impl<'a> Reader<'a> {
 fn statement(r: &mut Reader<'_>) -> Result<Statement, Unparseable> {
     // _export: (?:export[^\S\r\n]+)?
     if let Some(after) = r.rest().strip_prefix("export") {
-        let spaces = after
-            .find(|c: char| !is_inline_space(c))
-            .unwrap_or(after.len());
+        let spaces = after.find(|c: char| !is_inline_space(c)).unwrap_or(after.len());
         if spaces > 0 {
             r.advance("export".len() + spaces);
         }
