@@ -288,17 +288,18 @@ impl Reader<'_> {
                                 .ok_or_else(|| self.error(&field.span(), "`optional` must be true or false"))?
                         }
                         "as" => {
-                            entry.as_file =
-                                match self.string(field, "as")?.as_str() {
-                                    "file" => true,
-                                    "env" => false,
-                                    other => return Err(self.error(
+                            entry.as_file = match self.string(field, "as")?.as_str() {
+                                "file" => true,
+                                "env" => false,
+                                other => {
+                                    return Err(self.error(
                                         &field.span(),
                                         &format!(
                                             "`as = \"{other}\"` is not known: use \"env\" (the default) or \"file\""
                                         ),
-                                    )),
+                                    ))
                                 }
+                            }
                         }
                         other => {
                             return Err(self.unknown(
@@ -314,13 +315,15 @@ impl Reader<'_> {
                     return Err(self.error(&value.span(), &format!("env entry `{}` has no `ref`", entry.name)));
                 }
             }
-            _ => return Err(self.error(
-                &value.span(),
-                &format!(
+            _ => {
+                return Err(self.error(
+                    &value.span(),
+                    &format!(
                     "env entry `{}` must be a reference string or {{ ref = \"REF\", optional = true, as = \"file\" }}",
                     entry.name
                 ),
-            )),
+                ))
+            }
         }
         Ok(entry)
     }

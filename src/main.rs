@@ -11,6 +11,7 @@ mod inject;
 mod mask;
 mod memory;
 mod plan;
+mod private_dir;
 mod resolve;
 mod secret_file;
 mod supervise;

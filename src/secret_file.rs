@@ -4,9 +4,10 @@
 //! On Linux the file is a sealed memfd that the child inherits; the variable
 //! holds `/dev/fd/N`. It lives in RAM only, works when envcloak execs the
 //! child, and disappears with the last process holding it, even after
-//! SIGKILL. Elsewhere the file is a 0600 file in a private 0700 folder under
-//! the temporary folder, removed when the child exits or envcloak is
-//! interrupted; that needs supervised mode.
+//! SIGKILL. Elsewhere the file is a 0600 file in a private 0700 folder
+//! ([`crate::private_dir`]), removed when the child exits (envcloak forwards
+//! signals and waits for the child, so also when it is interrupted); that
+//! needs supervised mode.
 
 use std::io::Write;
 
@@ -20,7 +21,7 @@ pub struct SecretFiles {
     #[cfg(target_os = "linux")]
     memfds: Vec<std::os::fd::OwnedFd>,
     #[cfg(not(target_os = "linux"))]
-    folder: Option<tempdir::PrivateFolder>,
+    folder: Option<crate::private_dir::PrivateDir>,
 }
 
 impl SecretFiles {
@@ -60,61 +61,9 @@ impl SecretFiles {
     pub fn add(&mut self, name: &str, value: &SecretValue) -> Result<String, CliError> {
         let folder = match &mut self.folder {
             Some(folder) => folder,
-            None => self.folder.insert(tempdir::PrivateFolder::create()?),
+            None => self.folder.insert(crate::private_dir::PrivateDir::create("files")?),
         };
-        folder.write(name, value)
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-mod tempdir {
-    //! A private folder of secret files, removed on drop.
-
-    use std::io::Write;
-    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-    use std::path::PathBuf;
-
-    use envcloak_providers::SecretValue;
-
-    use crate::error::CliError;
-
-    pub struct PrivateFolder(PathBuf);
-
-    impl PrivateFolder {
-        pub fn create() -> Result<Self, CliError> {
-            let base = std::env::temp_dir();
-            for attempt in 0..16u32 {
-                let path = base.join(format!("envcloak-{}-{attempt}", std::process::id()));
-                match std::fs::DirBuilder::new().mode(0o700).create(&path) {
-                    Ok(()) => return Ok(Self(path)),
-                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-                    Err(e) => {
-                        return Err(CliError::new(format!("cannot create a private folder in {}: {e}", base.display())))
-                    }
-                }
-            }
-            Err(CliError::new("cannot create a private folder for secret files"))
-        }
-
-        pub fn write(&self, name: &str, value: &SecretValue) -> Result<String, CliError> {
-            let path = self.0.join(name);
-            let mut file = std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&path)
-                .and_then(|mut f| f.write_all(value.expose().as_bytes()).map(|()| f));
-            match &mut file {
-                Ok(_) => Ok(path.display().to_string()),
-                Err(e) => Err(CliError::new(format!("cannot write the secret file for {name}: {e}"))),
-            }
-        }
-    }
-
-    impl Drop for PrivateFolder {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
+        Ok(folder.write(name, value.expose().as_bytes())?.display().to_string())
     }
 }
 

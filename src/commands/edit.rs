@@ -1,15 +1,14 @@
 //! `envcloak edit FILE.age`: decrypt to a private temporary file, open the
 //! editor, validate, re-encrypt, and remove the plaintext.
 
-use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use zeroize::Zeroizing;
 
 use crate::cli::EditArgs;
 use crate::error::CliError;
 use crate::exit;
+use crate::private_dir::PrivateDir;
 
 use super::Context;
 
@@ -33,9 +32,10 @@ pub fn edit(context: &Context, args: &EditArgs) -> Result<u8, CliError> {
         Zeroizing::new(Vec::new())
     };
 
-    let scratch = Scratch::create()?;
-    let plain_path = scratch.file(&args.file);
-    write_private(&plain_path, &original)?;
+    let scratch = PrivateDir::create("edit")?;
+    // Keep the name the user knows, minus `.age`, so editors pick a syntax.
+    let name = args.file.file_stem().map_or("secrets.env".into(), |s| s.to_string_lossy().into_owned());
+    let plain_path = scratch.write(&name, &original)?;
     run_editor(&plain_path)?;
     let edited = Zeroizing::new(
         std::fs::read(&plain_path).map_err(|e| CliError::new(format!("cannot read the edited text: {e}")))?,
@@ -97,16 +97,6 @@ fn run_editor(path: &Path) -> Result<(), CliError> {
     Ok(())
 }
 
-fn write_private(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .and_then(|mut f| f.write_all(bytes))
-        .map_err(|e| CliError::new(format!("cannot write the temporary plaintext: {e}")))
-}
-
 fn replace_atomically(target: &Path, bytes: &[u8]) -> Result<(), CliError> {
     let temporary = target.with_extension("age.envcloak-tmp");
     let written = std::fs::write(&temporary, bytes).and_then(|()| std::fs::rename(&temporary, target));
@@ -114,50 +104,4 @@ fn replace_atomically(target: &Path, bytes: &[u8]) -> Result<(), CliError> {
         let _ = std::fs::remove_file(&temporary);
         CliError::new(format!("cannot write {}: {e}", target.display()))
     })
-}
-
-/// A private 0700 folder on tmpfs where there is one (`/dev/shm`), removed
-/// with its contents overwritten when dropped.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn create() -> Result<Self, CliError> {
-        let base = [PathBuf::from("/dev/shm"), std::env::temp_dir()]
-            .into_iter()
-            .find(|p| p.is_dir())
-            .unwrap_or_else(std::env::temp_dir);
-        for attempt in 0..16 {
-            let path = base.join(format!("envcloak-edit-{}-{attempt}", std::process::id()));
-            match std::fs::DirBuilder::new().mode(0o700).create(&path) {
-                Ok(()) => return Ok(Self(path)),
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-                Err(e) => {
-                    return Err(CliError::new(format!("cannot create a private folder in {}: {e}", base.display())))
-                }
-            }
-        }
-        Err(CliError::new("cannot create a private folder for editing"))
-    }
-
-    /// The plaintext's path, keeping the name the user knows minus `.age`.
-    fn file(&self, encrypted: &Path) -> PathBuf {
-        let name = encrypted.file_stem().map_or("secrets.env".into(), |s| s.to_string_lossy().into_owned());
-        self.0.join(name)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        if let Ok(entries) = std::fs::read_dir(&self.0) {
-            for entry in entries.flatten() {
-                if let Ok(len) = entry.metadata().map(|m| m.len()) {
-                    let _ = std::fs::OpenOptions::new()
-                        .write(true)
-                        .open(entry.path())
-                        .and_then(|mut f| f.write_all(&vec![0; len as usize]));
-                }
-            }
-        }
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
