@@ -33,10 +33,14 @@ impl CEntry {
         Self(bytes)
     }
 
+    /// The bytes without the terminating NUL.
+    fn bytes(&self) -> &[u8] {
+        &self.0[..self.0.len() - 1]
+    }
+
     /// The name part of a `NAME=value` entry.
     fn name(&self) -> &[u8] {
-        let bytes = &self.0[..self.0.len() - 1];
-        bytes.split(|b| *b == b'=').next().unwrap_or(bytes)
+        self.bytes().split(|b| *b == b'=').next().unwrap_or(self.bytes())
     }
 }
 
@@ -169,15 +173,21 @@ pub fn exec_error(program: &str, errno: Errno) -> CliError {
     }
 }
 
-/// Replaces envcloak with the program. Returns only on failure.
+/// Replaces envcloak with the program. Returns only on failure. Goes through
+/// std's exec, which also gives the program the default SIGPIPE disposition
+/// and an empty signal mask (Rust ignores SIGPIPE in its own processes). The
+/// copies std makes vanish with envcloak's memory image at exec.
 pub fn exec(program: &Path, argv: &[CEntry], env: &[CEntry]) -> CliError {
-    let shown = program.display().to_string();
-    let path = match std::ffi::CString::new(program.as_os_str().as_bytes()) {
-        Ok(path) => path,
-        Err(_) => return CliError::new("the program path contains a NUL byte"),
-    };
-    match nix::unistd::execve(&path, argv, env) {
-        Ok(never) => match never {},
-        Err(errno) => exec_error(&shown, errno),
+    use std::os::unix::process::CommandExt;
+    let mut command = std::process::Command::new(program);
+    if let Some((first, rest)) = argv.split_first() {
+        command.arg0(OsStr::from_bytes(first.bytes())).args(rest.iter().map(|a| OsStr::from_bytes(a.bytes())));
     }
+    command.env_clear();
+    for entry in env {
+        let (name, value) = entry.bytes().split_at(entry.name().len());
+        command.env(OsStr::from_bytes(name), OsStr::from_bytes(&value[1..]));
+    }
+    let error = command.exec();
+    exec_error(&program.display().to_string(), Errno::from_raw(error.raw_os_error().unwrap_or(Errno::ENOENT as i32)))
 }

@@ -220,6 +220,7 @@ fn select_profile(config: Option<&Config>, flag: Option<&str>, ad_hoc: bool) -> 
         (None, Some((name, at))) => (name.clone(), Some(at)),
         (None, None) if ad_hoc => return Ok(None),
         (None, None) if config.profiles.is_empty() => return Ok(None),
+        (None, None) if config.profiles.len() == 1 => (config.profiles[0].name.clone(), None),
         (None, None) => {
             return Err(CliError::new(format!(
                 "no profile selected and {} has no default_profile",

@@ -45,6 +45,8 @@ impl SecretFiles {
         // Not close-on-exec: the child inherits it.
         let fd = memfd_create(format!("envcloak:{name}").as_str(), MFdFlags::MFD_ALLOW_SEALING)
             .map_err(|e| failed("memfd_create", &e))?;
+        nix::sys::stat::fchmod(&fd, nix::sys::stat::Mode::S_IRUSR | nix::sys::stat::Mode::S_IWUSR)
+            .map_err(|e| failed("chmod 600", &e))?;
         let mut file = std::fs::File::from(fd);
         file.write_all(value.expose().as_bytes()).map_err(|e| failed("write", &e))?;
         let seals = SealFlag::F_SEAL_WRITE | SealFlag::F_SEAL_GROW | SealFlag::F_SEAL_SHRINK | SealFlag::F_SEAL_SEAL;

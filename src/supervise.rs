@@ -37,6 +37,10 @@ const FORWARDED: &[i32] = &[
 /// anyway (prompts and progress bars must appear).
 const IDLE_FLUSH: Duration = Duration::from_millis(200);
 
+/// How long output is still copied after the command has exited, for
+/// background processes that hold its stdout/stderr open.
+const OUTPUT_GRACE: Duration = Duration::from_secs(1);
+
 /// What to run and how.
 pub struct Child<'a> {
     /// The program (already looked up).
@@ -68,8 +72,14 @@ pub fn run(child: Child<'_>, before_spawn: impl FnOnce(), after_spawn: impl FnOn
     let mut attr = nix::spawn::PosixSpawnAttr::init().map_err(spawn_error)?;
     attr.set_pgroup(Pid::from_raw(0)).map_err(spawn_error)?;
     attr.set_sigmask(&SigSet::empty()).map_err(spawn_error)?;
+    // Rust ignores SIGPIPE in its own processes; the child gets the default.
+    let mut defaults = SigSet::empty();
+    defaults.add(Signal::SIGPIPE);
+    attr.set_sigdefault(&defaults).map_err(spawn_error)?;
     attr.set_flags(
-        nix::spawn::PosixSpawnFlags::POSIX_SPAWN_SETPGROUP | nix::spawn::PosixSpawnFlags::POSIX_SPAWN_SETSIGMASK,
+        nix::spawn::PosixSpawnFlags::POSIX_SPAWN_SETPGROUP
+            | nix::spawn::PosixSpawnFlags::POSIX_SPAWN_SETSIGMASK
+            | nix::spawn::PosixSpawnFlags::POSIX_SPAWN_SETSIGDEF,
     )
     .map_err(spawn_error)?;
 
@@ -85,7 +95,10 @@ pub fn run(child: Child<'_>, before_spawn: impl FnOnce(), after_spawn: impl FnOn
 
     let pumps = outputs.zip(child.masker).map(|(((out_r, out_w), (err_r, err_w)), masker)| {
         drop((out_w, err_w));
-        [start_pump(out_r, Arc::clone(&masker), false), start_pump(err_r, masker, true)]
+        let (done, finished) = std::sync::mpsc::channel();
+        start_pump(out_r, Arc::clone(&masker), false, done.clone());
+        start_pump(err_r, masker, true, done);
+        finished
     });
     let handle = signals.handle();
     let forwarder = std::thread::spawn(move || {
@@ -103,9 +116,15 @@ pub fn run(child: Child<'_>, before_spawn: impl FnOnce(), after_spawn: impl FnOn
     if let Some(terminal) = &terminal {
         terminal.take_back();
     }
-    if let Some(pumps) = pumps {
-        for pump in pumps {
-            let _ = pump.join();
+    if let Some(done) = pumps {
+        // Background processes the command left behind may hold its output
+        // open; their output is copied for a moment, not waited for forever.
+        let deadline = std::time::Instant::now() + OUTPUT_GRACE;
+        for _ in 0..2 {
+            if done.recv_timeout(deadline.saturating_duration_since(std::time::Instant::now())).is_err() {
+                crate::diag::note!("the command's output is still open (a background process?); not waiting for it");
+                break;
+            }
         }
     }
     status
@@ -119,7 +138,7 @@ fn spawn_error(e: Errno) -> CliError {
     CliError::new(format!("cannot prepare to start the command: {}", e.desc()))
 }
 
-fn start_pump(read: OwnedFd, masker: Arc<Masker>, stderr: bool) -> std::thread::JoinHandle<()> {
+fn start_pump(read: OwnedFd, masker: Arc<Masker>, stderr: bool, done: std::sync::mpsc::Sender<()>) {
     std::thread::spawn(move || {
         let result = if stderr {
             mask::pump(read, &mut std::io::stderr(), masker, IDLE_FLUSH)
@@ -130,7 +149,8 @@ fn start_pump(read: OwnedFd, masker: Arc<Masker>, stderr: bool) -> std::thread::
             crate::diag::note!("output copy ended: {e}");
         }
         let _ = std::io::stdout().flush();
-    })
+        let _ = done.send(());
+    });
 }
 
 /// Waits for the child, following it through stops, and maps its end to an

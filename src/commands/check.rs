@@ -23,10 +23,11 @@ struct Row {
 pub fn check(context: &Context, args: &CheckArgs) -> Result<u8, CliError> {
     let (plan, resolution) = context.resolve(&args.mappings)?;
     let rows = rows(&plan, &resolution);
-    match args.format {
-        CheckFormat::Table => print_table(&rows),
-        CheckFormat::Json => print_json(&plan, &rows),
-    }
+    let report = match args.format {
+        CheckFormat::Table => table(&rows),
+        CheckFormat::Json => json(&plan, &rows),
+    };
+    super::print_stdout(&report)?;
     Ok(if resolution.has_required_failure() { exit::CHECK_FAILED } else { exit::SUCCESS })
 }
 
@@ -63,18 +64,19 @@ fn rows(plan: &Plan, resolution: &Resolution) -> Vec<Row> {
     rows
 }
 
-fn print_table(rows: &[Row]) {
+fn table(rows: &[Row]) -> String {
     let width = |f: &dyn Fn(&Row) -> usize, title: &str| rows.iter().map(f).max().unwrap_or(0).max(title.len());
     let name_w = width(&|r| r.name.len(), "NAME");
     let source_w = width(&|r| r.source.len(), "SOURCE");
-    println!("{:name_w$}  {:source_w$}  STATUS", "NAME", "SOURCE");
+    let mut text = format!("{:name_w$}  {:source_w$}  STATUS\n", "NAME", "SOURCE");
     for row in rows {
         let version = row.version.as_deref().map(|v| format!(" (version {v})")).unwrap_or_default();
-        println!("{:name_w$}  {:source_w$}  {}{version}", row.name, row.source, row.status);
+        text += &format!("{:name_w$}  {:source_w$}  {}{version}\n", row.name, row.source, row.status);
     }
+    text
 }
 
-fn print_json(plan: &Plan, rows: &[Row]) {
+fn json(plan: &Plan, rows: &[Row]) -> String {
     let secrets: Vec<serde_json::Value> = rows
         .iter()
         .map(|row| {
@@ -90,5 +92,5 @@ fn print_json(plan: &Plan, rows: &[Row]) {
         })
         .collect();
     let document = serde_json::json!({ "profile": plan.profile, "secrets": secrets });
-    println!("{document:#}");
+    format!("{document:#}\n")
 }

@@ -16,7 +16,8 @@ use super::Context;
 pub fn edit(context: &Context, args: &EditArgs) -> Result<u8, CliError> {
     let recipients = super::age_tools::recipients(context, &args.recipients, &args.recipients_files)?;
     let armor = is_armored(&args.file);
-    let original: Zeroizing<Vec<u8>> = if args.file.exists() {
+    let existed = args.file.exists();
+    let original: Zeroizing<Vec<u8>> = if existed {
         let config = context.config()?;
         let sources = super::identity_sources(&args.identities, config.and_then(|c| c.age_identity));
         let prompt = super::prompt();
@@ -36,20 +37,30 @@ pub fn edit(context: &Context, args: &EditArgs) -> Result<u8, CliError> {
     // Keep the name the user knows, minus `.age`, so editors pick a syntax.
     let name = args.file.file_stem().map_or("secrets.env".into(), |s| s.to_string_lossy().into_owned());
     let plain_path = scratch.write(&name, &original)?;
-    run_editor(&plain_path)?;
+    let interrupted = EditorSignals::install()?;
+    let edited_ok = run_editor(&plain_path);
+    if let Some(signal) = interrupted.ended_by() {
+        drop(scratch);
+        return Err(CliError::new(format!(
+            "interrupted by {signal}; the plaintext was removed and the file was not changed"
+        ))
+        .status(exit::SIGNAL_BASE + signal as u8));
+    }
+    edited_ok?;
     let edited = Zeroizing::new(
         std::fs::read(&plain_path).map_err(|e| CliError::new(format!("cannot read the edited text: {e}")))?,
     );
     drop(scratch);
 
-    if *edited == *original && args.file.exists() {
+    if *edited == *original && existed {
         eprintln!("envcloak: no changes; {} left as it was", args.file.display());
         return Ok(exit::SUCCESS);
     }
     validate(&edited)?;
     let ciphertext = super::age_tools::encrypt_bytes(&edited, &recipients, armor)?;
     replace_atomically(&args.file, &ciphertext)?;
-    eprintln!("envcloak: {} re-encrypted to {} recipient(s)", args.file.display(), recipients.len());
+    let verb = if existed { "re-encrypted" } else { "encrypted" };
+    eprintln!("envcloak: {} {verb} to {} recipient(s)", args.file.display(), recipients.len());
     Ok(exit::SUCCESS)
 }
 
@@ -86,7 +97,7 @@ fn run_editor(path: &Path) -> Result<(), CliError> {
     // Through the shell, so EDITOR="code --wait" works.
     let status = std::process::Command::new("/bin/sh")
         .arg("-c")
-        .arg(format!("{editor} \"$1\""))
+        .arg(format!("exec {editor} \"$1\""))
         .arg("sh")
         .arg(path)
         .status()
@@ -104,4 +115,39 @@ fn replace_atomically(target: &Path, bytes: &[u8]) -> Result<(), CliError> {
         let _ = std::fs::remove_file(&temporary);
         CliError::new(format!("cannot write {}: {e}", target.display()))
     })
+}
+
+/// While the editor runs, envcloak must outlive it to remove the plaintext:
+/// the terminal's SIGINT and SIGQUIT are left to the editor (as git does),
+/// and a SIGHUP or SIGTERM is remembered so the edit is abandoned and the
+/// plaintext removed once the editor is gone.
+struct EditorSignals {
+    hangup: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    terminate: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl EditorSignals {
+    fn install() -> Result<Self, CliError> {
+        use signal_hook::consts::signal::{SIGHUP, SIGINT, SIGQUIT, SIGTERM};
+        let failed = |e: std::io::Error| CliError::new(format!("cannot install signal handlers: {e}"));
+        let ignored = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let signals = Self { hangup: Default::default(), terminate: Default::default() };
+        for (signal, flag) in
+            [(SIGINT, &ignored), (SIGQUIT, &ignored), (SIGHUP, &signals.hangup), (SIGTERM, &signals.terminate)]
+        {
+            signal_hook::flag::register(signal, std::sync::Arc::clone(flag)).map_err(failed)?;
+        }
+        Ok(signals)
+    }
+
+    fn ended_by(&self) -> Option<nix::sys::signal::Signal> {
+        use std::sync::atomic::Ordering::SeqCst;
+        if self.hangup.load(SeqCst) {
+            Some(nix::sys::signal::Signal::SIGHUP)
+        } else if self.terminate.load(SeqCst) {
+            Some(nix::sys::signal::Signal::SIGTERM)
+        } else {
+            None
+        }
+    }
 }

@@ -19,8 +19,8 @@ pub fn export(context: &Context, args: &ExportArgs) -> Result<u8, CliError> {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let written = match args.format {
-        ExportFormat::Dotenv => write_each(&mut out, &resolution.vars, "", dotenv_single_quoted),
-        ExportFormat::Shell => write_each(&mut out, &resolution.vars, "export ", shell_single_quoted),
+        ExportFormat::Dotenv => write_each(&mut out, &resolution.vars, "", '"', dotenv_double_quoted),
+        ExportFormat::Shell => write_each(&mut out, &resolution.vars, "export ", '\'', shell_single_quoted),
         ExportFormat::Json => write_json(&mut out, &resolution.vars),
         ExportFormat::Github => return github(&mut out, &resolution.vars),
     };
@@ -28,16 +28,20 @@ pub fn export(context: &Context, args: &ExportArgs) -> Result<u8, CliError> {
     Ok(crate::exit::SUCCESS)
 }
 
-/// python-dotenv reads a single-quoted value literally except `\'` and `\\`,
-/// but still expands `${…}` in it and has no escape for `$`. A literal `${`
-/// is written as `${=:-$}{`: the variable `=` can never be set, so it expands
-/// to its default `$`, and expansion results are not expanded again.
-fn dotenv_single_quoted(value: &str, out: &mut String) {
+/// python-dotenv decodes `\\ \" \r \n` (among others) in a double-quoted
+/// value and still expands `${…}` in it, with no escape for `$`. A literal
+/// `${` is written as `${=:-$}{`: the variable `=` can never be set, so it
+/// expands to its default `$`, and expansion results are not expanded again.
+/// CR and LF are escaped, so each entry is one line and a CR survives the
+/// newline translation python-dotenv applies when it reads a file.
+fn dotenv_double_quoted(value: &str, out: &mut String) {
     let mut rest = value;
     while let Some(c) = rest.chars().next() {
         match c {
             '\\' => out.push_str("\\\\"),
-            '\'' => out.push_str("\\'"),
+            '"' => out.push_str("\\\""),
+            '\r' => out.push_str("\\r"),
+            '\n' => out.push_str("\\n"),
             '$' if rest[1..].starts_with('{') => out.push_str("${=:-$}"),
             c => out.push(c),
         }
@@ -56,12 +60,13 @@ fn shell_single_quoted(value: &str, out: &mut String) {
     }
 }
 
-/// Writes `PREFIX NAME='escaped value'` lines, building each line in one
-/// zeroizing buffer big enough never to reallocate.
+/// Writes `PREFIX NAME=<quote>escaped value<quote>` lines, building each
+/// line in one zeroizing buffer big enough never to reallocate.
 fn write_each(
     out: &mut dyn Write,
     vars: &[Resolved],
     prefix: &str,
+    quote: char,
     escape: fn(&str, &mut String),
 ) -> std::io::Result<()> {
     for var in vars {
@@ -70,9 +75,11 @@ fn write_each(
             zeroize::Zeroizing::new(String::with_capacity(prefix.len() + var.name.len() + 7 * value.len() + 4));
         line.push_str(prefix);
         line.push_str(&var.name);
-        line.push_str("='");
+        line.push('=');
+        line.push(quote);
         escape(value, &mut line);
-        line.push_str("'\n");
+        line.push(quote);
+        line.push('\n');
         out.write_all(line.as_bytes())?;
     }
     out.flush()
@@ -102,8 +109,10 @@ fn github(out: &mut dyn Write, vars: &[Resolved]) -> Result<u8, CliError> {
     let failed =
         |e: std::io::Error| CliError::new(format!("cannot write to GITHUB_ENV ({}): {e}", env_file.to_string_lossy()));
     for var in vars {
-        for line in var.value.expose().lines().filter(|l| !l.trim().is_empty()) {
-            let text = zeroize::Zeroizing::new(format!("::add-mask::{line}\n"));
+        for line in var.value.expose().split(['\n', '\r']).filter(|l| !l.trim().is_empty()) {
+            // The runner decodes %25, %0D and %0A in workflow commands.
+            let escaped = zeroize::Zeroizing::new(line.replace('%', "%25"));
+            let text = zeroize::Zeroizing::new(format!("::add-mask::{}\n", escaped.as_str()));
             out.write_all(text.as_bytes()).map_err(|e| CliError::new(format!("cannot write to stdout: {e}")))?;
         }
     }

@@ -69,6 +69,9 @@ impl Context {
             .map_err(|e| CliError::new(format!("cannot start the async runtime: {e}")))?;
         let make = |backend: Backend| make_provider(backend, &plan);
         let resolution = runtime.block_on(resolve::resolve(&plan, mappings.timeout, &make));
+        // A backend still blocked after the deadline (a stalled read, a
+        // passphrase prompt) must not hold the run: do not wait for it.
+        runtime.shutdown_background();
         Ok((plan, resolution))
     }
 }
@@ -140,5 +143,18 @@ pub fn read_input(path: Option<&Path>) -> Result<Vec<u8>, CliError> {
             std::io::stdin().read_to_end(&mut bytes).map_err(|e| CliError::new(format!("cannot read stdin: {e}")))?;
             Ok(bytes)
         }
+    }
+}
+
+/// Writes a report (never a value) to stdout; a reader that went away
+/// (`| head`) is not an error.
+pub fn print_stdout(text: &str) -> Result<(), CliError> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(CliError::new(format!("cannot write to stdout: {e}")))
+        }
+        _ => Ok(()),
     }
 }

@@ -92,7 +92,9 @@ fn header_stanzas(header: &[u8]) -> impl Iterator<Item = &[u8]> {
 }
 
 fn no_match(label: &str, header: &[u8], identities: &Identities) -> FetchError {
-    let recipients = header_stanzas(header).count();
+    // rage adds a random `…-grease` stanza to every file; it is no recipient.
+    let is_grease = |line: &[u8]| line.split(|b| *b == b' ').nth(1).is_some_and(|tag| tag.ends_with(b"-grease"));
+    let recipients = header_stanzas(header).filter(|line| !is_grease(line)).count();
     let tried = if identities.tried.is_empty() {
         "no identity source is set".to_owned()
     } else {

@@ -84,21 +84,46 @@ impl IdentitySources {
 
     /// Reads and parses every source. `prompt` unlocks passphrase-protected
     /// SSH keys on a terminal.
+    ///
+    /// A source that cannot be used (missing, readable by others, not an
+    /// identity) is skipped and named in [`Identities::tried`] when another
+    /// source works; when none works, its error is the result.
     pub fn load(&self, prompt: Option<std::sync::Arc<dyn PassphrasePrompt>>) -> Result<Identities, FetchError> {
         let mut identities = Identities { list: Vec::new(), tried: Vec::new() };
+        let mut problems: Vec<FetchError> = Vec::new();
         for origin in &self.origins {
             let (label, text) = match origin {
-                Origin::Text { var, text } => ((*var).to_owned(), Zeroizing::new(text.expose_secret().to_owned())),
+                Origin::Text { var, text } => ((*var).to_owned(), Ok(Zeroizing::new(text.expose_secret().to_owned()))),
                 Origin::File { path, named_by } => {
-                    let label = format!("{} (from {named_by})", path.display());
-                    (label, read_private_file(path)?)
+                    (format!("{} (from {named_by})", path.display()), read_private_file(path))
                 }
             };
-            let found = parse_identities(&text, &label, prompt.clone())?;
-            identities.tried.push(format!("{label}: {}", describe(&found)));
-            identities.list.extend(found.into_iter().map(|(_, id)| id));
+            match text.and_then(|text| parse_identities(&text, &label, prompt.clone())) {
+                Ok(found) => {
+                    identities.tried.push(format!("{label}: {}", describe(&found)));
+                    identities.list.extend(found.into_iter().map(|(_, id)| id));
+                }
+                Err(problem) => {
+                    identities.tried.push(format!("{label}: not used ({})", problem.reason));
+                    problems.push(problem);
+                }
+            }
         }
-        Ok(identities)
+        match problems.len() {
+            _ if !identities.list.is_empty() => Ok(identities),
+            0 => Ok(identities),
+            1 => Err(problems.remove(0)),
+            n => {
+                let error = FetchError::new(format!(
+                    "none of the {n} identity sources can be used: {}",
+                    identities.tried.join("; ")
+                ));
+                Err(match problems.into_iter().find_map(|p| p.hint) {
+                    Some(hint) => error.with_hint(hint),
+                    None => error,
+                })
+            }
+        }
     }
 }
 

@@ -1,0 +1,126 @@
+//! The command runs as if started directly: stdin flows, SIGPIPE is not
+//! ignored, and the core-dump limit envcloak lowers for itself is given back.
+
+use crate::support::{Workspace, MODES};
+
+const SECRETS: &str = "API_KEY=fake-child-process-secret\n";
+
+fn run(ws: &Workspace, mode: &[&str], command: &[&str]) -> crate::support::Out {
+    ws.envcloak().arg("run").args(mode).arg("--").args(command).run()
+}
+
+/// A wrapper must be transparent: the Rust runtime ignores SIGPIPE, and that
+/// must not be inherited by the command (`yes | head -n1` would then print
+/// "Broken pipe" errors and pipelines would not end as usual).
+#[test]
+fn child_does_not_inherit_ignored_sigpipe() {
+    require!(have_age);
+    let (ws, _) = Workspace::project(SECRETS);
+    const SIGPIPE_BIT: u64 = 1 << (13 - 1);
+    let ignored = |status: &str| -> u64 {
+        let line = status.lines().find_map(|l| l.strip_prefix("SigIgn:")).expect("SigIgn line");
+        u64::from_str_radix(line.trim(), 16).unwrap()
+    };
+    let direct = ws.command("cat").arg("/proc/self/status").run();
+    assert!(ignored(&direct.stdout()) & SIGPIPE_BIT == 0, "the test itself starts programs with SIGPIPE ignored");
+    let mut problems = Vec::new();
+    for (mode, flags) in MODES {
+        let out = run(&ws, flags, &["cat", "/proc/self/status"]);
+        out.expect(0);
+        if ignored(&out.stdout()) & SIGPIPE_BIT != 0 {
+            problems.push(format!("{mode}: the command starts with SIGPIPE ignored (inherited from envcloak)"));
+        }
+        let out = run(&ws, flags, &["sh", "-c", "yes | head -n1 >/dev/null"]);
+        out.expect(0);
+        if out.stderr().contains("Broken pipe") {
+            problems.push(format!("{mode}: `yes | head -n1` prints: {}", out.stderr().trim()));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+#[test]
+fn stdin_reaches_the_child_in_both_modes() {
+    require!(have_age);
+    let (ws, _) = Workspace::project(SECRETS);
+    for (mode, flags) in MODES {
+        let input = "line one\nline two, no newline";
+        let out = ws.envcloak().arg("run").args(flags).args(["--", "cat"]).stdin(input).run();
+        out.expect(0);
+        assert!(out.stdout == input.as_bytes(), "{mode}: the child read a different stdin\n{}", out.diag());
+    }
+}
+
+/// Core dumps are off for envcloak itself, and the child gets the limit
+/// envcloak was started with.
+#[test]
+fn core_dumps_off_for_envcloak_and_restored_for_the_child() {
+    require!(have_age);
+    let (ws, _) = Workspace::project(SECRETS);
+    let soft = |limits: &str, which: &str| -> String {
+        let line = limits
+            .lines()
+            .find(|l| l.starts_with("Max core file size"))
+            .unwrap_or_else(|| panic!("{which}: no core line"));
+        line.split_whitespace().nth(4).unwrap_or("").to_owned()
+    };
+    // Start envcloak with a raised soft core limit (allowed up to the hard limit).
+    let script = "ulimit -S -c 4096 2>/dev/null || exit 99; cat /proc/self/limits > start.limits; exec \"$0\" \"$@\"";
+    let report = "cat /proc/$PPID/limits > parent.limits; cat /proc/self/limits > child.limits";
+    for (mode, flags) in MODES {
+        let out = ws
+            .command("sh")
+            .args(["-c", script, crate::support::BIN, "run"])
+            .args(flags)
+            .args(["--", "sh", "-c", report])
+            .run();
+        if out.code() == 99 {
+            crate::support::missing("cannot raise the soft core-dump limit here");
+            return;
+        }
+        out.expect(0);
+        let start = soft(&String::from_utf8(ws.read("start.limits")).unwrap(), "start");
+        let child = soft(&String::from_utf8(ws.read("child.limits")).unwrap(), "child");
+        assert!(start != "0", "the test could not raise the core limit");
+        assert!(child == start, "{mode}: the child's core limit is {child}, not the {start} envcloak was started with");
+        if mode == "supervised" {
+            let parent = soft(&String::from_utf8(ws.read("parent.limits")).unwrap(), "envcloak");
+            assert!(parent == "0", "supervised: envcloak's own core limit is {parent}, not 0");
+        }
+    }
+}
+
+/// With nothing to do after the start, envcloak replaces itself with the
+/// command (same pid); with masking it stays as the command's parent.
+#[test]
+fn exec_mode_replaces_envcloak_and_supervised_mode_stays_the_parent() {
+    require!(have_age);
+    let (ws, _) = Workspace::project(SECRETS);
+    let cases: [(&str, &[&str], Option<&str>, bool); 4] = [
+        ("default", &[], None, true),
+        ("--mask", &["--mask"], None, false),
+        ("CI=true", &[], Some("true"), false),
+        ("CI=true --no-mask", &["--no-mask"], Some("true"), true),
+    ];
+    for (case, flags, ci, exec) in cases {
+        let mut cmd = ws.envcloak().arg("run").args(flags).args(["--", "sh", "-c", "echo $$ $PPID"]);
+        if let Some(ci) = ci {
+            cmd = cmd.env("CI", ci);
+        }
+        let running = cmd.spawn();
+        let pid = running.pid();
+        let out = running.wait();
+        out.expect(0);
+        let stdout = out.stdout();
+        let mut ids = stdout.split_whitespace().map(|n| n.parse::<i32>().unwrap_or(-1));
+        let (own, parent) = (ids.next().unwrap_or(-1), ids.next().unwrap_or(-1));
+        if exec {
+            assert!(own == pid, "{case}: the command runs as pid {own}, not as envcloak's pid {pid} (no exec)");
+        } else {
+            assert!(
+                own != pid && parent == pid,
+                "{case}: the command (pid {own}, parent {parent}) is not supervised by envcloak ({pid})"
+            );
+        }
+    }
+}

@@ -1,0 +1,19 @@
+//! Integration tests of the `envcloak` binary: each test works in its own
+//! temporary folder, writes its own `envcloak.toml`, and encrypts with the
+//! real `age` CLI. Values are fake and never shown in failure messages.
+
+#[macro_use]
+mod support;
+
+mod age_tools;
+mod bad_input;
+mod check_export;
+mod child_process;
+mod e2e;
+mod exit_codes;
+mod leaks;
+mod masking;
+mod options;
+mod passphrase;
+mod secret_files;
+mod signals;

@@ -1,0 +1,119 @@
+//! Signals: every catchable signal sent to envcloak reaches the child once,
+//! and Ctrl-C on a terminal reaches it once, not twice.
+
+use std::time::Duration;
+
+use crate::support::{py, Workspace, CLI_DIR, MODES};
+
+const SECRETS: &str = "API_KEY=fake-signal-secret\n";
+
+/// (name, number) of the signals a process manager such as gunicorn uses.
+const SIGNALS: &[(&str, i32)] = &[
+    ("TERM", libc::SIGTERM),
+    ("HUP", libc::SIGHUP),
+    ("USR1", libc::SIGUSR1),
+    ("USR2", libc::SIGUSR2),
+    ("INT", libc::SIGINT),
+    ("QUIT", libc::SIGQUIT),
+    ("WINCH", libc::SIGWINCH),
+    ("TTIN", libc::SIGTTIN),
+    ("TTOU", libc::SIGTTOU),
+];
+
+/// A child that appends every trapped signal's name to `count`, writes
+/// `ready` once its traps are set, and after the first signal waits a
+/// little (so a duplicate would be counted) and exits 3.
+const CHILD: &str = r#"
+dir=$1
+got=
+for s in TERM HUP USR1 USR2 INT QUIT WINCH TTIN TTOU; do
+    trap "echo $s >> '$dir/count'; got=1" $s
+done
+echo ready > "$dir/ready"
+i=0
+while [ -z "$got" ] && [ $i -lt 500 ]; do sleep 0.02; i=$((i + 1)); done
+sleep 0.3
+exit 3
+"#;
+
+fn counted(ws: &Workspace, dir: &str) -> Vec<String> {
+    std::fs::read_to_string(ws.join(dir).join("count")).unwrap_or_default().lines().map(str::to_owned).collect()
+}
+
+/// Sent to the envcloak process: the child sees it exactly once and
+/// envcloak ends with the child's status. All cases run at once.
+#[test]
+fn every_forwarded_signal_reaches_the_child_once() {
+    require!(have_age);
+    let (ws, _) = Workspace::project(SECRETS);
+    ws.write("child.sh", CHILD);
+    let mut running = Vec::new();
+    for (mode, flags) in MODES {
+        for (name, number) in SIGNALS {
+            let dir = format!("{mode}-{name}");
+            std::fs::create_dir(ws.join(&dir)).unwrap();
+            let child = ws.envcloak().arg("run").args(flags).args(["--", "sh", "child.sh", &dir]).spawn();
+            running.push((mode, *name, *number, dir, child));
+        }
+    }
+    let mut problems = Vec::new();
+    for (mode, name, number, dir, mut child) in running {
+        if !child.wait_for_file(&ws.join(&dir).join("ready"), Duration::from_secs(15)) {
+            problems.push(format!("{mode} {name}: the child never became ready"));
+        }
+        child.signal(number);
+        let out = child.wait();
+        let seen = counted(&ws, &dir);
+        if seen != [name] {
+            problems.push(format!("{mode} SIG{name}: the child saw {seen:?}, expected exactly [{name:?}]"));
+        }
+        if out.code() != 3 {
+            problems.push(format!(
+                "{mode} SIG{name}: envcloak ended with {} instead of the child's 3\n{}",
+                out.code(),
+                out.diag()
+            ));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// Runs envcloak on a pseudo-terminal and types Ctrl-C once.
+fn ctrl_c(ws: &Workspace, dir: &str, flags: &[&str]) -> serde_json::Value {
+    std::fs::create_dir(ws.join(dir)).unwrap();
+    let driver = format!("{CLI_DIR}/pty_driver.py");
+    let ready = ws.join(dir).join("ready");
+    let out = ws
+        .command(py())
+        .arg(driver)
+        .arg("ctrl-c")
+        .arg(&ready)
+        .args(["15", crate::support::BIN, "run"])
+        .args(flags)
+        .args(["--", "sh", "child.sh", dir])
+        .run();
+    out.expect(0);
+    serde_json::from_slice(&out.stdout).expect("driver report")
+}
+
+#[test]
+fn ctrl_c_on_a_terminal_reaches_the_child_once() {
+    require!(have_age, have_python_dotenv);
+    let (ws, _) = Workspace::project(SECRETS);
+    ws.write("child.sh", CHILD);
+    let mut problems = Vec::new();
+    for (mode, flags) in MODES {
+        let report = ctrl_c(&ws, mode, flags);
+        let seen = counted(&ws, mode);
+        if report["timed_out"] == true || report["typed"] != 1 {
+            problems.push(format!("{mode}: the driver did not get to type Ctrl-C: {report}"));
+        }
+        if seen != ["INT"] {
+            problems.push(format!("{mode}: after one Ctrl-C the child saw {seen:?}, expected exactly [\"INT\"]"));
+        }
+        if report["exit"] != 3 {
+            problems.push(format!("{mode}: envcloak ended with {} instead of the child's 3", report["exit"]));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
