@@ -9,6 +9,9 @@ use toml::Spanned;
 
 use crate::error::CliError;
 
+mod vault;
+pub use vault::{VaultAuthConfig, VaultConfig};
+
 /// The file name looked for in the current folder and its parents.
 pub const FILE_NAME: &str = "envcloak.toml";
 
@@ -28,6 +31,8 @@ pub struct Config {
     pub age_identity: Option<PathBuf>,
     /// `[age] recipients_file`, resolved against `dir` and `~`.
     pub age_recipients_file: Option<PathBuf>,
+    /// `[vault]`.
+    pub vault: VaultConfig,
     /// `[profiles.*]` in file order.
     pub profiles: Vec<Profile>,
 }
@@ -104,6 +109,7 @@ impl Config {
             default_profile: parsed.default_profile,
             age_identity: parsed.age_identity,
             age_recipients_file: parsed.age_recipients_file,
+            vault: parsed.vault,
             profiles: parsed.profiles,
             path,
             dir,
@@ -143,6 +149,7 @@ struct Parsed {
     default_profile: Option<(String, Span)>,
     age_identity: Option<PathBuf>,
     age_recipients_file: Option<PathBuf>,
+    vault: VaultConfig,
     profiles: Vec<Profile>,
 }
 
@@ -176,11 +183,7 @@ impl Reader<'_> {
                         }
                     }
                 }
-                "vault" => self.known_keys(
-                    value,
-                    "[vault]",
-                    &["address", "namespace", "ca_cert", "ca_path", "client_cert", "client_key", "skip_verify", "auth"],
-                )?,
+                "vault" => parsed.vault = self.vault(value)?,
                 "aws" => self.known_keys(value, "[aws]", &["region", "profile", "endpoint_url"])?,
                 "profiles" => {
                     for (name, profile) in self.table(value, "[profiles]")? {

@@ -13,10 +13,6 @@ use crate::exit;
 use crate::resolve::Resolved;
 use crate::secret_file::SecretFiles;
 
-/// Variables that carry credentials for envcloak itself; the child does not
-/// get them unless `--keep` names them.
-pub const BOOTSTRAP_CREDENTIALS: &[&str] = &[envcloak_providers::age_file::KEY_VAR];
-
 /// A NUL-terminated `NAME=value` or argument, wiped when dropped.
 pub struct CEntry(Zeroizing<Vec<u8>>);
 
@@ -56,6 +52,8 @@ pub struct EnvOptions<'a> {
     pub clean: bool,
     /// Variables to pass through (and bootstrap credentials to keep).
     pub keep: &'a [String],
+    /// Bootstrap credentials: removed unless kept.
+    pub withhold: &'a [String],
     /// Leave variables that are already set alone.
     pub no_override: bool,
 }
@@ -74,7 +72,14 @@ pub struct ChildEnv {
 pub fn build_env(vars: &[Resolved], options: &EnvOptions<'_>) -> Result<ChildEnv, CliError> {
     let kept = |name: &OsStr| options.keep.iter().any(|k| OsStr::new(k) == name);
     let mut entries: Vec<CEntry> = std::env::vars_os()
-        .filter(|(name, _)| if options.clean { kept(name) } else { !is_bootstrap(name) || kept(name) })
+        .filter(|(name, _)| {
+            let withheld = options.withhold.iter().any(|w| OsStr::new(w) == name);
+            if options.clean {
+                kept(name)
+            } else {
+                !withheld || kept(name)
+            }
+        })
         .filter(|(name, value)| !name.as_bytes().contains(&0) && !value.as_bytes().contains(&0))
         .map(|(name, value)| CEntry::new(&[name.as_bytes(), b"=", value.as_bytes()]))
         .collect();
@@ -99,10 +104,6 @@ pub fn build_env(vars: &[Resolved], options: &EnvOptions<'_>) -> Result<ChildEnv
     let path =
         entries.iter().find(|e| e.name() == b"PATH").map(|e| OsStr::from_bytes(&e.0[5..e.0.len() - 1]).to_owned());
     Ok(ChildEnv { entries, files, path })
-}
-
-fn is_bootstrap(name: &OsStr) -> bool {
-    BOOTSTRAP_CREDENTIALS.iter().any(|b| OsStr::new(b) == name)
 }
 
 /// The argument vector, NUL-terminated.

@@ -2,7 +2,7 @@
 //! reference parsed, every name checked, before anything is fetched.
 
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use envcloak_providers::{Backend, SecretRef};
 
@@ -71,8 +71,6 @@ pub struct Plan {
     pub profile: Option<String>,
     /// The mappings, lowest precedence first.
     pub mappings: Vec<Mapping>,
-    /// The config's `[age] identity`.
-    pub age_identity: Option<PathBuf>,
 }
 
 /// Whether `name` can be an environment variable: `[A-Za-z_][A-Za-z0-9_]*`.
@@ -106,11 +104,7 @@ pub fn build(
 ) -> Result<Plan, CliError> {
     let ad_hoc = !args.env.is_empty() || !args.import.is_empty();
     let profile = select_profile(config, profile_flag, ad_hoc)?;
-    let mut plan = Plan {
-        profile: profile.clone(),
-        mappings: Vec::new(),
-        age_identity: config.and_then(|c| c.age_identity.clone()),
-    };
+    let mut plan = Plan { profile: profile.clone(), mappings: Vec::new() };
     let mut problems = Problems::default();
     if let (Some(config), Some(name)) = (config, &profile) {
         for profile in chain(config, name)? {

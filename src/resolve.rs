@@ -57,8 +57,8 @@ impl Resolution {
 pub type ProviderFactory<'a> = dyn Fn(Backend) -> Result<Arc<dyn Provider>, FetchError> + 'a;
 
 /// Fetches every source of `plan` with the providers from `make_provider`,
-/// all backends at once, giving up after `timeout`.
-pub async fn resolve(plan: &Plan, timeout: Duration, make_provider: &ProviderFactory<'_>) -> Resolution {
+/// all backends at once, giving up at `deadline`.
+pub async fn resolve(plan: &Plan, deadline: tokio::time::Instant, make_provider: &ProviderFactory<'_>) -> Resolution {
     let mut groups: BTreeMap<Backend, Vec<Source>> = BTreeMap::new();
     for mapping in &plan.mappings {
         let sources = groups.entry(mapping.reference.source.backend).or_default();
@@ -66,7 +66,6 @@ pub async fn resolve(plan: &Plan, timeout: Duration, make_provider: &ProviderFac
             sources.push(mapping.reference.source.clone());
         }
     }
-    let deadline = tokio::time::Instant::now() + timeout;
     let mut tasks = Vec::new();
     let mut documents: HashMap<Source, Result<Document, FetchError>> = HashMap::new();
     let mut timings = Vec::new();
@@ -141,6 +140,12 @@ fn apply(plan: &Plan, documents: &HashMap<Source, Result<Document, FetchError>>)
                 continue;
             }
         };
+        if let Target::Import { prefix } = &mapping.target {
+            for (key, why) in &document.unusable {
+                let error = FetchError::new(format!("key `{key}` {why}"));
+                resolution.failures.push(Failure { name: format!("{prefix}{key}"), mapping: index, error, optional });
+            }
+        }
         let as_file = matches!(mapping.target, Target::Variable { as_file: true, .. });
         for (name, value) in values {
             if let Some(e) = invalid(&name, &value) {
@@ -168,7 +173,10 @@ fn pick(mapping: &Mapping, document: &Document) -> Result<Vec<(String, SecretVal
     match (&mapping.target, &mapping.reference.key) {
         (Target::Variable { name, .. }, Some(key)) => match document.field(key) {
             Some(value) => Ok(vec![(name.clone(), value.clone())]),
-            None => Err(missing_key(key, document)),
+            None => match document.unusable.iter().find(|(unusable, _)| unusable == key) {
+                Some((_, why)) => Err(FetchError::new(format!("key `{key}` {why}"))),
+                None => Err(missing_key(key, document)),
+            },
         },
         (Target::Variable { name, .. }, None) => match &document.whole {
             Some(value) => Ok(vec![(name.clone(), value.clone())]),

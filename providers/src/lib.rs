@@ -12,6 +12,8 @@ pub mod dotenv;
 mod provider;
 mod reference;
 mod secret;
+#[cfg(feature = "vault")]
+pub mod vault;
 
 pub use provider::{BoxFuture, Document, FetchError, Fetched, Provider};
 pub use reference::{Backend, RefError, SecretRef, Source, SourceQuery};

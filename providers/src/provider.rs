@@ -21,6 +21,9 @@ pub struct Document {
     /// The source's named values in document order, where it is a set of keys
     /// (a dotenv file, a Vault KV secret, a JSON object); `None` otherwise.
     pub fields: Option<Vec<(String, SecretValue)>>,
+    /// Keys the source has whose values cannot be injected (a nested object
+    /// in a JSON secret), with the reason; never the value.
+    pub unusable: Vec<(String, String)>,
     /// The version the backend reported (KV v2 version, AWS version id).
     pub version: Option<String>,
 }

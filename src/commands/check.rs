@@ -21,7 +21,7 @@ struct Row {
 
 /// Resolves everything and prints NAME, SOURCE, STATUS; never a value.
 pub fn check(context: &Context, args: &CheckArgs) -> Result<u8, CliError> {
-    let (plan, resolution) = context.resolve(&args.mappings)?;
+    let super::Resolved { plan, resolution, .. } = context.resolve(&args.mappings)?;
     let rows = rows(&plan, &resolution);
     let report = match args.format {
         CheckFormat::Table => table(&rows),
@@ -70,7 +70,7 @@ fn table(rows: &[Row]) -> String {
     let source_w = width(&|r| r.source.len(), "SOURCE");
     let mut text = format!("{:name_w$}  {:source_w$}  STATUS\n", "NAME", "SOURCE");
     for row in rows {
-        let version = row.version.as_deref().map(|v| format!(" (version {v})")).unwrap_or_default();
+        let version = row.version.as_deref().map(|v| format!(" ({v})")).unwrap_or_default();
         text += &format!("{:name_w$}  {:source_w$}  {}{version}\n", row.name, row.source, row.status);
     }
     text

@@ -11,7 +11,7 @@ use super::Context;
 /// Prints the secrets in the chosen format (to stdout, and for `github` to
 /// the file named by `$GITHUB_ENV`).
 pub fn export(context: &Context, args: &ExportArgs) -> Result<u8, CliError> {
-    let (plan, resolution) = context.resolve(&args.mappings)?;
+    let super::Resolved { plan, resolution, .. } = context.resolve(&args.mappings)?;
     if resolution.has_required_failure() {
         return Err(super::failures_error(&plan, &resolution, "nothing exported"));
     }

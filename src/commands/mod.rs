@@ -8,18 +8,17 @@ mod export;
 mod run;
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
-use envcloak_providers::age_file::{AgeProvider, IdentitySources, PassphrasePrompt};
-use envcloak_providers::{Backend, FetchError, Provider};
+use envcloak_providers::Backend;
 
+use crate::backends::Backends;
+pub use crate::backends::{identity_sources, prompt};
 use crate::cli::{Cli, Command, MappingArgs};
 use crate::config::Config;
 use crate::error::CliError;
 use crate::memory::CoreLimit;
 use crate::plan::{self, Plan};
 use crate::resolve::{self, Resolution};
-use crate::tty::TerminalPrompt;
 
 /// What every command starts from.
 pub struct Context {
@@ -31,6 +30,16 @@ pub struct Context {
     pub cwd: PathBuf,
     /// The core-dump limit to restore for a child.
     pub core_limit: CoreLimit,
+}
+
+/// A resolved run: the plan, its outcome, and the backends' settings.
+pub struct Resolved {
+    /// What was asked for.
+    pub plan: Plan,
+    /// What came back.
+    pub resolution: Resolution,
+    /// The backend settings (for the bootstrap credentials to withhold).
+    pub backends: Backends,
 }
 
 /// Runs the chosen command; returns the exit status.
@@ -55,47 +64,32 @@ impl Context {
     }
 
     /// Plans and resolves the selected profile plus `-e`/`-i`.
-    pub fn resolve(&self, mappings: &MappingArgs) -> Result<(Plan, Resolution), CliError> {
+    pub fn resolve(&self, mappings: &MappingArgs) -> Result<Resolved, CliError> {
         let config = self.config()?;
         let plan = plan::build(config.as_ref(), self.profile_flag.as_deref(), mappings, &self.cwd)?;
+        let backends = Backends::from_config(config.as_ref());
         crate::diag::note!(
             "profile {}: {} mapping(s)",
             plan.profile.as_deref().unwrap_or("(none)"),
             plan.mappings.len()
         );
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_time()
-            .build()
-            .map_err(|e| CliError::new(format!("cannot start the async runtime: {e}")))?;
-        let make = |backend: Backend| make_provider(backend, &plan);
-        let resolution = runtime.block_on(resolve::resolve(&plan, mappings.timeout, &make));
+        let mut builder = tokio::runtime::Builder::new_current_thread();
+        builder.enable_time();
+        // Only network backends need the I/O driver (an epoll set-up).
+        if plan.mappings.iter().any(|m| m.reference.source.backend != Backend::Age) {
+            builder.enable_io();
+        }
+        let runtime = builder.build().map_err(|e| CliError::new(format!("cannot start the async runtime: {e}")))?;
+        let resolution = runtime.block_on(async {
+            let deadline = tokio::time::Instant::now() + mappings.timeout;
+            let make = |backend: Backend| backends.provider(backend, deadline);
+            resolve::resolve(&plan, deadline, &make).await
+        });
         // A backend still blocked after the deadline (a stalled read, a
         // passphrase prompt) must not hold the run: do not wait for it.
         runtime.shutdown_background();
-        Ok((plan, resolution))
+        Ok(Resolved { plan, resolution, backends })
     }
-}
-
-/// The provider of `backend`, configured for `plan`.
-fn make_provider(backend: Backend, plan: &Plan) -> Result<Arc<dyn Provider>, FetchError> {
-    match backend {
-        Backend::Age => Ok(Arc::new(AgeProvider::new(identity_sources(&[], plan.age_identity.clone()), prompt()))),
-        Backend::Vault | Backend::AwsSm => {
-            Err(FetchError::new(format!("the {backend}:// backend is not built yet in this version of envcloak"))
-                .with_hint("use age:// references for now"))
-        }
-    }
-}
-
-/// Identity sources: `explicit` files first, then the environment and config.
-pub fn identity_sources(explicit: &[PathBuf], config_identity: Option<PathBuf>) -> IdentitySources {
-    let home = std::env::var_os("HOME").map(PathBuf::from);
-    IdentitySources::gather(explicit, config_identity, home.as_deref())
-}
-
-/// The terminal prompt, where there is a terminal.
-pub fn prompt() -> Option<Arc<dyn PassphrasePrompt>> {
-    TerminalPrompt::if_available().map(|p| Arc::new(p) as Arc<dyn PassphrasePrompt>)
 }
 
 /// The error for a resolution with failed required secrets: one line per

@@ -12,7 +12,7 @@ use super::Context;
 
 /// Runs the command with the resolved secrets.
 pub fn run(context: &Context, args: RunArgs) -> Result<u8, CliError> {
-    let (plan, resolution) = context.resolve(&args.mappings)?;
+    let super::Resolved { plan, resolution, backends } = context.resolve(&args.mappings)?;
     let program_name = args.command[0].to_string_lossy().into_owned();
     if resolution.has_required_failure() {
         return Err(super::failures_error(&plan, &resolution, &format!("not starting {program_name}")));
@@ -21,7 +21,9 @@ pub fn run(context: &Context, args: RunArgs) -> Result<u8, CliError> {
     for var in &resolution.vars {
         crate::memory::lock(var.value.expose().as_bytes());
     }
-    let options = EnvOptions { clean: args.clean_env, keep: &args.keep, no_override: args.no_override };
+    let withhold = backends.bootstrap_credentials();
+    let options =
+        EnvOptions { clean: args.clean_env, keep: &args.keep, withhold: &withhold, no_override: args.no_override };
     let env = inject::build_env(&resolution.vars, &options)?;
     let program = inject::find_program(&args.command[0], env.path.as_deref())?;
     let argv = inject::argv(&args.command)?;

@@ -97,3 +97,24 @@ fn discovery_walks_up_to_the_nearest_config() {
     );
     assert!(Config::discover(Some(Path::new("missing.toml")), none.path()).is_err());
 }
+
+#[test]
+fn vault_section_is_typed_and_checked() {
+    let config = parse(
+        "[vault]\naddress = \"https://vault.example.com:8200\"\nca_cert = \"ca.pem\"\nauth = { method = \"approle\", role_id_env = \"MY_ROLE\", mount = \"/ci-approle/\" }\n",
+    )
+    .unwrap();
+    assert_eq!(config.vault.address.as_deref(), Some("https://vault.example.com:8200"));
+    assert_eq!(config.vault.ca_cert, Some(PathBuf::from("/project/ca.pem")));
+    let auth = config.vault.auth.unwrap();
+    assert_eq!(
+        (auth.method.as_str(), auth.role_id_env.as_deref(), auth.mount.as_deref()),
+        ("approle", Some("MY_ROLE"), Some("ci-approle"))
+    );
+    let msg = message("[vault]\nauth = { method = \"ldap\" }\n");
+    assert!(msg.contains("2:8") && msg.contains("token, approle, jwt, kubernetes"), "{msg}");
+    let msg = message("[vault]\nauth = { method = \"kubernetes\" }\n");
+    assert!(msg.contains("needs `role`"), "{msg}");
+    let msg = message("[vault]\nskip_verify = \"yes\"\n");
+    assert!(msg.contains("true or false"), "{msg}");
+}

@@ -87,6 +87,6 @@ pub fn read_document(
     Ok(Document {
         whole: None,
         fields: Some(entries.into_iter().map(|entry| (entry.name, SecretValue::from(entry.value))).collect()),
-        version: None,
+        ..Document::default()
     })
 }

@@ -1,0 +1,199 @@
+//! Requests to Vault with bounded retries: connection errors, 412, 429 and
+//! 5xx are retried with exponential backoff and jitter (honouring
+//! `Retry-After`), never past the run's deadline; 4xx answers and TLS
+//! failures are final.
+
+use std::future::Future;
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+use tokio::time::Instant;
+use zeroize::Zeroizing;
+
+/// Attempts per request, the first included.
+const MAX_ATTEMPTS: u32 = 5;
+/// The first backoff; doubled after each retry, with jitter.
+const BASE_BACKOFF: Duration = Duration::from_millis(100);
+/// No single request waits longer than this.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A failed request, described without any secret.
+#[derive(Debug, Clone)]
+pub struct HttpError {
+    /// The HTTP status, when the server answered.
+    pub status: Option<u16>,
+    /// Vault's own error text, or the transport's reason.
+    pub message: String,
+    /// The response body, for answers that carry data with an error status
+    /// (KV v2 reports a deleted version as 404 with metadata).
+    pub body: Option<std::sync::Arc<Zeroizing<Vec<u8>>>>,
+}
+
+/// One try's outcome when it failed.
+pub struct Attempt {
+    /// What went wrong.
+    pub error: HttpError,
+    /// Whether another try may succeed.
+    pub retry: bool,
+    /// The server's `Retry-After`, if any.
+    pub after: Option<Duration>,
+}
+
+/// Runs `attempt` until it succeeds, fails for good, or the deadline or the
+/// attempt budget is reached.
+pub async fn with_retries<T, F, Fut>(deadline: Instant, mut attempt: F) -> Result<T, HttpError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, Attempt>>,
+{
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        match attempt().await {
+            Ok(value) => return Ok(value),
+            Err(failed) if !failed.retry || tries >= MAX_ATTEMPTS => return Err(failed.error),
+            Err(failed) => {
+                let wait = failed.after.unwrap_or_else(|| backoff(tries));
+                if Instant::now() + wait >= deadline {
+                    return Err(failed.error);
+                }
+                tokio::time::sleep(wait).await;
+            }
+        }
+    }
+}
+
+/// `BASE_BACKOFF * 2^(tries-1)`, plus up to 50 % random jitter.
+fn backoff(tries: u32) -> Duration {
+    let base = BASE_BACKOFF * 2u32.pow(tries.saturating_sub(1).min(6));
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+    let mut x = u64::from(nanos) ^ u64::from(std::process::id()) << 32 | 1;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    base + base.mul_f64((x % 1000) as f64 / 2000.0)
+}
+
+/// Whether a status is worth another try.
+pub fn retryable_status(status: u16) -> bool {
+    matches!(status, 412 | 429 | 500..=599)
+}
+
+/// A GET of `path` (below `/v1/`) with the token and namespace headers;
+/// returns the body of a 2xx answer.
+pub async fn get(
+    client: &reqwest::Client,
+    base: &reqwest::Url,
+    namespace: Option<&str>,
+    token: &SecretString,
+    path: &str,
+    deadline: Instant,
+) -> Result<Zeroizing<Vec<u8>>, HttpError> {
+    let url = format!("{}/v1/{path}", base.as_str().trim_end_matches('/'));
+    with_retries(deadline, || async {
+        let mut request = client
+            .get(&url)
+            .header("X-Vault-Token", token.expose_secret())
+            .header("X-Vault-Request", "true")
+            .timeout(REQUEST_TIMEOUT.min(deadline.saturating_duration_since(Instant::now())));
+        if let Some(namespace) = namespace {
+            request = request.header("X-Vault-Namespace", namespace);
+        }
+        let response = request.send().await.map_err(transport_attempt)?;
+        let status = response.status().as_u16();
+        let after = retry_after(&response);
+        let body = read_body(response).await.map_err(transport_attempt)?;
+        if (200..300).contains(&status) {
+            return Ok(body);
+        }
+        Err(Attempt {
+            retry: retryable_status(status),
+            after,
+            error: HttpError {
+                status: Some(status),
+                message: vault_errors(&body),
+                body: Some(std::sync::Arc::new(body)),
+            },
+        })
+    })
+    .await
+}
+
+/// Reads the body into a zeroizing buffer.
+async fn read_body(mut response: reqwest::Response) -> Result<Zeroizing<Vec<u8>>, reqwest::Error> {
+    let capacity = response.content_length().unwrap_or(4096).min(1 << 24) as usize;
+    let mut body = Zeroizing::new(Vec::with_capacity(capacity));
+    while let Some(chunk) = response.chunk().await? {
+        if body.len() + chunk.len() > body.capacity() {
+            let mut bigger = Zeroizing::new(Vec::with_capacity((body.len() + chunk.len()) * 2));
+            bigger.extend_from_slice(&body);
+            body = bigger;
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+fn retry_after(response: &reqwest::Response) -> Option<Duration> {
+    let value = response.headers().get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
+    value.trim().parse::<u64>().ok().map(|secs| Duration::from_secs(secs.min(30)))
+}
+
+/// Vault's `{"errors": [...]}` text (never values: error bodies hold none).
+fn vault_errors(body: &[u8]) -> String {
+    #[derive(serde::Deserialize)]
+    struct Errors {
+        #[serde(default)]
+        errors: Vec<String>,
+    }
+    match serde_json::from_slice::<Errors>(body) {
+        // Vault's multi-error text spans lines ("1 error occurred:\n\t* …").
+        Ok(parsed) if !parsed.errors.is_empty() => {
+            parsed.errors.join("; ").split_whitespace().collect::<Vec<_>>().join(" ")
+        }
+        _ => String::new(),
+    }
+}
+
+/// A transport failure: connection problems and timeouts are retried, TLS
+/// failures are not.
+pub fn transport_attempt(error: reqwest::Error) -> Attempt {
+    let tls = is_tls_failure(&error);
+    Attempt {
+        retry: !tls && (error.is_connect() || error.is_timeout() || error.is_request()),
+        after: None,
+        error: HttpError { status: None, message: describe_transport(&error, tls), body: None },
+    }
+}
+
+/// rustls reports certificate and handshake failures as I/O errors of kind
+/// `InvalidData` somewhere in the error's source chain.
+fn is_tls_failure(error: &reqwest::Error) -> bool {
+    let mut source: Option<&dyn std::error::Error> = Some(error);
+    while let Some(current) = source {
+        if current.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::InvalidData) {
+            return true;
+        }
+        source = current.source();
+    }
+    false
+}
+
+fn describe_transport(error: &reqwest::Error, tls: bool) -> String {
+    let mut text = if tls {
+        "TLS failure".to_owned()
+    } else if error.is_timeout() {
+        "no answer in time".to_owned()
+    } else if error.is_connect() {
+        "cannot connect".to_owned()
+    } else {
+        "request failed".to_owned()
+    };
+    let mut source: Option<&dyn std::error::Error> = std::error::Error::source(error);
+    while let Some(current) = source {
+        text.push_str(": ");
+        text.push_str(&current.to_string());
+        source = current.source();
+    }
+    text
+}
