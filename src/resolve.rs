@@ -193,7 +193,10 @@ fn pick(mapping: &Mapping, document: &Document) -> Result<Vec<(String, SecretVal
 
 fn missing_key(key: &str, document: &Document) -> FetchError {
     let count = document.fields.as_ref().map_or(0, Vec::len);
-    let error = FetchError::new(format!("key `{key}` not found (the source has {count} keys)"));
+    let error = FetchError::new(format!(
+        "key `{key}` not found (the source has {count} key{})",
+        if count == 1 { "" } else { "s" }
+    ));
     let close: Vec<&str> = document
         .fields
         .iter()

@@ -107,11 +107,10 @@ pub fn failures_error(plan: &Plan, resolution: &Resolution, what: &str) -> CliEr
             }
         }
     }
-    details.extend(hints.iter().skip(1).map(|h| format!("hint: {h}")));
+    details.extend(hints.iter().map(|h| format!("hint: {h}")));
     let count = required.len();
     CliError::new(format!("{what}: {count} secret{} could not be resolved", if count == 1 { "" } else { "s" }))
         .details(details)
-        .maybe_hint(hints.into_iter().next())
 }
 
 /// Warns about optional secrets that were skipped.

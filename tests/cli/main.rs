@@ -17,3 +17,4 @@ mod options;
 mod passphrase;
 mod secret_files;
 mod signals;
+mod vault;

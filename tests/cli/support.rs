@@ -14,6 +14,7 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+pub mod bao;
 mod files;
 mod process;
 mod tools;

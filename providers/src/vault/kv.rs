@@ -103,6 +103,26 @@ pub fn document(mount: &Mount, body: &[u8]) -> Result<Document, String> {
     Ok(Document { whole: None, fields: Some(fields.usable), unusable: fields.unusable, version: fields.version })
 }
 
+/// For a KV v2 answer without data (the version was deleted or destroyed;
+/// Vault answers 404 with metadata), the version it reports.
+pub fn deleted_version(body: &[u8]) -> Option<u64> {
+    #[derive(Deserialize)]
+    struct V2 {
+        data: V2Data,
+    }
+    #[derive(Deserialize)]
+    struct V2Data {
+        data: Option<IgnoredAny>,
+        metadata: Metadata,
+    }
+    #[derive(Deserialize)]
+    struct Metadata {
+        version: u64,
+    }
+    let answer: V2 = serde_json::from_slice(body).ok()?;
+    answer.data.data.is_none().then_some(answer.data.metadata.version)
+}
+
 /// Describes a malformed answer by position only: serde's own messages can
 /// quote the offending value.
 fn shape_error(error: serde_json::Error) -> String {
@@ -247,7 +267,10 @@ mod tests {
         let error = document(&mount, br#"{"data": ["fake-secret-in-a-list"]}"#).unwrap_err();
         assert!(!error.contains("fake"), "error quotes the payload");
         let deleted = Mount { path: "secret/".into(), version: 2 };
-        let error = document(&deleted, br#"{"data":{"data":null,"metadata":{"version":2}}}"#).unwrap_err();
+        let body = br#"{"data":{"data":null,"metadata":{"version":2,"deletion_time":"2026-01-01T00:00:00Z"}}}"#;
+        let error = document(&deleted, body).unwrap_err();
         assert!(error.contains("deleted"), "{error}");
+        assert_eq!(deleted_version(body), Some(2));
+        assert_eq!(deleted_version(br#"{"errors":[]}"#), None);
     }
 }

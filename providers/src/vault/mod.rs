@@ -209,14 +209,14 @@ async fn read_one(context: &Context, mount: &Mount, source: &Source) -> Result<D
     let path = mount.read_path(&source.location, version);
     match context.get(&path).await {
         Ok(body) => kv::document(mount, &body).map_err(FetchError::new),
-        Err(e)
-            if e.status == Some(404)
-                && e.body.as_ref().is_some_and(|b| kv::document(mount, b).is_err() && version.is_some()) =>
-        {
-            Err(FetchError::new(format!(
-                "version {} of this secret does not exist or was deleted (HTTP 404)",
-                version.unwrap_or(0)
-            )))
+        Err(e) if e.status == Some(404) && mount.version == 2 => {
+            match e.body.as_deref().and_then(|body| kv::deleted_version(body)) {
+                Some(deleted) => Err(FetchError::new(format!(
+                    "version {deleted} of this secret was deleted or destroyed (HTTP 404)"
+                ))
+                .with_hint("undelete it (vault kv undelete), or ask for another version with ?version=N")),
+                None => Err(read_error(&e, mount, &source.location)),
+            }
         }
         Err(e) => Err(read_error(&e, mount, &source.location)),
     }
@@ -231,7 +231,7 @@ fn mount_error(error: &HttpError) -> FetchError {
     let described = auth::describe(error);
     match error.status {
         Some(403) => FetchError::new(format!("cannot find the KV mount ({described})"))
-            .with_hint("the token's policy needs `read` on this path"),
+            .with_hint("the token may be invalid or expired (log in again), or its policy lacks `read` on this path"),
         Some(401) => token_error(&described),
         _ => FetchError::new(format!("cannot find the KV mount ({described})")),
     }
