@@ -22,20 +22,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Value};
 
-use super::missing;
+use super::{missing, probe};
 
 /// How long a server may take to answer `/v1/sys/health`.
 const START_LIMIT: Duration = Duration::from_secs(15);
-
-fn probe(program: &str, args: &[&str]) -> bool {
-    Command::new(program)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
 
 /// The `bao` CLI (OpenBao) is on PATH; else skip (or fail on CI).
 pub fn have_bao() -> bool {

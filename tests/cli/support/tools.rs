@@ -19,7 +19,8 @@ pub fn missing(reason: &str) -> bool {
     false
 }
 
-fn probe(program: &str, args: &[&str]) -> bool {
+/// Whether `program args…` runs and succeeds (output discarded).
+pub fn probe(program: &str, args: &[&str]) -> bool {
     Command::new(program)
         .args(args)
         .stdin(Stdio::null())
