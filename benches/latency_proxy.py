@@ -20,7 +20,9 @@ file between measurements is safe; flushed every 50 ms and at each close):
     {"ev": "request", "conn": N, "t": SECONDS, "method": "GET", "path": "/v1/..."}
     {"ev": "close",   "conn": N, "t": SECONDS, "requests": K, "chunks": C,
      "late_max_ms": L}
-t is the proxy's monotonic clock. Requests are counted by parsing the HTTP/1.x
+    {"ev": "answer",  "conn": N, "t": SECONDS, "bytes": B}   (with --trace: a
+                                  chunk from the server, before the delay)
+t is the wall clock (seconds since the epoch, as bash's $EPOCHREALTIME). Requests are counted by parsing the HTTP/1.x
 request heads the client sends (Content-Length bodies are skipped; header
 values, and so tokens, are never logged). late_max_ms is how far behind
 schedule the proxy delivered a chunk at worst (its own fidelity: it should stay
@@ -50,7 +52,7 @@ class Log:
 
     def write(self, **event):
         if self.file:
-            event["t"] = round(time.monotonic(), 6)
+            event["t"] = round(time.time(), 6)
             self.file.write(json.dumps(event) + "\n")
             self.dirty = True
 
@@ -110,8 +112,9 @@ def nodelay(transport):
 
 
 class Proxy:
-    def __init__(self, upstream, delay, connect_delay, log):
+    def __init__(self, upstream, delay, connect_delay, log, trace):
         self.upstream, self.delay, self.connect_delay, self.log = upstream, delay, connect_delay, log
+        self.trace = trace
         self.next_conn = 0
 
 
@@ -126,6 +129,8 @@ class Upstream(asyncio.Protocol):
         nodelay(transport)
 
     def data_received(self, data):
+        if self.client.proxy.trace:
+            self.client.proxy.log.write(ev="answer", conn=self.client.conn, bytes=len(data))
         self.client.deliver(data)
 
     def eof_received(self):
@@ -250,6 +255,7 @@ async def main():
     parser.add_argument("--connect-delay-ms", type=float, default=0.0, help="latency of opening a connection (0)")
     parser.add_argument("--port-file", help="write the port listened on here once ready")
     parser.add_argument("--log", help="append connection and request events here (JSON lines)")
+    parser.add_argument("--trace", action="store_true", help="also log every chunk the server sends (ev: answer)")
     args = parser.parse_args()
 
     listen_host, listen_port = args.listen.rsplit(":", 1)
@@ -257,7 +263,7 @@ async def main():
     if listen_host not in LOOPBACK or up_host not in LOOPBACK:
         sys.exit("latency_proxy: loopback addresses only")
     log = Log(args.log)
-    proxy = Proxy((up_host, int(up_port)), args.delay_ms / 1e3, args.connect_delay_ms / 1e3, log)
+    proxy = Proxy((up_host, int(up_port)), args.delay_ms / 1e3, args.connect_delay_ms / 1e3, log, args.trace)
     loop = asyncio.get_running_loop()
     server = await loop.create_server(
         lambda: Client(proxy), listen_host, int(listen_port), backlog=1024, reuse_address=True

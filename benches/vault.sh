@@ -158,17 +158,20 @@ fi
 #    (the machine's other load should not slow the "link").
 prio=()
 if nice -n -5 true 2>/dev/null; then prio=(nice -n -5); fi
-start_proxy() { # NAME CONNECT_DELAY_MS
+start_proxy() { # NAME CONNECT_DELAY_MS [OPTION...]
+    local name=$1 connect=$2
+    shift 2
     "${prio[@]}" python3 "$repo/benches/latency_proxy.py" --listen 127.0.0.1:0 --upstream "127.0.0.1:$port" \
-        --delay-ms "$DELAY_MS" --connect-delay-ms "$2" --port-file "$work/$1.port" --log "$work/$1.jsonl" &
+        --delay-ms "$DELAY_MS" --connect-delay-ms "$connect" --port-file "$work/$name.port" \
+        --log "$work/$name.jsonl" "$@" &
     pids+=($!)
     for _ in $(seq 200); do
-        [ -s "$work/$1.port" ] && break
+        [ -s "$work/$name.port" ] && break
         sleep 0.05
     done
-    [ -s "$work/$1.port" ] || { echo "the latency proxy did not start" >&2; exit 1; }
+    [ -s "$work/$name.port" ] || { echo "the latency proxy did not start" >&2; exit 1; }
 }
-start_proxy proxy 0
+start_proxy proxy 0 --trace # --trace: log the server's answers too, for the critical path
 start_proxy proxyhs "$DELAY_MS"
 proxied=http://127.0.0.1:$(cat "$work/proxy.port")
 handshake=http://127.0.0.1:$(cat "$work/proxyhs.port")
@@ -213,16 +216,23 @@ done
 n=$(timeout 120 bash "$work/direct.loop.sh" | grep -c .)
 [ "$n" = "$PATHS" ] || { echo "the bao loop got $n of $PATHS secrets" >&2; exit 1; }
 
-# 5. Count requests and connections per client at the proxy (one run each).
+# 5. Count requests and connections per client at the proxy (one run each;
+#    envcloak TRACE_RUNS times, for the critical path of its runs).
+TRACE_RUNS=${TRACE_RUNS:-7}
 count_run() { # PROXY NAME COMMAND...
-    local proxy=$1 name=$2
+    local proxy=$1 name=$2 start end
     shift 2
     : >"$work/$proxy.jsonl"
+    start=$EPOCHREALTIME
     "$@" >/dev/null
+    end=$EPOCHREALTIME
     sleep 0.3 # the proxy sees the connections close and flushes its log
     cp "$work/$proxy.jsonl" "$work/count-$name.jsonl"
+    echo "$start $end" >"$work/count-$name.span"
 }
-count_run proxy envcloak "$envcloak" -c "$work/proxied.toml" run --no-mask -- true
+for i in $(seq "$TRACE_RUNS"); do
+    count_run proxy "envcloak-$i" "$envcloak" -c "$work/proxied.toml" run --no-mask -- true
+done
 count_run proxy curl curl --no-progress-meter --parallel --parallel-max 32 -K "$work/proxied.curlrc"
 count_run proxy bao bash "$work/proxied.loop.sh"
 count_run proxyhs envcloak-hs "$envcloak" -c "$work/handshake.toml" run --no-mask -- true
@@ -265,10 +275,10 @@ cp "$work/proxyhs.jsonl" "$work/timing-proxyhs.jsonl"
     echo "- envcloak: commit $(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$repo" diff --quiet HEAD -- src providers Cargo.toml Cargo.lock 2>/dev/null || echo ' plus uncommitted changes'), release build"
     echo "- proxy priority: ${prio[*]:-normal}"
 } >"$work/machine.txt"
-python3 - "$work" "$DELAY_MS" "$PATHS" <<'PY'
+python3 - "$work" "$DELAY_MS" "$PATHS" "$TRACE_RUNS" <<'PY'
 import json, statistics, sys
 
-work, delay, paths = sys.argv[1], float(sys.argv[2]), int(sys.argv[3])
+work, delay, paths, trace_runs = sys.argv[1], float(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 
 
 def q(xs, p):
@@ -340,7 +350,7 @@ print("| link | tool | HTTP requests | TCP connections | open at once (max) | re
 print("| --- | --- | --- | ---: | ---: | --- |")
 kinds_of = {}
 for name, tool, label in (
-    ("envcloak", "envcloak run", links[1][1]),
+    ("envcloak-1", "envcloak run", links[1][1]),
     ("curl", "curl --parallel", links[1][1]),
     ("bao", "bao kv get loop", links[1][1]),
     ("envcloak-hs", "envcloak run", links[2][1]),
@@ -377,9 +387,89 @@ if late:
     print(f"Proxy fidelity during the timed runs: {len(late)} connections; chunk delivered late by at most "
           f"{q(late, .5):.2f} ms (median connection), {q(late, .99):.2f} ms (p99), {max(late):.2f} ms (worst)")
 
+
+
+def critical_path(name):
+    """Splits one traced run into the steps its last answer waited for."""
+    ev = events(f"count-{name}")
+    start, end = (float(x) for x in open(f"{work}/count-{name}.span").read().split())
+    d = delay / 1e3
+    reqs = []  # (t, conn, path, answer_end)
+    by_conn = {}
+    for e in ev:
+        if e["ev"] == "request":
+            r = {"t": e["t"], "conn": e["conn"], "path": e["path"], "end": None, "prev": by_conn.get(e["conn"])}
+            by_conn[e["conn"]] = r
+            reqs.append(r)
+        elif e["ev"] == "answer" and e["conn"] in by_conn:
+            by_conn[e["conn"]]["end"] = e["t"]
+    reqs = [r for r in reqs if r["end"] is not None]
+    if not reqs:
+        return None
+    first = min(reqs, key=lambda r: r["t"])
+    parts = {"start-up": 0.0, "link latency": 0.0, "server": 0.0, "new connections": 0.0,
+             "client turnaround": 0.0, "exit": 0.0}
+    last = max(reqs, key=lambda r: r["end"])
+    parts["exit"] = end - (last["end"] + d)
+    r, hops = last, 0
+    while True:
+        hops += 1
+        parts["link latency"] += d
+        parts["server"] += r["end"] - r["t"]
+        if r is first:
+            parts["start-up"] = r["t"] - start
+            break
+        if r["prev"] is not None and r["prev"]["end"] is not None:
+            parts["client turnaround"] += r["t"] - (r["prev"]["end"] + d)
+            r = r["prev"]
+        else:  # the first request of a connection opened after the mount lookup
+            parts["new connections"] += r["t"] - (first["end"] + d)
+            r = first
+    return {k: v * 1e3 for k, v in parts.items()}, hops, (end - start) * 1e3
+
+
+paths_ = [critical_path(f"envcloak-{i}") for i in range(1, trace_runs + 1)]
+paths_ = [p for p in paths_ if p]
+if paths_:
+    print()
+    print(f"Where the time of an envcloak run through the +{delay:g} ms link goes: its critical path "
+          f"(the chain of steps the last answer waited for), {len(paths_)} traced runs")
+    print()
+    print("| step | median ms | min–max ms |")
+    print("| --- | ---: | ---: |")
+    labels = {
+        "start-up": "start-up: process start, config, first connection, until the mount lookup reaches the proxy",
+        "link latency": "the link: 25 ms per round trip on the path",
+        "server": "the server: request in → answer out, at the proxy, summed over the path",
+        "new connections": "after the mount lookup's answer: opening the new connections and sending on them",
+        "client turnaround": "client turnaround: an answer delivered → the next request on that connection",
+        "exit": "after the last answer: envcloak finishes and execs `true`",
+    }
+    for key, label in labels.items():
+        xs = [p[0][key] for p in paths_]
+        print(f"| {label} | {statistics.median(xs):.1f} | {min(xs):.1f}–{max(xs):.1f} |")
+    tot = [p[2] for p in paths_]
+    hops = sorted({p[1] for p in paths_})
+    print(f"| **whole run** (round trips on the path: {', '.join(map(str, hops))}) | "
+          f"**{statistics.median(tot):.1f}** | {min(tot):.1f}–{max(tot):.1f} |")
+    server = []
+    for i in range(1, trace_runs + 1):
+        ev = events(f"count-envcloak-{i}")
+        pend = {}
+        for e in ev:
+            if e["ev"] == "request":
+                pend[e["conn"]] = e["t"]
+            elif e["ev"] == "answer" and e["conn"] in pend:
+                server.append((e["t"] - pend.pop(e["conn"])) * 1e3)
+    if server:
+        print()
+        print(f"Server time per request in those runs (request in → first answer chunk, at the proxy): "
+              f"median {statistics.median(server):.1f} ms, p90 {q(server, .9):.1f} ms, max {max(server):.1f} ms "
+              f"({len(server)} requests)")
+
 env_p, env_d = med[("proxied", "envcloak run")], med[("direct", "envcloak run")]
 curl_d = med[("direct", "curl --parallel")]
-n_env = sum(kinds_of["envcloak"].values())
+n_env = sum(kinds_of["envcloak-1"].values())
 print()
 print("Targets")
 print()
