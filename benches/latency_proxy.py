@@ -22,9 +22,10 @@ file between measurements is safe; flushed every 50 ms and at each close):
      "late_max_ms": L}
     {"ev": "answer",  "conn": N, "t": SECONDS, "bytes": B}   (with --trace: a
                                   chunk from the server, before the delay)
-t is the wall clock (seconds since the epoch, as bash's $EPOCHREALTIME). Requests are counted by parsing the HTTP/1.x
-request heads the client sends (Content-Length bodies are skipped; header
-values, and so tokens, are never logged). late_max_ms is how far behind
+t is the wall clock (seconds since the epoch, comparable with bash's
+$EPOCHREALTIME). Requests are counted by parsing the HTTP/1.x request heads
+the client sends (Content-Length bodies are skipped; header values, and so
+tokens, are never logged). late_max_ms is how far behind
 schedule the proxy delivered a chunk at worst (its own fidelity: it should stay
 near 0; it grows when the machine is too busy to run the proxy on time).
 

