@@ -26,7 +26,7 @@
 #        envcloak run -c CONFIG --no-mask -- true   (a profile of 100 env
 #            entries V000 = "vault://secret/bench/p000#value" …, token auth
 #            from VAULT_TOKEN, [vault] address = the server or a proxy)
-#        curl --parallel --parallel-max 32 over the 100
+#        curl --parallel --parallel-max $PARALLEL (envcloak's MAX_IN_FLIGHT) over the 100
 #            /v1/secret/data/bench/pNNN URLs with the token header
 #        a bash loop of `bao kv get -field=value secret/bench/pNNN` over the
 #            100 paths (the naive client; the bao binary itself, not the pip
@@ -48,6 +48,8 @@ LOOP_RUNS=${LOOP_RUNS:-10}   # hyperfine runs for the bao loop (14-20 s each on 
 WARMUP=${WARMUP:-3}
 DELAY_MS=${DELAY_MS:-25}
 PATHS=${PATHS:-100}
+# curl in flight at once: the same as envcloak (MAX_IN_FLIGHT in providers/src/vault/mod.rs).
+PARALLEL=$(sed -n 's/^pub const MAX_IN_FLIGHT: usize = \([0-9]*\);/\1/p' providers/src/vault/mod.rs)
 MAX_SECONDS=${MAX_SECONDS:-1500}  # about 9 minutes on 2 cores
 
 for tool in bao hyperfine curl python3; do
@@ -232,7 +234,7 @@ for link in direct proxied handshake; do
         echo "envcloak ($link) did not pass on the $PATHS secrets: $got" >&2
         exit 1
     fi
-    n=$(timeout 60 curl --no-progress-meter --parallel --parallel-max 32 -K "$work/$link.curlrc" | grep -o '"value":"' | wc -l)
+    n=$(timeout 60 curl --no-progress-meter --parallel --parallel-max $PARALLEL -K "$work/$link.curlrc" | grep -o '"value":"' | wc -l)
     [ "$n" = "$PATHS" ] || { echo "curl ($link) got $n of $PATHS secrets" >&2; exit 1; }
 done
 run 120 bash "$work/direct.loop.sh" >"$work/loop.out"
@@ -256,7 +258,7 @@ count_run() { # PROXY NAME COMMAND...
 for i in $(seq "$TRACE_RUNS"); do
     count_run proxy "envcloak-$i" "$envcloak" -c "$work/proxied.toml" run --no-mask -- true
 done
-count_run proxy curl curl --no-progress-meter --parallel --parallel-max 32 -K "$work/proxied.curlrc"
+count_run proxy curl curl --no-progress-meter --parallel --parallel-max $PARALLEL -K "$work/proxied.curlrc"
 count_run proxy bao run 120 bash "$work/proxied.loop.sh"
 count_run proxyhs envcloak-hs "$envcloak" -c "$work/handshake.toml" run --no-mask -- true
 # envcloak's own account (-vv) of one run through the proxy.
@@ -279,7 +281,7 @@ bench() { # OUT RUNS NAME COMMAND [NAME COMMAND...]
 for link in direct proxied handshake; do
     bench "$link-fast" "$RUNS" \
         "envcloak run" "$envcloak -c $work/$link.toml run --no-mask -- true" \
-        "curl --parallel" "curl --no-progress-meter --parallel --parallel-max 32 -K $work/$link.curlrc"
+        "curl --parallel" "curl --no-progress-meter --parallel --parallel-max $PARALLEL -K $work/$link.curlrc"
 done
 for link in direct proxied; do
     bench "$link-loop" "$LOOP_RUNS" "bao kv get loop" "bash $work/$link.loop.sh"

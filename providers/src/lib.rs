@@ -9,6 +9,8 @@
 #[cfg(feature = "age")]
 pub mod age_file;
 pub mod dotenv;
+#[cfg(feature = "vault")]
+mod json_fields;
 mod provider;
 mod reference;
 mod secret;

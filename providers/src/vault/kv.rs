@@ -2,12 +2,11 @@
 //! does, via `sys/internal/ui/mounts/PATH`), and reading secrets into
 //! zeroizing values.
 
-use std::fmt;
-
-use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde::de::IgnoredAny;
 use serde::Deserialize;
 
-use crate::{Document, SecretValue};
+use crate::json_fields::{self, Fields};
+use crate::Document;
 
 /// A KV mount: its path with the trailing `/`, and its version.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,6 +52,13 @@ impl Mount {
         Some(Mount { path, version })
     }
 
+    /// The most common layout, before a lookup says: a KV v2 mount named by
+    /// the first segment of `location` (none if it has only one).
+    pub fn guess(location: &str) -> Option<Mount> {
+        let (first, rest) = location.split_once('/')?;
+        (!first.is_empty() && !rest.is_empty()).then(|| Mount { path: format!("{first}/"), version: 2 })
+    }
+
     /// Whether `location` (MOUNT/PATH) lies in this mount.
     pub fn contains(&self, location: &str) -> bool {
         location.starts_with(&self.path) && location.len() > self.path.len()
@@ -67,6 +73,11 @@ impl Mount {
             _ => location.to_owned(),
         }
     }
+}
+
+/// A malformed answer, described by position only.
+fn shape_error(error: serde_json::Error) -> String {
+    format!("unexpected answer from Vault ({})", json_fields::position(&error))
 }
 
 /// Parses a KV read answer into a document: v1 `{"data": {…}}`, v2
@@ -123,111 +134,6 @@ pub fn deleted_version(body: &[u8]) -> Option<u64> {
     answer.data.data.is_none().then_some(answer.data.metadata.version)
 }
 
-/// Describes a malformed answer by position only: serde's own messages can
-/// quote the offending value.
-fn shape_error(error: serde_json::Error) -> String {
-    format!("unexpected answer from Vault (line {}, column {})", error.line(), error.column())
-}
-
-/// The keys of a secret: values that can be injected, and keys that cannot
-/// (nested objects and arrays).
-#[derive(Default)]
-struct Fields {
-    usable: Vec<(String, SecretValue)>,
-    unusable: Vec<(String, String)>,
-    version: Option<String>,
-}
-
-impl<'de> Deserialize<'de> for Fields {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_map(FieldsVisitor)
-    }
-}
-
-struct FieldsVisitor;
-
-impl<'de> Visitor<'de> for FieldsVisitor {
-    type Value = Fields;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a map of keys")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Fields, A::Error> {
-        let mut fields = Fields::default();
-        while let Some(key) = map.next_key::<String>()? {
-            match map.next_value::<Field>()? {
-                Field::Value(value) => fields.usable.push((key, value)),
-                Field::Nested(kind) => fields
-                    .unusable
-                    .push((key, format!("holds {kind}; only strings, numbers and booleans can be injected"))),
-            }
-        }
-        Ok(fields)
-    }
-}
-
-/// One value: text for strings, JSON text for numbers, booleans and null.
-enum Field {
-    Value(SecretValue),
-    Nested(&'static str),
-}
-
-impl<'de> Deserialize<'de> for Field {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(FieldVisitor)
-    }
-}
-
-struct FieldVisitor;
-
-impl<'de> Visitor<'de> for FieldVisitor {
-    type Value = Field;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a string, number, boolean or null")
-    }
-
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<Field, E> {
-        Ok(Field::Value(SecretValue::new(v.to_owned())))
-    }
-
-    fn visit_string<E: de::Error>(self, v: String) -> Result<Field, E> {
-        Ok(Field::Value(SecretValue::new(v)))
-    }
-
-    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Field, E> {
-        Ok(Field::Value(SecretValue::new(v.to_string())))
-    }
-
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Field, E> {
-        Ok(Field::Value(SecretValue::new(v.to_string())))
-    }
-
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Field, E> {
-        Ok(Field::Value(SecretValue::new(v.to_string())))
-    }
-
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Field, E> {
-        let text = serde_json::Number::from_f64(v).map_or_else(|| "null".to_owned(), |n| n.to_string());
-        Ok(Field::Value(SecretValue::new(text)))
-    }
-
-    fn visit_unit<E: de::Error>(self) -> Result<Field, E> {
-        Ok(Field::Value(SecretValue::new("null".into())))
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Field, A::Error> {
-        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-        Ok(Field::Nested("a nested object"))
-    }
-
-    fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Field, A::Error> {
-        while seq.next_element::<IgnoredAny>()?.is_some() {}
-        Ok(Field::Nested("a list"))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -242,6 +148,15 @@ mod tests {
         let v1 = Mount::from_answer(br#"{"data":{"path":"kv1/","type":"kv","options":null}}"#).unwrap();
         assert_eq!(v1.read_path("kv1/app", None), "kv1/app");
         assert!(Mount::from_answer(br#"{"data":{"path":"pki/","type":"pki"}}"#).is_none());
+    }
+
+    #[test]
+    fn the_guess_is_a_kv_v2_mount_named_by_the_first_segment() {
+        assert_eq!(Mount::guess("secret/flask/prod"), Some(Mount { path: "secret/".into(), version: 2 }));
+        assert_eq!(Mount::guess("secret/x").unwrap().read_path("secret/x", None), "secret/data/x");
+        assert_eq!(Mount::guess("secret"), None);
+        assert_eq!(Mount::guess("secret/"), None);
+        assert_eq!(Mount::guess("/x"), None);
     }
 
     #[test]

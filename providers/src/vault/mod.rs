@@ -3,8 +3,8 @@
 //!
 //! One run makes at most one login, one mount lookup per distinct mount
 //! (concurrently), and one read per distinct path (concurrently, at most
-//! [`MAX_IN_FLIGHT`] at a time) over one connection pool; a token obtained by
-//! logging in is revoked when the reads are done.
+//! [`MAX_IN_FLIGHT`] at a time, overlapping the lookups) over one connection
+//! pool; a token obtained by logging in is revoked when the reads are done.
 
 mod auth;
 mod http;
@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use secrecy::SecretString;
-use tokio::sync::Semaphore;
+use tokio::sync::{watch, Semaphore};
 use tokio::time::Instant;
 use vaultrs::client::{VaultClient, VaultClientSettingsBuilder};
 
@@ -26,7 +26,7 @@ use http::HttpError;
 use kv::Mount;
 
 /// Reads in flight at once.
-pub const MAX_IN_FLIGHT: usize = 32;
+pub const MAX_IN_FLIGHT: usize = 64;
 
 /// The Vault/OpenBao provider.
 pub struct VaultProvider {
@@ -117,32 +117,59 @@ fn client(settings: &VaultSettings, base: &reqwest::Url) -> Result<VaultClient, 
     })
 }
 
-/// Finds the mounts, then reads every source.
+/// Where each location's mount was found, or why it was not: shared by the
+/// reads once the lookups are done.
+type Mounts = HashMap<String, Result<Mount, FetchError>>;
+
+/// Looks up the mounts and reads every source, overlapping the two: a read
+/// that starts before the lookups are done guesses the most common layout
+/// (a KV v2 mount named by the first path segment) and is used only if the
+/// lookup confirms the guess; otherwise it is read again. Against a remote
+/// server this saves the lookup's round trip; a wrong guess costs at most
+/// [`MAX_IN_FLIGHT`] extra requests.
 async fn read_all(context: &Arc<Context>, sources: &[Source]) -> Result<Fetched, FetchError> {
-    let mounts = find_mounts(context, sources).await?;
+    let (found_tx, found_rx) = watch::channel::<Option<Result<Arc<Mounts>, FetchError>>>(None);
+    let lookup = {
+        let (context, sources) = (Arc::clone(context), sources.to_vec());
+        tokio::spawn(async move {
+            let found = find_mounts(&context, &sources).await.map(Arc::new);
+            let _ = found_tx.send(Some(found.clone()));
+            found.map(drop)
+        })
+    };
     let limit = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
     let mut tasks = tokio::task::JoinSet::new();
-    let mut fetched = Fetched::new();
     for source in sources {
-        let mount = match mounts.get(&source.location) {
-            Some(Ok(mount)) => mount.clone(),
-            Some(Err(e)) => {
-                fetched.insert(source.clone(), Err(e.clone()));
-                continue;
-            }
-            None => continue,
-        };
-        let (context, limit, source) = (Arc::clone(context), Arc::clone(&limit), source.clone());
+        let (context, limit, source, mut found_rx) =
+            (Arc::clone(context), Arc::clone(&limit), source.clone(), found_rx.clone());
         tasks.spawn(async move {
             let _permit = limit.acquire_owned().await;
-            let document = read_one(&context, &mount, &source).await;
-            (source, document)
+            let looked_up = found_rx.borrow().is_some();
+            let early = match Mount::guess(&source.location) {
+                Some(guess) if !looked_up => Some((context.get(&read_path(&guess, &source)).await, guess)),
+                _ => None,
+            };
+            let mounts = match found_rx.wait_for(Option::is_some).await.as_deref() {
+                Ok(Some(Ok(mounts))) => Arc::clone(mounts),
+                _ => return None,
+            };
+            let document = match mounts.get(&source.location)? {
+                Err(e) => Err(e.clone()),
+                Ok(mount) => match early {
+                    Some((answer, guess)) if guess == *mount => document(answer, mount, &source),
+                    _ => read_one(&context, mount, &source).await,
+                },
+            };
+            Some((source, document))
         });
     }
+    let mut fetched = Fetched::new();
     while let Some(done) = tasks.join_next().await {
-        let (source, document) = done.map_err(|e| FetchError::new(format!("a Vault read stopped: {e}")))?;
-        fetched.insert(source, document);
+        if let Some((source, document)) = done.map_err(|e| FetchError::new(format!("a Vault read stopped: {e}")))? {
+            fetched.insert(source, document);
+        }
     }
+    lookup.await.map_err(|e| FetchError::new(format!("a Vault lookup stopped: {e}")))??;
     Ok(fetched)
 }
 
@@ -198,16 +225,29 @@ async fn find_mounts(
     Ok(result)
 }
 
-async fn read_one(context: &Context, mount: &Mount, source: &Source) -> Result<Document, FetchError> {
+/// The API path that reads `source` from `mount`.
+fn read_path(mount: &Mount, source: &Source) -> String {
     let version = match source.query {
-        SourceQuery::VaultVersion(v) if mount.version == 2 => Some(v),
-        SourceQuery::VaultVersion(_) => {
-            return Err(FetchError::new(format!("?version= needs a KV v2 mount; {} is KV v1", mount.path)))
-        }
+        SourceQuery::VaultVersion(v) => Some(v),
         _ => None,
     };
-    let path = mount.read_path(&source.location, version);
-    match context.get(&path).await {
+    mount.read_path(&source.location, version)
+}
+
+async fn read_one(context: &Context, mount: &Mount, source: &Source) -> Result<Document, FetchError> {
+    if mount.version != 2 && matches!(source.query, SourceQuery::VaultVersion(_)) {
+        return Err(FetchError::new(format!("?version= needs a KV v2 mount; {} is KV v1", mount.path)));
+    }
+    document(context.get(&read_path(mount, source)).await, mount, source)
+}
+
+/// Interprets the answer to a read of `source` from `mount`.
+fn document(
+    answer: Result<zeroize::Zeroizing<Vec<u8>>, HttpError>,
+    mount: &Mount,
+    source: &Source,
+) -> Result<Document, FetchError> {
+    match answer {
         Ok(body) => kv::document(mount, &body).map_err(FetchError::new),
         Err(e) if e.status == Some(404) && mount.version == 2 => {
             match e.body.as_deref().and_then(|body| kv::deleted_version(body)) {
