@@ -18,6 +18,8 @@ like a TCP handshake over the link).
 file between measurements is safe; flushed every 50 ms and at each close):
     {"ev": "open",    "conn": N, "t": SECONDS}
     {"ev": "request", "conn": N, "t": SECONDS, "method": "GET", "path": "/v1/..."}
+                                  (AWS JSON calls add "op": the X-Amz-Target
+                                  header, e.g. "secretsmanager.GetSecretValue")
     {"ev": "close",   "conn": N, "t": SECONDS, "requests": K, "chunks": C,
      "late_max_ms": L}
     {"ev": "answer",  "conn": N, "t": SECONDS, "bytes": B}   (with --trace: a
@@ -25,7 +27,7 @@ file between measurements is safe; flushed every 50 ms and at each close):
 t is the wall clock (seconds since the epoch, comparable with bash's
 $EPOCHREALTIME). Requests are counted by parsing the HTTP/1.x request heads
 the client sends (Content-Length bodies are skipped; header values, and so
-tokens, are never logged). late_max_ms is how far behind
+tokens, are never logged, but for X-Amz-Target, an operation name). late_max_ms is how far behind
 schedule the proxy delivered a chunk at worst (its own fidelity: it should stay
 near 0; it grows when the machine is too busy to run the proxy on time).
 
@@ -95,12 +97,18 @@ class RequestCounter:
                 self.log.write(ev="unparsed", conn=self.conn)
                 return
             self.count += 1
-            self.log.write(ev="request", conn=self.conn, method=parts[0], path=parts[1])
-            length = 0
+            length, target = 0, None
             for line in lines[1:]:
                 name, _, value = line.partition(":")
-                if name.strip().lower() == "content-length":
+                name = name.strip().lower()
+                if name == "content-length":
                     length = int(value.strip())
+                elif name == "x-amz-target":
+                    target = value.strip()  # an AWS operation name, not a credential
+            event = dict(ev="request", conn=self.conn, method=parts[0], path=parts[1])
+            if target:
+                event["op"] = target
+            self.log.write(**event)
             n = min(length, len(self.buf))
             self.buf = self.buf[n:]
             self.skip = length - n

@@ -78,55 +78,8 @@ envcloak=$repo/target/release/envcloak
 # What was built (other changes may land while the benchmark runs).
 built="commit $(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$repo" diff --quiet HEAD -- src providers Cargo.toml Cargo.lock 2>/dev/null || echo ' plus uncommitted changes')"
 
-work=$(mktemp -d)
-pids=()     # background services: the server, the proxies, the watchdog
-current=    # the `run` in progress
-cleanup() {
-    local pid
-    if [ -n "$current" ]; then
-        kill "$current" 2>/dev/null || true # timeout(1) passes it on to its command's process group
-        wait "$current" 2>/dev/null || true
-    fi
-    for pid in "${pids[@]}"; do
-        kill "$pid" 2>/dev/null || true
-    done
-    for pid in "${pids[@]}"; do
-        wait "$pid" 2>/dev/null || true
-    done
-    rm -rf "$work"
-}
-# run SECONDS COMMAND...: COMMAND under timeout(1), waited for in the
-# background so that a signal to this script stops it at once.
-run() {
-    local limit=$1 rc=0
-    shift
-    timeout "$limit" "$@" &
-    current=$!
-    wait "$current" || rc=$?
-    current=
-    return "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-# A watchdog: the whole benchmark gives up after MAX_SECONDS.
-# It stops the script and the processes the script started (its children).
-main_pid=$$
-(
-    trap 'kill "$nap" 2>/dev/null; exit 0' TERM
-    sleep "$MAX_SECONDS" &
-    nap=$!
-    wait "$nap"
-    echo "benches/vault.sh: gave up after $MAX_SECONDS s" >&2
-    kill -TERM "$main_pid"
-    pkill -TERM -P "$main_pid" || true
-) &
-pids+=($!)
-
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
+# shellcheck source=benches/lib.sh
+source "$repo/benches/lib.sh"
 
 # Keep the caller's Vault settings and token files out of it.
 unset VAULT_ADDR BAO_ADDR VAULT_TOKEN BAO_TOKEN VAULT_NAMESPACE BAO_NAMESPACE VAULT_CACERT VAULT_CAPATH \
@@ -431,9 +384,7 @@ def critical_path(name):
     reqs = [r for r in reqs if r["end"] is not None]
     if not reqs:
         return None
-    first = min(reqs, key=lambda r: r["t"])
-    parts = {"start-up": 0.0, "link latency": 0.0, "server": 0.0, "new connections": 0.0,
-             "client turnaround": 0.0, "exit": 0.0}
+    parts = {"start-up": 0.0, "link latency": 0.0, "server": 0.0, "client turnaround": 0.0, "exit": 0.0}
     last = max(reqs, key=lambda r: r["end"])
     parts["exit"] = end - (last["end"] + d)
     r, hops = last, 0
@@ -441,15 +392,11 @@ def critical_path(name):
         hops += 1
         parts["link latency"] += d
         parts["server"] += r["end"] - r["t"]
-        if r is first:
+        if r["prev"] is None or r["prev"]["end"] is None:  # the first request on its connection
             parts["start-up"] = r["t"] - start
             break
-        if r["prev"] is not None and r["prev"]["end"] is not None:
-            parts["client turnaround"] += r["t"] - (r["prev"]["end"] + d)
-            r = r["prev"]
-        else:  # the first request of a connection opened after the mount lookup
-            parts["new connections"] += r["t"] - (first["end"] + d)
-            r = first
+        parts["client turnaround"] += r["t"] - (r["prev"]["end"] + d)
+        r = r["prev"]
     return {k: v * 1e3 for k, v in parts.items()}, hops, (end - start) * 1e3
 
 
@@ -463,10 +410,10 @@ if paths_:
     print("| step | median ms | min–max ms |")
     print("| --- | ---: | ---: |")
     labels = {
-        "start-up": "start-up: from the shell starting envcloak until its mount lookup reaches the proxy",
+        "start-up": "start-up: from the shell starting envcloak until the path's first request reaches the proxy "
+        "(it starts the mount lookup and the first reads at once, opening their connections one after another)",
         "link latency": "the link: 25 ms per round trip on the path",
         "server": "the server: request in → answer out, at the proxy, summed over the path",
-        "new connections": "after the mount lookup's answer: opening the new connections and sending on them",
         "client turnaround": "client turnaround: an answer delivered → the next request on that connection",
         "exit": "exit: the last answer delivered → envcloak has exec'd `true` and the shell sees it exit",
     }

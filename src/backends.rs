@@ -1,15 +1,21 @@
 //! Builds each backend's provider from the config file and the usual
 //! variables, and names the bootstrap credentials the child must not get.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use envcloak_providers::age_file::{AgeProvider, IdentitySources, PassphrasePrompt, KEY_VAR};
-use envcloak_providers::vault::{AuthMethod, Credential, JwtSource, VaultProvider, VaultSettings};
+#[cfg(feature = "aws")]
+use envcloak_providers::aws::{AwsProvider, AwsSettings};
+#[cfg(feature = "vault")]
+use envcloak_providers::vault::VaultProvider;
 use envcloak_providers::{Backend, FetchError, Provider};
 
-use crate::config::{Config, VaultAuthConfig, VaultConfig};
+use crate::config::{AwsConfig, Config, VaultConfig};
 use crate::tty::TerminalPrompt;
+
+#[cfg(feature = "vault")]
+mod vault;
 
 /// The backend settings of a run.
 #[derive(Default)]
@@ -18,13 +24,17 @@ pub struct Backends {
     pub age_identity: Option<PathBuf>,
     /// The config's `[vault]`.
     pub vault: VaultConfig,
+    /// The config's `[aws]`.
+    pub aws: AwsConfig,
 }
 
 impl Backends {
     /// The settings of `config` (defaults without one).
     pub fn from_config(config: Option<&Config>) -> Self {
         match config {
-            Some(config) => Self { age_identity: config.age_identity.clone(), vault: config.vault.clone() },
+            Some(config) => {
+                Self { age_identity: config.age_identity.clone(), vault: config.vault.clone(), aws: config.aws.clone() }
+            }
             None => Self::default(),
         }
     }
@@ -33,11 +43,8 @@ impl Backends {
     pub fn provider(&self, backend: Backend, deadline: tokio::time::Instant) -> Result<Arc<dyn Provider>, FetchError> {
         match backend {
             Backend::Age => Ok(Arc::new(AgeProvider::new(identity_sources(&[], self.age_identity.clone()), prompt()))),
-            Backend::Vault => Ok(Arc::new(VaultProvider::new(vault_settings(&self.vault)?, deadline))),
-            Backend::AwsSm => {
-                Err(FetchError::new("the aws-sm:// backend is not built yet in this version of envcloak")
-                    .with_hint("use age:// or vault:// references for now"))
-            }
+            Backend::Vault => vault_provider(&self.vault, deadline),
+            Backend::AwsSm => aws_provider(&self.aws, deadline),
         }
     }
 
@@ -70,89 +77,36 @@ pub fn prompt() -> Option<Arc<dyn PassphrasePrompt>> {
     TerminalPrompt::if_available().map(|p| Arc::new(p) as Arc<dyn PassphrasePrompt>)
 }
 
-fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+/// Why a backend left out of this build cannot be used.
+#[cfg(not(all(feature = "vault", feature = "aws")))]
+fn not_built(backend: Backend, feature: &str) -> FetchError {
+    FetchError::new(format!("this envcloak was built without {backend}:// support"))
+        .with_hint(format!("install a build with the `{feature}` cargo feature (on by default)"))
 }
 
-/// `[vault]`, each field falling back to the variable the `vault` CLI reads.
-pub fn vault_settings(config: &VaultConfig) -> Result<VaultSettings, FetchError> {
-    let address =
-        config.address.clone().or_else(|| env("VAULT_ADDR")).or_else(|| env("BAO_ADDR")).ok_or_else(|| {
-            FetchError::new("no Vault address")
-                .with_hint("set [vault] address in envcloak.toml, or VAULT_ADDR / BAO_ADDR")
-        })?;
-    let mut ca_certs: Vec<PathBuf> =
-        config.ca_cert.clone().or_else(|| env("VAULT_CACERT").map(PathBuf::from)).into_iter().collect();
-    if let Some(folder) = config.ca_path.clone().or_else(|| env("VAULT_CAPATH").map(PathBuf::from)) {
-        ca_certs.extend(pem_files(&folder)?);
-    }
-    let client_cert = match (
-        config.client_cert.clone().or_else(|| env("VAULT_CLIENT_CERT").map(PathBuf::from)),
-        config.client_key.clone().or_else(|| env("VAULT_CLIENT_KEY").map(PathBuf::from)),
-    ) {
-        (Some(cert), Some(key)) => Some((cert, key)),
-        (None, None) => None,
-        _ => return Err(FetchError::new(
-            "a Vault client certificate needs both client_cert and client_key (VAULT_CLIENT_CERT and VAULT_CLIENT_KEY)",
-        )),
-    };
-    let skip_verify = match config.skip_verify {
-        Some(skip) => skip,
-        None => env("VAULT_SKIP_VERIFY")
-            .is_some_and(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "1" | "true" | "t" | "yes")),
-    };
-    if skip_verify {
-        crate::diag::warning!("TLS verification for Vault is OFF (skip_verify / VAULT_SKIP_VERIFY): anyone on the path can read the secrets");
-    }
-    Ok(VaultSettings {
-        address,
-        namespace: config.namespace.clone().or_else(|| env("VAULT_NAMESPACE")),
-        ca_certs,
-        client_cert,
-        skip_verify,
-        auth: auth_method(config.auth.as_ref()),
-        home: std::env::var_os("HOME").map(PathBuf::from),
-    })
+#[cfg(feature = "vault")]
+fn vault_provider(config: &VaultConfig, deadline: tokio::time::Instant) -> Result<Arc<dyn Provider>, FetchError> {
+    Ok(Arc::new(VaultProvider::new(vault::settings(config)?, deadline)))
 }
 
-fn pem_files(folder: &Path) -> Result<Vec<PathBuf>, FetchError> {
-    let entries = std::fs::read_dir(folder)
-        .map_err(|e| FetchError::new(format!("cannot read the CA folder {}: {e}", folder.display())))?;
-    Ok(entries.flatten().map(|e| e.path()).filter(|p| p.is_file()).collect())
+#[cfg(not(feature = "vault"))]
+fn vault_provider(_: &VaultConfig, _: tokio::time::Instant) -> Result<Arc<dyn Provider>, FetchError> {
+    Err(not_built(Backend::Vault, "vault"))
 }
 
-fn auth_method(auth: Option<&VaultAuthConfig>) -> AuthMethod {
-    let Some(auth) = auth else {
-        return AuthMethod::Token;
+/// `[aws]`; what it leaves unset, the AWS SDK's own chain decides.
+#[cfg(feature = "aws")]
+fn aws_provider(config: &AwsConfig, deadline: tokio::time::Instant) -> Result<Arc<dyn Provider>, FetchError> {
+    let settings = AwsSettings {
+        region: config.region.clone(),
+        profile: config.profile.clone(),
+        endpoint_url: config.endpoint_url.clone(),
+        batch: config.batch.unwrap_or(true),
     };
-    let mount = auth.mount.clone().unwrap_or_else(|| auth.method.clone());
-    let credential = |file: &Option<PathBuf>, var: &Option<String>, default: &str| match file {
-        Some(path) => Credential::File(path.clone()),
-        None => Credential::Env(var.clone().unwrap_or_else(|| default.into())),
-    };
-    match auth.method.as_str() {
-        "approle" => AuthMethod::AppRole {
-            mount,
-            role_id: credential(&auth.role_id_file, &auth.role_id_env, "VAULT_ROLE_ID"),
-            secret_id: credential(&auth.secret_id_file, &auth.secret_id_env, "VAULT_SECRET_ID"),
-        },
-        "jwt" => AuthMethod::Jwt {
-            mount,
-            role: auth.role.clone(),
-            token: match (&auth.token_file, &auth.token_env) {
-                (Some(path), _) => JwtSource::Given(Credential::File(path.clone())),
-                (None, Some(var)) => JwtSource::Given(Credential::Env(var.clone())),
-                (None, None) => JwtSource::GitHubActions { audience: auth.audience.clone() },
-            },
-        },
-        "kubernetes" => AuthMethod::Kubernetes {
-            mount,
-            role: auth.role.clone().unwrap_or_default(),
-            token_file: auth
-                .token_file
-                .clone()
-                .unwrap_or_else(|| PathBuf::from("/var/run/secrets/kubernetes.io/serviceaccount/token")),
-        },
-        _ => AuthMethod::Token,
-    }
+    Ok(Arc::new(AwsProvider::new(settings, deadline)))
+}
+
+#[cfg(not(feature = "aws"))]
+fn aws_provider(_: &AwsConfig, _: tokio::time::Instant) -> Result<Arc<dyn Provider>, FetchError> {
+    Err(not_built(Backend::AwsSm, "aws"))
 }

@@ -9,8 +9,12 @@ use toml::Spanned;
 
 use crate::error::CliError;
 
+mod aws;
 mod vault;
-pub use vault::{VaultAuthConfig, VaultConfig};
+pub use aws::AwsConfig;
+#[cfg(feature = "vault")]
+pub use vault::VaultAuthConfig;
+pub use vault::VaultConfig;
 
 /// The file name looked for in the current folder and its parents.
 pub const FILE_NAME: &str = "envcloak.toml";
@@ -33,6 +37,8 @@ pub struct Config {
     pub age_recipients_file: Option<PathBuf>,
     /// `[vault]`.
     pub vault: VaultConfig,
+    /// `[aws]`.
+    pub aws: AwsConfig,
     /// `[profiles.*]` in file order.
     pub profiles: Vec<Profile>,
 }
@@ -110,6 +116,7 @@ impl Config {
             age_identity: parsed.age_identity,
             age_recipients_file: parsed.age_recipients_file,
             vault: parsed.vault,
+            aws: parsed.aws,
             profiles: parsed.profiles,
             path,
             dir,
@@ -150,6 +157,7 @@ struct Parsed {
     age_identity: Option<PathBuf>,
     age_recipients_file: Option<PathBuf>,
     vault: VaultConfig,
+    aws: AwsConfig,
     profiles: Vec<Profile>,
 }
 
@@ -184,7 +192,7 @@ impl Reader<'_> {
                     }
                 }
                 "vault" => parsed.vault = self.vault(value)?,
-                "aws" => self.known_keys(value, "[aws]", &["region", "profile", "endpoint_url"])?,
+                "aws" => parsed.aws = self.aws(value)?,
                 "profiles" => {
                     for (name, profile) in self.table(value, "[profiles]")? {
                         parsed.profiles.push(self.profile(name, profile)?);
@@ -284,12 +292,7 @@ impl Reader<'_> {
                 for (key, field) in table {
                     match key.get_ref().as_ref() {
                         "ref" => entry.reference = self.string(field, "ref")?,
-                        "optional" => {
-                            entry.optional = field
-                                .get_ref()
-                                .as_bool()
-                                .ok_or_else(|| self.error(&field.span(), "`optional` must be true or false"))?
-                        }
+                        "optional" => entry.optional = self.boolean(field, "optional")?,
                         "as" => {
                             entry.as_file = match self.string(field, "as")?.as_str() {
                                 "file" => true,
@@ -345,13 +348,8 @@ impl Reader<'_> {
         Ok(expand_path(&self.string(value, what)?, self.dir))
     }
 
-    fn known_keys(&self, value: &Spanned<DeValue<'_>>, what: &str, allowed: &[&str]) -> Result<(), CliError> {
-        for (key, _) in self.table(value, what)? {
-            if !allowed.contains(&key.get_ref().as_ref()) {
-                return Err(self.unknown(key, key.get_ref(), what, allowed));
-            }
-        }
-        Ok(())
+    fn boolean(&self, value: &Spanned<DeValue<'_>>, what: &str) -> Result<bool, CliError> {
+        value.get_ref().as_bool().ok_or_else(|| self.error(&value.span(), &format!("`{what}` must be true or false")))
     }
 
     fn unknown(&self, key: &Spanned<toml::de::DeString<'_>>, name: &str, place: &str, allowed: &[&str]) -> CliError {

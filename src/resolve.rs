@@ -173,6 +173,8 @@ fn pick(mapping: &Mapping, document: &Document) -> Result<Vec<(String, SecretVal
     match (&mapping.target, &mapping.reference.key) {
         (Target::Variable { name, .. }, Some(key)) => match document.field(key) {
             Some(value) => Ok(vec![(name.clone(), value.clone())]),
+            None if document.fields.is_none() => Err(no_keys(source, document)
+                .with_hint(format!("drop #{key} to inject the whole value, or store the secret as a JSON object"))),
             None => match document.unusable.iter().find(|(unusable, _)| unusable == key) {
                 Some((_, why)) => Err(FetchError::new(format!("key `{key}` {why}"))),
                 None => Err(missing_key(key, document)),
@@ -185,9 +187,16 @@ fn pick(mapping: &Mapping, document: &Document) -> Result<Vec<(String, SecretVal
         },
         (Target::Import { prefix }, _) => match &document.fields {
             Some(fields) => Ok(fields.iter().map(|(key, value)| (format!("{prefix}{key}"), value.clone())).collect()),
-            None => Err(FetchError::new(format!("{source} is not a set of keys, so it cannot be imported"))
-                .with_hint("map it to one variable in env instead")),
+            None => Err(no_keys(source, document).with_hint("map it to one variable in env instead")),
         },
+    }
+}
+
+/// A source that is one value, not a set of keys, and why.
+fn no_keys(source: &Source, document: &Document) -> FetchError {
+    match &document.keys_error {
+        Some(why) => FetchError::new(format!("{source} has no keys: {why}")),
+        None => FetchError::new(format!("{source} is not a set of keys")),
     }
 }
 

@@ -4,8 +4,9 @@
 
 use std::fmt;
 
-use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
+use serde_json::value::RawValue;
 
 use crate::SecretValue;
 
@@ -23,8 +24,6 @@ pub(crate) struct Fields {
     pub usable: Vec<(String, SecretValue)>,
     /// Keys that cannot be injected, with the reason.
     pub unusable: Vec<(String, String)>,
-    /// The version the source reported, filled in by the backend.
-    pub version: Option<String>,
 }
 
 impl<'de> Deserialize<'de> for Fields {
@@ -45,74 +44,26 @@ impl<'de> Visitor<'de> for FieldsVisitor {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Fields, A::Error> {
         let mut fields = Fields::default();
         while let Some(key) = map.next_key::<String>()? {
-            match map.next_value::<Field>()? {
-                Field::Value(value) => fields.usable.push((key, value)),
-                Field::Nested(kind) => fields
-                    .unusable
-                    .push((key, format!("holds {kind}; only strings, numbers and booleans can be injected"))),
+            // Borrowed from the input, so numbers keep the text they were
+            // written as (a float would turn 12345678901234567890123 into
+            // 1.2345678901234568e22) and nothing is copied on the way.
+            let raw: &'de RawValue = map.next_value()?;
+            let text = raw.get();
+            match text.as_bytes().first() {
+                Some(b'"') => {
+                    let value: String = serde_json::from_str(text).map_err(de::Error::custom)?;
+                    fields.usable.push((key, SecretValue::new(value)));
+                }
+                Some(b'{') => fields.unusable.push((key, unusable("a nested object"))),
+                Some(b'[') => fields.unusable.push((key, unusable("a list"))),
+                // A number, true, false or null: its JSON text as written.
+                _ => fields.usable.push((key, SecretValue::new(text.to_owned()))),
             }
         }
         Ok(fields)
     }
 }
 
-/// One value: text for strings, JSON text for numbers, booleans and null.
-enum Field {
-    Value(SecretValue),
-    Nested(&'static str),
-}
-
-impl<'de> Deserialize<'de> for Field {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(FieldVisitor)
-    }
-}
-
-struct FieldVisitor;
-
-impl<'de> Visitor<'de> for FieldVisitor {
-    type Value = Field;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a string, number, boolean or null")
-    }
-
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<Field, E> {
-        Ok(Field::Value(SecretValue::new(v.to_owned())))
-    }
-
-    fn visit_string<E: de::Error>(self, v: String) -> Result<Field, E> {
-        Ok(Field::Value(SecretValue::new(v)))
-    }
-
-    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Field, E> {
-        Ok(Field::Value(SecretValue::new(v.to_string())))
-    }
-
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Field, E> {
-        Ok(Field::Value(SecretValue::new(v.to_string())))
-    }
-
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Field, E> {
-        Ok(Field::Value(SecretValue::new(v.to_string())))
-    }
-
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Field, E> {
-        let text = serde_json::Number::from_f64(v).map_or_else(|| "null".to_owned(), |n| n.to_string());
-        Ok(Field::Value(SecretValue::new(text)))
-    }
-
-    fn visit_unit<E: de::Error>(self) -> Result<Field, E> {
-        Ok(Field::Value(SecretValue::new("null".into())))
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Field, A::Error> {
-        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-        Ok(Field::Nested("a nested object"))
-    }
-
-    fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Field, A::Error> {
-        while seq.next_element::<IgnoredAny>()?.is_some() {}
-        Ok(Field::Nested("a list"))
-    }
+fn unusable(kind: &str) -> String {
+    format!("holds {kind}; only strings, numbers and booleans can be injected")
 }

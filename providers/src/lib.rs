@@ -8,8 +8,10 @@
 
 #[cfg(feature = "age")]
 pub mod age_file;
+#[cfg(feature = "aws")]
+pub mod aws;
 pub mod dotenv;
-#[cfg(feature = "vault")]
+#[cfg(any(feature = "vault", feature = "aws"))]
 mod json_fields;
 mod provider;
 mod reference;

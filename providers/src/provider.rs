@@ -26,6 +26,9 @@ pub struct Document {
     pub unusable: Vec<(String, String)>,
     /// The version the backend reported (KV v2 version, AWS version id).
     pub version: Option<String>,
+    /// Why a single-valued source has no keys (an AWS SecretString that is
+    /// not a JSON object, or malformed JSON by position); never its text.
+    pub keys_error: Option<String>,
 }
 
 impl Document {

@@ -23,6 +23,9 @@ auth = { method = "approle", role_id_env = "VAULT_ROLE_ID", secret_id_env = "VAU
 
 [aws]
 region = "eu-west-1"
+profile = "deploy"
+endpoint_url = "http://127.0.0.1:5000"
+batch = false
 
 [age]
 identity = "keys/id.txt"
@@ -44,6 +47,15 @@ TLS_KEY = { ref = "vault://secret/flask/tls#key", as = "file" }
     assert_eq!(config.default_profile.as_ref().map(|(n, _)| n.as_str()), Some("dev"));
     assert_eq!(config.age_identity, Some(PathBuf::from("/project/keys/id.txt")));
     assert_eq!(config.age_recipients_file, Some(PathBuf::from("/project/secrets/recipients.txt")));
+    assert_eq!(
+        config.aws,
+        AwsConfig {
+            region: Some("eu-west-1".into()),
+            profile: Some("deploy".into()),
+            endpoint_url: Some("http://127.0.0.1:5000".into()),
+            batch: Some(false),
+        }
+    );
     let prod = config.profile("prod").unwrap();
     assert_eq!(prod.extends.as_ref().map(|(n, _)| n.as_str()), Some("dev"));
     assert_eq!(prod.imports[0].reference, "vault://secret/flask/prod");

@@ -69,14 +69,7 @@ impl Reader<'_> {
                 "ca_path" => vault.ca_path = Some(self.path(field, name)?),
                 "client_cert" => vault.client_cert = Some(self.path(field, name)?),
                 "client_key" => vault.client_key = Some(self.path(field, name)?),
-                "skip_verify" => {
-                    vault.skip_verify = Some(
-                        field
-                            .get_ref()
-                            .as_bool()
-                            .ok_or_else(|| self.error(&field.span(), "`skip_verify` must be true or false"))?,
-                    )
-                }
+                "skip_verify" => vault.skip_verify = Some(self.boolean(field, name)?),
                 "auth" => vault.auth = Some(self.vault_auth(field)?),
                 other => {
                     return Err(self.unknown(

@@ -182,11 +182,11 @@ fn identity_file_readable_by_others_is_refused() {
 }
 
 #[test]
-fn vault_without_an_address_and_aws_references_are_refused() {
+fn vault_without_an_address_and_aws_without_a_region_are_refused() {
     require!(have_age);
     let (ws, _) = Workspace::project(&secrets());
     refused(&ws, &["-e", "DB=vault://secret/flask/prod#db"], &["no Vault address", "VAULT_ADDR", "DB"]);
-    refused(&ws, &["-e", "DB=aws-sm://prod/flask/db#url"], &["aws-sm", "not built yet", "DB"]);
+    refused(&ws, &["-e", "DB=aws-sm://prod/flask/db#url"], &["aws-sm://prod/flask/db#url", "no AWS region", "DB"]);
     refused(&ws, &["-i", "vault://secret/flask/prod"], &["no Vault address"]);
 }
 

@@ -6,6 +6,7 @@
 mod support;
 
 mod age_tools;
+mod aws;
 mod bad_input;
 mod check_export;
 mod child_process;

@@ -16,6 +16,7 @@ use std::time::Duration;
 
 pub mod bao;
 mod files;
+pub mod moto;
 mod process;
 mod tools;
 

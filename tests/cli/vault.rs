@@ -21,7 +21,7 @@ with open(sys.argv[1], 'w', encoding='utf-8') as f:
 ";
 
 /// Values with quotes, `$`, newlines, unicode, `=`, backslashes, padding.
-const TRICKY: &[(&str, &str)] = &[
+pub(crate) const TRICKY: &[(&str, &str)] = &[
     ("QUOTES", "fake it's \"double\" and 'single'"),
     ("DOLLAR", "fake cost: $5, $HOME, $$, ${NOT_SET}, $(echo no), `echo no`"),
     ("NEWLINES", "fake line one\nline two\r\n\nline four\n"),
@@ -59,7 +59,7 @@ fn envcloak(ws: &Workspace, bao: &BaoServer) -> Cmd {
 
 /// `envcloak [cmd] run ARGS -- python3 dump`: must exit 0; the child's
 /// whole environment.
-fn child_env(ws: &Workspace, cmd: Cmd, args: &[&str]) -> BTreeMap<String, String> {
+pub(crate) fn child_env(ws: &Workspace, cmd: Cmd, args: &[&str]) -> BTreeMap<String, String> {
     let _ = std::fs::remove_file(ws.join("child-env.json"));
     let out = cmd.arg("run").args(args).args(["--", "python3", "-c", DUMP_ENV_PY, "child-env.json"]).run();
     out.expect(0);
@@ -68,7 +68,7 @@ fn child_env(ws: &Workspace, cmd: Cmd, args: &[&str]) -> BTreeMap<String, String
 
 /// `envcloak [cmd] run ARGS -- sh -c 'touch started'`: must exit 125 without
 /// starting the command.
-fn fails_closed(ws: &Workspace, cmd: Cmd, args: &[&str]) -> Out {
+pub(crate) fn fails_closed(ws: &Workspace, cmd: Cmd, args: &[&str]) -> Out {
     let _ = std::fs::remove_file(ws.join("started"));
     let out = cmd.arg("run").args(args).args(["--", "sh", "-c", "touch started"]).run();
     out.expect(125);
@@ -77,13 +77,13 @@ fn fails_closed(ws: &Workspace, cmd: Cmd, args: &[&str]) -> Out {
 }
 
 /// `name` has `expected` (or is absent for `None`) in `env`; never shows a value.
-fn assert_var(env: &BTreeMap<String, String>, name: &str, expected: Option<&str>, case: &str) {
+pub(crate) fn assert_var(env: &BTreeMap<String, String>, name: &str, expected: Option<&str>, case: &str) {
     let got = env.get(name).map(String::as_str);
     let shape = |v: Option<&str>| v.map_or("absent".to_owned(), |v| format!("{} bytes", v.len()));
     assert!(got == expected, "{case}: {name} is {} in the child, expected {}", shape(got), shape(expected));
 }
 
 /// The row of `check`'s table for `name`.
-fn check_row<'a>(table: &'a str, name: &str) -> Option<&'a str> {
+pub(crate) fn check_row<'a>(table: &'a str, name: &str) -> Option<&'a str> {
     table.lines().find(|l| l.split_whitespace().next() == Some(name))
 }

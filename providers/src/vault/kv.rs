@@ -83,7 +83,7 @@ fn shape_error(error: serde_json::Error) -> String {
 /// Parses a KV read answer into a document: v1 `{"data": {…}}`, v2
 /// `{"data": {"data": {…}, "metadata": {"version": N}}}`.
 pub fn document(mount: &Mount, body: &[u8]) -> Result<Document, String> {
-    let fields: Fields = if mount.version == 2 {
+    let (fields, version): (Fields, Option<String>) = if mount.version == 2 {
         #[derive(Deserialize)]
         struct V2 {
             data: V2Data,
@@ -99,19 +99,16 @@ pub fn document(mount: &Mount, body: &[u8]) -> Result<Document, String> {
         }
         let answer: V2 = serde_json::from_slice(body).map_err(shape_error)?;
         let version = answer.data.metadata.and_then(|m| m.version);
-        let mut fields = answer.data.data.ok_or("this version has no data (deleted or destroyed)")?;
-        fields.version = version.map(|v| format!("kv v2, version {v}"));
-        fields
+        let fields = answer.data.data.ok_or("this version has no data (deleted or destroyed)")?;
+        (fields, version.map(|v| format!("kv v2, version {v}")))
     } else {
         #[derive(Deserialize)]
         struct V1 {
             data: Fields,
         }
-        let mut fields = serde_json::from_slice::<V1>(body).map_err(shape_error)?.data;
-        fields.version = Some("kv v1".into());
-        fields
+        (serde_json::from_slice::<V1>(body).map_err(shape_error)?.data, Some("kv v1".into()))
     };
-    Ok(Document { whole: None, fields: Some(fields.usable), unusable: fields.unusable, version: fields.version })
+    Ok(Document { whole: None, fields: Some(fields.usable), unusable: fields.unusable, version, keys_error: None })
 }
 
 /// For a KV v2 answer without data (the version was deleted or destroyed;

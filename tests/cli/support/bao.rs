@@ -622,24 +622,24 @@ pub enum Lag {
 
 /// Shared state of a proxy or stub: stop flag, open sockets, threads.
 #[derive(Default)]
-struct Threads {
+pub(super) struct Threads {
     stop: Arc<AtomicBool>,
     streams: Arc<Mutex<Vec<TcpStream>>>,
-    handles: Arc<Mutex<Vec<JoinHandle<()>>>>,
+    pub(super) handles: Arc<Mutex<Vec<JoinHandle<()>>>>,
 }
 
 impl Threads {
-    fn stopped(&self) -> bool {
+    pub(super) fn stopped(&self) -> bool {
         self.stop.load(Ordering::SeqCst)
     }
 
-    fn track(&self, stream: &TcpStream) {
+    pub(super) fn track(&self, stream: &TcpStream) {
         self.streams.lock().unwrap().push(stream.try_clone().expect("clone a socket"));
     }
 
     /// Stops: the acceptor first (so nothing new is tracked), then every
     /// socket is shut down and every thread joined.
-    fn stop(&self, acceptor: Option<JoinHandle<()>>) {
+    pub(super) fn stop(&self, acceptor: Option<JoinHandle<()>>) {
         self.stop.store(true, Ordering::SeqCst);
         if let Some(acceptor) = acceptor {
             let _ = acceptor.join();
@@ -660,7 +660,7 @@ impl Threads {
 
 /// A loopback listener whose `accept` loop runs `serve` on a thread per
 /// connection until stopped.
-fn serve_loopback(
+pub(super) fn serve_loopback(
     name: &str,
     threads: &Threads,
     serve: impl Fn(TcpStream, &Threads) + Send + 'static,

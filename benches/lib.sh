@@ -1,0 +1,54 @@
+# Shared by the benchmark scripts: `source benches/lib.sh` after `set -euo
+# pipefail`. It makes a work folder ($work), stops every process recorded in
+# $pids and removes $work on exit or on a signal, and starts a watchdog that
+# stops the script (and the processes it started) after MAX_SECONDS.
+#
+#   run SECONDS COMMAND...  COMMAND under timeout(1), waited for in the
+#                           background so that a signal stops it at once
+#   free_port               a loopback port that was free a moment ago
+
+work=$(mktemp -d)
+pids=()     # background services: servers, proxies, the watchdog
+current=    # the `run` in progress
+cleanup() {
+    local pid
+    if [ -n "$current" ]; then
+        kill "$current" 2>/dev/null || true # timeout(1) passes it on to its command's process group
+        wait "$current" 2>/dev/null || true
+    fi
+    for pid in "${pids[@]}"; do
+        kill "$pid" 2>/dev/null || true
+    done
+    for pid in "${pids[@]}"; do
+        wait "$pid" 2>/dev/null || true
+    done
+    rm -rf "$work"
+}
+run() {
+    local limit=$1 rc=0
+    shift
+    timeout "$limit" "$@" &
+    current=$!
+    wait "$current" || rc=$?
+    current=
+    return "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+main_pid=$$
+(
+    trap 'kill "$nap" 2>/dev/null; exit 0' TERM
+    sleep "$MAX_SECONDS" &
+    nap=$!
+    wait "$nap"
+    echo "$(basename "$0"): gave up after $MAX_SECONDS s" >&2
+    kill -TERM "$main_pid"
+    pkill -TERM -P "$main_pid" || true
+) &
+pids+=($!)
+
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
