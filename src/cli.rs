@@ -63,6 +63,42 @@ pub enum Command {
     Decrypt(DecryptArgs),
     /// Edit an age-encrypted dotenv file in $VISUAL/$EDITOR, then re-encrypt it
     Edit(EditArgs),
+    /// Print a shell completion script for bash, zsh, fish, elvish or powershell
+    #[command(after_help = COMPLETIONS_HELP)]
+    Completions(CompletionsArgs),
+    /// Print the man page (roff) of envcloak or of one of its commands
+    #[command(after_help = MAN_HELP)]
+    Man(ManArgs),
+}
+
+const COMPLETIONS_HELP: &str = "\
+Install (then start a new shell):
+  bash: envcloak completions bash > ~/.local/share/bash-completion/completions/envcloak
+  zsh:  envcloak completions zsh > ~/.zfunc/_envcloak   (with fpath+=~/.zfunc before compinit)
+  fish: envcloak completions fish > ~/.config/fish/completions/envcloak.fish";
+
+const MAN_HELP: &str = "\
+Install:
+  mkdir -p ~/.local/share/man/man1
+  envcloak man > ~/.local/share/man/man1/envcloak.1
+  for c in run check export keygen encrypt decrypt edit completions; do
+    envcloak man $c > ~/.local/share/man/man1/envcloak-$c.1
+  done
+Read one without installing: envcloak man run | man -l -";
+
+/// `completions`.
+#[derive(Args, Debug)]
+pub struct CompletionsArgs {
+    /// The shell to complete for
+    pub shell: clap_complete::Shell,
+}
+
+/// `man`.
+#[derive(Args, Debug)]
+pub struct ManArgs {
+    /// The command whose page to print (envcloak-COMMAND(1)); without it, envcloak(1)
+    #[arg(value_name = "COMMAND")]
+    pub command: Option<String>,
 }
 
 const RUN_HELP: &str = "\
@@ -114,6 +150,16 @@ pub struct RunArgs {
     /// Do not replace variables that are already set
     #[arg(long)]
     pub no_override: bool,
+
+    /// Append one JSON line about this run to PATH (names, references, versions,
+    /// outcome; never a value); the command is then supervised, to record its exit status
+    #[arg(long, env = "ENVCLOAK_AUDIT_LOG", value_name = "PATH")]
+    pub audit_log: Option<PathBuf>,
+
+    /// Write Prometheus metrics of this run to PATH (replaced atomically); the
+    /// command is then supervised, to record its exit status
+    #[arg(long, env = "ENVCLOAK_METRICS_FILE", value_name = "PATH")]
+    pub metrics_file: Option<PathBuf>,
 
     /// The command and its arguments
     #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true, value_name = "COMMAND")]

@@ -1,6 +1,7 @@
 //! envcloak: run a command with secrets from Vault/OpenBao, AWS Secrets
 //! Manager or age-encrypted files as environment variables.
 
+mod audit;
 mod backends;
 mod cli;
 mod commands;
@@ -11,6 +12,7 @@ mod exit;
 mod inject;
 mod mask;
 mod memory;
+mod metrics;
 mod plan;
 mod private_dir;
 mod resolve;

@@ -3,6 +3,7 @@
 
 mod age_tools;
 mod check;
+mod docs;
 mod edit;
 mod export;
 mod run;
@@ -54,6 +55,8 @@ pub fn dispatch(cli: Cli, core_limit: CoreLimit) -> Result<u8, CliError> {
         Command::Encrypt(args) => age_tools::encrypt(&context, &args),
         Command::Decrypt(args) => age_tools::decrypt(&context, &args),
         Command::Edit(args) => edit::edit(&context, &args),
+        Command::Completions(args) => docs::completions(&args),
+        Command::Man(args) => docs::man(&args),
     }
 }
 

@@ -1,18 +1,54 @@
 //! `envcloak run`: resolve, build the environment, exec or supervise.
 
 use std::sync::Arc;
+use std::time::Instant;
 
+use crate::audit::{AuditLog, RunReport};
 use crate::cli::RunArgs;
 use crate::error::CliError;
 use crate::inject::{self, EnvOptions};
 use crate::mask::Masker;
+use crate::metrics;
 use crate::supervise::{self, Child};
 
 use super::Context;
 
-/// Runs the command with the resolved secrets.
+/// Runs the command with the resolved secrets; with `--audit-log` or
+/// `--metrics-file`, reports the run once it is over.
 pub fn run(context: &Context, args: RunArgs) -> Result<u8, CliError> {
+    // A run that cannot be audited does not start.
+    let mut audit = args.audit_log.as_deref().map(AuditLog::open).transpose()?;
+    let reporting = audit.is_some() || args.metrics_file.is_some();
+    let mut report = RunReport::start(args.command[0].to_string_lossy().into_owned(), context.profile_flag.clone());
+    let result = start(context, &args, reporting.then_some(&mut report));
+    if reporting {
+        let (status, error) = match &result {
+            Ok(status) => (*status, None),
+            Err(e) => (e.status, Some(e)),
+        };
+        if let Some(audit) = &mut audit {
+            if let Err(e) = audit.append(&report.audit_record(status, error)) {
+                crate::diag::warning!("{}", e.message);
+            }
+        }
+        if let Some(path) = &args.metrics_file {
+            if let Err(e) = metrics::write(path, &metrics::render(&report, status)) {
+                crate::diag::warning!("{}", e.message);
+            }
+        }
+    }
+    result
+}
+
+/// Resolves, then execs or supervises the command; supervises whenever
+/// something must happen after it starts (masking, secret files, a report).
+fn start(context: &Context, args: &RunArgs, report: Option<&mut RunReport>) -> Result<u8, CliError> {
+    let began = Instant::now();
     let super::Resolved { plan, resolution, backends } = context.resolve(&args.mappings)?;
+    let reporting = report.is_some();
+    if let Some(report) = report {
+        report.resolved(&plan, &resolution, began.elapsed());
+    }
     let program_name = args.command[0].to_string_lossy().into_owned();
     if resolution.has_required_failure() {
         return Err(super::failures_error(&plan, &resolution, &format!("not starting {program_name}")));
@@ -32,9 +68,13 @@ pub fn run(context: &Context, args: RunArgs) -> Result<u8, CliError> {
     crate::diag::note!(
         "{} secret(s) for {program_name}; {}",
         resolution.vars.len(),
-        if mask { "supervising to mask output" } else { "exec" }
+        match (mask, reporting) {
+            (true, _) => "supervising to mask output",
+            (false, true) => "supervising to report the exit status",
+            (false, false) => "exec",
+        }
     );
-    if !mask && env.files.survive_exec() {
+    if !mask && !reporting && env.files.survive_exec() {
         drop(resolution);
         context.core_limit.restore_for_child();
         let error = inject::exec(&program, &argv, &env.entries);

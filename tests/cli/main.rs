@@ -6,10 +6,12 @@
 mod support;
 
 mod age_tools;
+mod audit;
 mod aws;
 mod bad_input;
 mod check_export;
 mod child_process;
+mod docs;
 mod e2e;
 mod exit_codes;
 mod leaks;

@@ -1,0 +1,238 @@
+//! The audit log (`run --audit-log PATH`, `ENVCLOAK_AUDIT_LOG`): one JSON line
+//! per run, appended with a single `write` to a file opened with `O_APPEND`,
+//! so lines from concurrent runs never interleave. A line names each secret
+//! (variable, reference, backend, version) and never holds a value.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde_json::{json, Map, Value};
+
+use crate::error::CliError;
+use crate::plan::Plan;
+use crate::resolve::Resolution;
+
+/// An audit log opened before anything is resolved: a run that cannot be
+/// audited does not start its command.
+pub struct AuditLog {
+    path: PathBuf,
+    file: File,
+}
+
+impl AuditLog {
+    /// Opens (creating it with mode 0600) the log at `path` for appending.
+    pub fn open(path: &Path) -> Result<AuditLog, CliError> {
+        let file = OpenOptions::new().append(true).create(true).mode(0o600).open(path).map_err(|e| {
+            CliError::new(format!("cannot open the audit log {}: {e}", path.display()))
+                .hint("check the folder exists and is writable, or change --audit-log / ENVCLOAK_AUDIT_LOG")
+        })?;
+        Ok(AuditLog { path: path.to_owned(), file })
+    }
+
+    /// Appends `record` as one line, in one `write` call.
+    pub fn append(&mut self, record: &Value) -> Result<(), CliError> {
+        let mut line = record.to_string();
+        line.push('\n');
+        let failed =
+            |what: String| CliError::new(format!("cannot write the audit log {}: {what}", self.path.display()));
+        match self.file.write(line.as_bytes()) {
+            Ok(n) if n == line.len() => Ok(()),
+            Ok(n) => Err(failed(format!("only {n} of {} bytes written", line.len()))),
+            Err(e) => Err(failed(e.to_string())),
+        }
+    }
+}
+
+/// What a run did, for the audit log and the metrics file. Built from names,
+/// references and versions only.
+pub struct RunReport {
+    started: SystemTime,
+    /// The profile, if any.
+    pub profile: Option<String>,
+    /// `argv[0]` of the command.
+    pub command: String,
+    secrets: Vec<Value>,
+    failures: Vec<Value>,
+    /// Per backend: resolution time, secrets resolved.
+    pub backends: Vec<BackendReport>,
+    /// Per backend and reason: secrets that could not be resolved.
+    pub failure_counts: Vec<(String, &'static str, usize)>,
+    resolution: Option<Duration>,
+}
+
+/// One backend's share of a run.
+pub struct BackendReport {
+    /// `age`, `vault` or `aws-sm`.
+    pub backend: String,
+    /// How long its batch took.
+    pub took: Duration,
+    /// Secrets it delivered.
+    pub resolved: usize,
+}
+
+impl RunReport {
+    /// A report for a run of `command` that starts now.
+    pub fn start(command: String, profile: Option<String>) -> RunReport {
+        RunReport {
+            started: SystemTime::now(),
+            profile,
+            command,
+            secrets: Vec::new(),
+            failures: Vec::new(),
+            backends: Vec::new(),
+            failure_counts: Vec::new(),
+            resolution: None,
+        }
+    }
+
+    /// When the run started, in seconds since the Unix epoch.
+    pub fn started_unix(&self) -> f64 {
+        self.started.duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
+    }
+
+    /// Records what was resolved (names, references, backends, versions) and
+    /// what failed (names, references, reasons).
+    pub fn resolved(&mut self, plan: &Plan, resolution: &Resolution, took: Duration) {
+        self.profile.clone_from(&plan.profile);
+        self.resolution = Some(took);
+        for var in &resolution.vars {
+            let reference = &plan.mappings[var.mapping].reference;
+            self.secrets.push(json!({
+                "name": var.name,
+                "reference": reference.to_string(),
+                "backend": reference.source.backend.name(),
+                "version": var.version,
+            }));
+        }
+        for failure in &resolution.failures {
+            let reference = &plan.mappings[failure.mapping].reference;
+            self.failures.push(json!({
+                "name": failure.name,
+                "reference": reference.to_string(),
+                "backend": reference.source.backend.name(),
+                "optional": failure.optional,
+                "reason": failure.error.reason,
+            }));
+            let (backend, reason) = (reference.source.backend.name().to_owned(), failure_reason(&failure.error.reason));
+            match self.failure_counts.iter_mut().find(|(b, r, _)| *b == backend && *r == reason) {
+                Some((_, _, count)) => *count += 1,
+                None => self.failure_counts.push((backend, reason, 1)),
+            }
+        }
+        for (backend, took) in &resolution.timings {
+            let resolved = resolution
+                .vars
+                .iter()
+                .filter(|v| plan.mappings[v.mapping].reference.source.backend == *backend)
+                .count();
+            self.backends.push(BackendReport { backend: backend.name().to_owned(), took: *took, resolved });
+        }
+    }
+
+    /// The audit line for a run that ended with `status`; `error` when
+    /// envcloak itself failed (the command then did not run).
+    pub fn audit_record(&self, status: u8, error: Option<&CliError>) -> Value {
+        let mut record = Map::new();
+        record.insert("time".into(), rfc3339(self.started).into());
+        record.insert("event".into(), "envcloak.run".into());
+        record.insert("envcloak_version".into(), env!("CARGO_PKG_VERSION").into());
+        record.insert("profile".into(), self.profile.clone().into());
+        record.insert("user".into(), user().into());
+        record.insert("uid".into(), nix::unistd::getuid().as_raw().into());
+        record.insert("host".into(), host().into());
+        record.insert("pid".into(), std::process::id().into());
+        record.insert("command".into(), self.command.clone().into());
+        record.insert("secrets".into(), self.secrets.clone().into());
+        record.insert("failures".into(), self.failures.clone().into());
+        record.insert("resolution_ms".into(), self.resolution.map(round_ms).into());
+        let backends: Map<String, Value> = self
+            .backends
+            .iter()
+            .map(|b| (b.backend.clone(), json!({ "ms": round_ms(b.took), "secrets": b.resolved })))
+            .collect();
+        record.insert("backends".into(), backends.into());
+        record.insert("outcome".into(), if error.is_some() { "not_started" } else { "ran" }.into());
+        record.insert("exit_status".into(), status.into());
+        record.insert("error".into(), error.map(|e| e.message.clone()).into());
+        record.into()
+    }
+}
+
+/// A failure's reason as a short label (for metrics), from how the
+/// backends' messages begin.
+pub fn failure_reason(reason: &str) -> &'static str {
+    const LABELS: &[(&str, &str)] = &[
+        ("key `", "missing_key"),
+        ("not found", "not_found"),
+        ("permission denied", "denied"),
+        ("access denied", "denied"),
+        ("cannot reach", "unreachable"),
+        ("no usable AWS credentials", "credentials"),
+        ("the Vault token was refused", "credentials"),
+        ("no identity", "no_identity"),
+    ];
+    match LABELS.iter().find(|(start, _)| reason.starts_with(start)) {
+        Some((_, label)) => label,
+        None if reason.contains("did not answer") => "timeout",
+        None => "other",
+    }
+}
+
+fn round_ms(duration: Duration) -> f64 {
+    (duration.as_secs_f64() * 1e6).round() / 1e3
+}
+
+fn user() -> Option<String> {
+    nix::unistd::User::from_uid(nix::unistd::getuid()).ok().flatten().map(|u| u.name)
+}
+
+fn host() -> Option<String> {
+    std::fs::read_to_string("/proc/sys/kernel/hostname").ok().map(|h| h.trim().to_owned()).filter(|h| !h.is_empty())
+}
+
+/// `time` as RFC 3339 in UTC with milliseconds, e.g. `2026-11-26T12:00:00.123Z`.
+pub fn rfc3339(time: SystemTime) -> String {
+    let since = time.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = since.as_secs();
+    let (days, rest) = (secs / 86_400, secs % 86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rest / 3600,
+        rest % 3600 / 60,
+        rest % 60,
+        since.subsec_millis()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_formats_utc_dates() {
+        assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00.000Z");
+        assert_eq!(rfc3339(UNIX_EPOCH + Duration::from_millis(951_782_400_123)), "2000-02-29T00:00:00.123Z");
+        assert_eq!(rfc3339(UNIX_EPOCH + Duration::from_secs(1_795_696_496)), "2026-11-26T12:34:56.000Z");
+    }
+
+    #[test]
+    fn failure_reasons_become_short_labels() {
+        assert_eq!(failure_reason("not found (ResourceNotFoundException: x)"), "not_found");
+        assert_eq!(failure_reason("key `URL` not found (the source has 2 keys)"), "missing_key");
+        assert_eq!(failure_reason("cannot reach Vault: connection refused"), "unreachable");
+        assert_eq!(failure_reason("something new"), "other");
+    }
+}

@@ -1,0 +1,97 @@
+//! The metrics file (`run --metrics-file PATH`, `ENVCLOAK_METRICS_FILE`):
+//! Prometheus text exposition of the last run, for node_exporter's textfile
+//! collector or a Pushgateway. Written to a temporary file in the same
+//! folder, then renamed over PATH, so a reader never sees half a file.
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+
+use crate::audit::RunReport;
+use crate::error::CliError;
+
+/// The exposition text for a run that ended with `status`.
+pub fn render(report: &RunReport, status: u8) -> String {
+    let profile = format!("profile=\"{}\"", escape(report.profile.as_deref().unwrap_or("")));
+    let by_backend = |backend: &str| format!("{profile},backend=\"{}\"", escape(backend));
+    let mut text = String::new();
+    family(
+        &mut text,
+        "envcloak_last_run_timestamp_seconds",
+        "When the last envcloak run started (Unix time).",
+        [(profile.clone(), format!("{:.3}", report.started_unix()))],
+    );
+    family(
+        &mut text,
+        "envcloak_resolution_duration_seconds",
+        "How long each backend took to resolve its secrets in the last run.",
+        report.backends.iter().map(|b| (by_backend(&b.backend), format!("{:.6}", b.took.as_secs_f64()))),
+    );
+    family(
+        &mut text,
+        "envcloak_secrets_resolved",
+        "Secrets each backend resolved in the last run.",
+        report.backends.iter().map(|b| (by_backend(&b.backend), b.resolved.to_string())),
+    );
+    family(
+        &mut text,
+        "envcloak_resolution_failures",
+        "Secrets that could not be resolved in the last run, by backend and reason.",
+        report.failure_counts.iter().map(|(backend, reason, count)| {
+            (format!("{},reason=\"{reason}\"", by_backend(backend)), count.to_string())
+        }),
+    );
+    family(
+        &mut text,
+        "envcloak_exit_status",
+        "Exit status of the last run: the command's own, or 125-127 when envcloak could not start it.",
+        [(profile.clone(), status.to_string())],
+    );
+    text
+}
+
+/// One gauge family: HELP, TYPE and a sample per (labels, value).
+fn family(text: &mut String, name: &str, help: &str, samples: impl IntoIterator<Item = (String, String)>) {
+    let _ = writeln!(text, "# HELP {name} {help}\n# TYPE {name} gauge");
+    for (labels, value) in samples {
+        let _ = writeln!(text, "{name}{{{labels}}} {value}");
+    }
+}
+
+/// Writes `text` to `path` atomically (a temporary file in the same folder,
+/// mode 0644, then a rename).
+pub fn write(path: &Path, text: &str) -> Result<(), CliError> {
+    let failed = |e: std::io::Error| {
+        CliError::new(format!("cannot write the metrics file {}: {e}", path.display()))
+            .hint("check the folder exists and is writable, or change --metrics-file / ENVCLOAK_METRICS_FILE")
+    };
+    let name = path.file_name().ok_or_else(|| failed(std::io::ErrorKind::InvalidInput.into()))?;
+    let temporary = path.with_file_name(format!(".{}.{}.tmp", name.to_string_lossy(), std::process::id()));
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o644)
+        .open(&temporary)
+        .and_then(|mut file| file.write_all(text.as_bytes()).and_then(|()| file.sync_all()))
+        .and_then(|()| std::fs::rename(&temporary, path));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&temporary);
+    }
+    written.map_err(failed)
+}
+
+/// A label value: backslash, double quote and newline escaped.
+fn escape(value: &str) -> String {
+    value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn label_values_are_escaped() {
+        assert_eq!(escape("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+    }
+}
