@@ -136,7 +136,7 @@ impl RunReport {
     /// envcloak itself failed (the command then did not run).
     pub fn audit_record(&self, status: u8, error: Option<&CliError>) -> Value {
         let mut record = Map::new();
-        record.insert("time".into(), rfc3339(self.started).into());
+        record.insert("time".into(), crate::utc::rfc3339(self.started, true).into());
         record.insert("event".into(), "envcloak.run".into());
         record.insert("envcloak_version".into(), env!("CARGO_PKG_VERSION").into());
         record.insert("profile".into(), self.profile.clone().into());
@@ -193,40 +193,9 @@ fn host() -> Option<String> {
     std::fs::read_to_string("/proc/sys/kernel/hostname").ok().map(|h| h.trim().to_owned()).filter(|h| !h.is_empty())
 }
 
-/// `time` as RFC 3339 in UTC with milliseconds, e.g. `2026-11-26T12:00:00.123Z`.
-pub fn rfc3339(time: SystemTime) -> String {
-    let since = time.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let secs = since.as_secs();
-    let (days, rest) = (secs / 86_400, secs % 86_400);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rest / 3600,
-        rest % 3600 / 60,
-        rest % 60,
-        since.subsec_millis()
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn rfc3339_formats_utc_dates() {
-        assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00.000Z");
-        assert_eq!(rfc3339(UNIX_EPOCH + Duration::from_millis(951_782_400_123)), "2000-02-29T00:00:00.123Z");
-        assert_eq!(rfc3339(UNIX_EPOCH + Duration::from_secs(1_795_696_496)), "2026-11-26T12:34:56.000Z");
-    }
 
     #[test]
     fn failure_reasons_become_short_labels() {

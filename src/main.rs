@@ -19,6 +19,7 @@ mod resolve;
 mod secret_file;
 mod supervise;
 mod tty;
+mod utc;
 
 use std::process::ExitCode;
 

@@ -25,7 +25,7 @@ pub fn keygen(args: &KeygenArgs) -> Result<u8, CliError> {
     let public = identity.to_public().to_string();
     let text = Zeroizing::new(format!(
         "# created: {}\n# public key: {public}\n{}\n",
-        rfc3339_now(),
+        crate::utc::rfc3339(std::time::SystemTime::now(), false),
         identity.to_string().expose_secret()
     ));
     match &args.output {
@@ -161,21 +161,4 @@ pub fn write_output(path: Option<&Path>, bytes: &[u8], mode: u32) -> Result<(), 
     result.map_err(|e| {
         CliError::new(format!("cannot write {}: {e}", path.map_or("stdout".into(), |p| p.display().to_string())))
     })
-}
-
-/// The current UTC time as `2006-01-02T15:04:05Z`, as `age-keygen` writes it.
-fn rfc3339_now() -> String {
-    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    // Civil-from-days (Howard Hinnant's algorithm).
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
 }

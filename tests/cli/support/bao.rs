@@ -6,7 +6,6 @@
 //! stop when dropped.
 //!
 //! Setup failures show Vault's status and error text, never a stored value.
-#![allow(unsafe_code)] // kill(2) on the server's process group
 
 use std::ffi::OsStr;
 use std::fs::File;
@@ -533,13 +532,7 @@ impl BaoServer {
 
 impl Drop for BaoServer {
     fn drop(&mut self) {
-        let pid = self.child.id() as i32;
-        // SAFETY: kill(2) on the process group this server leads.
-        unsafe {
-            libc::kill(-pid, libc::SIGKILL);
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        super::kill_group(&mut self.child);
     }
 }
 

@@ -6,7 +6,6 @@
 //!
 //! Setup failures show the operation, the secret name and AWS's error code,
 //! never a value.
-#![allow(unsafe_code)] // kill(2) on the server's process group
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -229,13 +228,7 @@ impl MotoServer {
 
 impl Drop for MotoServer {
     fn drop(&mut self) {
-        let pid = self.child.id() as i32;
-        // SAFETY: kill(2) on the process group this server leads.
-        unsafe {
-            libc::kill(-pid, libc::SIGKILL);
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        super::kill_group(&mut self.child);
     }
 }
 

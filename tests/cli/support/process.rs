@@ -204,12 +204,7 @@ impl Running {
                 Ok(Some(status)) => break status,
                 Ok(None) if Instant::now() < self.deadline => std::thread::sleep(Duration::from_millis(5)),
                 Ok(None) => {
-                    // SAFETY: kill(2) on the session's process group and the pid.
-                    unsafe {
-                        libc::kill(-self.pid(), libc::SIGKILL);
-                        libc::kill(self.pid(), libc::SIGKILL);
-                    }
-                    let _ = self.child.wait();
+                    kill_group(&mut self.child);
                     panic!("`{}` did not finish within {:?}; killed", self.shown, self.deadline - self.started);
                 }
                 Err(e) => panic!("waiting for `{}`: {e}", self.shown),
@@ -294,4 +289,16 @@ impl Out {
         }
         self
     }
+}
+
+/// Kills `child`'s process group (it must lead one) and the child itself,
+/// and reaps it.
+pub fn kill_group(child: &mut std::process::Child) {
+    let pid = child.id() as i32;
+    // SAFETY: kill(2) on a process group our own child leads, and on its pid.
+    unsafe {
+        libc::kill(-pid, libc::SIGKILL);
+    }
+    let _ = child.kill();
+    let _ = child.wait();
 }
