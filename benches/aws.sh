@@ -151,16 +151,6 @@ count_run single "$envcloak" -c "$work/counted-false.toml" run --no-mask -- true
 count_run loop bash "$work/counted.loop.sh"
 
 # 7. Timing.
-bench() { # OUT RUNS NAME COMMAND [NAME COMMAND...]
-    local out=$1 runs=$2
-    shift 2
-    local args=()
-    while [ $# -gt 0 ]; do
-        args+=(-n "$1" "$2")
-        shift 2
-    done
-    hyperfine -N --warmup "$WARMUP" --runs "$runs" --export-json "$work/$out.json" --style basic "${args[@]}" >&2
-}
 for link in direct remote; do
     bench "$link-envcloak" "$RUNS" \
         "envcloak run (batched)" "$envcloak -c $work/$link-true.toml run --no-mask -- true" \

@@ -6,6 +6,9 @@
 #   run SECONDS COMMAND...  COMMAND under timeout(1), waited for in the
 #                           background so that a signal stops it at once
 #   free_port               a loopback port that was free a moment ago
+#   bench OUT RUNS NAME COMMAND [NAME COMMAND...]
+#                           hyperfine (-N, WARMUP warm-up runs) of the named
+#                           commands; JSON results in $work/OUT.json
 
 work=$(mktemp -d)
 pids=()     # background services: servers, proxies, the watchdog
@@ -51,4 +54,16 @@ pids+=($!)
 
 free_port() {
     python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+bench() {
+    local out=$1 runs=$2
+    shift 2
+    local args=()
+    while [ $# -gt 0 ]; do
+        args+=(-n "$1" "$2")
+        shift 2
+    done
+    run 900 hyperfine -N --warmup "$WARMUP" --runs "$runs" --export-json "$work/$out.json" --style basic \
+        "${args[@]}" >&2
 }

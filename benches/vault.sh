@@ -218,17 +218,6 @@ count_run proxyhs envcloak-hs "$envcloak" -c "$work/handshake.toml" run --no-mas
 "$envcloak" -vv -c "$work/proxied.toml" run --no-mask -- true 2>"$work/vv.txt" || true
 
 # 6. Timing.
-bench() { # OUT RUNS NAME COMMAND [NAME COMMAND...]
-    local out=$1 runs=$2
-    shift 2
-    local args=()
-    while [ $# -gt 0 ]; do
-        args+=(-n "$1" "$2")
-        shift 2
-    done
-    run 600 hyperfine -N --warmup "$WARMUP" --runs "$runs" --export-json "$work/$out.json" --style basic \
-        "${args[@]}" >&2
-}
 : >"$work/proxy.jsonl"
 : >"$work/proxyhs.jsonl"
 for link in direct proxied handshake; do
