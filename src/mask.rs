@@ -20,6 +20,9 @@ use aho_corasick::nfa::contiguous::NFA;
 use aho_corasick::{Anchored, Input, Match, MatchKind};
 use zeroize::{Zeroize, Zeroizing};
 
+mod forms;
+pub use forms::masked_forms;
+
 /// Values shorter than this many bytes are never masked.
 ///
 /// Masking very short values such as `1`, `on` or `true` would mangle

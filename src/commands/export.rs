@@ -100,7 +100,8 @@ fn write_json(out: &mut dyn Write, vars: &[Resolved]) -> std::io::Result<()> {
     out.flush()
 }
 
-/// GitHub Actions: `::add-mask::` for every line of every value on stdout,
+/// GitHub Actions: `::add-mask::` for every line and encoded form of every
+/// value (see [`crate::mask::masked_forms`]) on stdout,
 /// then `NAME<<DELIMITER` entries appended to `$GITHUB_ENV`.
 fn github(out: &mut dyn Write, vars: &[Resolved]) -> Result<u8, CliError> {
     let Some(env_file) = std::env::var_os("GITHUB_ENV") else {
@@ -109,7 +110,9 @@ fn github(out: &mut dyn Write, vars: &[Resolved]) -> Result<u8, CliError> {
     let failed =
         |e: std::io::Error| CliError::new(format!("cannot write to GITHUB_ENV ({}): {e}", env_file.to_string_lossy()));
     for var in vars {
-        for line in var.value.expose().split(['\n', '\r']).filter(|l| !l.trim().is_empty()) {
+        // Each line, and the encoded forms, so the runner masks those too.
+        let forms = crate::mask::masked_forms(var.value.expose(), 1);
+        for line in forms.iter().filter(|f| !f.contains(['\n', '\r']) && !f.trim().is_empty()) {
             // The runner decodes %25, %0D and %0A in workflow commands.
             let escaped = zeroize::Zeroizing::new(line.replace('%', "%25"));
             let text = zeroize::Zeroizing::new(format!("::add-mask::{}\n", escaped.as_str()));

@@ -7,7 +7,7 @@ use crate::audit::{AuditLog, RunReport};
 use crate::cli::RunArgs;
 use crate::error::CliError;
 use crate::inject::{self, EnvOptions};
-use crate::mask::Masker;
+use crate::mask::{masked_forms, Masker, MIN_MASKED_LEN};
 use crate::metrics;
 use crate::supervise::{self, Child};
 
@@ -82,8 +82,11 @@ fn start(context: &Context, args: &RunArgs, report: Option<&mut RunReport>) -> R
         return Err(error);
     }
     let masker = mask.then(|| {
-        let values: Vec<&[u8]> = resolution.vars.iter().map(|v| v.value.expose().as_bytes()).collect();
-        Arc::new(Masker::new(&values))
+        // Each value, its lines, and its encoded forms (base64, URL, JSON).
+        let forms: Vec<_> =
+            resolution.vars.iter().flat_map(|v| masked_forms(v.value.expose(), MIN_MASKED_LEN)).collect();
+        let patterns: Vec<&[u8]> = forms.iter().map(|f| f.as_bytes()).collect();
+        Arc::new(Masker::new(&patterns))
     });
     let child = Child { program: &program, argv, env: env.entries, masker };
     let files = env.files;

@@ -220,6 +220,18 @@ fn export_github_masks_every_line_and_appends_heredocs() {
             assert!(masks.iter().any(|m| m == line), "no ::add-mask:: for a line of {name}");
         }
     }
+    // Encoded forms of long enough values are masked too (base64 here).
+    let b64 = |v: &str| {
+        let out = ws
+            .command("python3")
+            .args(["-c", "import base64,sys; print(base64.b64encode(sys.argv[1].encode()).decode())", v])
+            .run();
+        out.stdout().trim().to_owned()
+    };
+    for (name, value) in expected.iter().filter(|(_, v)| v.len() >= 8) {
+        assert!(masks.iter().any(|m| *m == b64(value)), "no ::add-mask:: for the base64 form of {name}");
+    }
+    assert!(masks.iter().all(|m| !m.contains(['\n', '\r'])), "an ::add-mask:: spans lines");
     let text = String::from_utf8(ws.read("github_env")).unwrap();
     assert!(text.starts_with("EXISTING=kept\n"), "GITHUB_ENV is appended to, not replaced");
     let got = parse_github_env(&text["EXISTING=kept\n".len()..]);

@@ -116,3 +116,40 @@ fn masked_output_is_complete() {
     assert!(count(&out.stdout, b"*****") == 2000, "every line is masked once\n{}", out.stdout().len());
     assert!(out.stdout.ends_with(b"line 1999 *****\nlast"), "the end of the output is missing");
 }
+
+/// Prints every encoded form of `$SECRET` and `$MULTI`'s lines with Python's
+/// own encoders, each split across two writes with a pause in between.
+const ENCODED_PRINTER: &str = r#"
+import base64, json, os, sys, time, urllib.parse
+secret, multi = os.environ["SECRET"], os.environ["MULTI"]
+raw = secret.encode()
+forms = [
+    base64.b64encode(raw).decode(), base64.b64encode(raw).decode().rstrip("="),
+    base64.urlsafe_b64encode(raw).decode(), base64.urlsafe_b64encode(raw).decode().rstrip("="),
+    urllib.parse.quote(secret, safe=""), urllib.parse.quote(secret), urllib.parse.quote_plus(secret),
+    json.dumps(secret)[1:-1], json.dumps(secret, ensure_ascii=False)[1:-1],
+] + multi.splitlines()
+for i, form in enumerate(forms):
+    half = len(form) // 2
+    sys.stdout.write(f"form {i}: {form[:half]}"); sys.stdout.flush(); time.sleep(0.03)
+    sys.stdout.write(f"{form[half:]} end\n"); sys.stdout.flush()
+print(json.dumps({"config": {"token": secret}}))
+"#;
+
+#[test]
+fn encoded_forms_and_lines_of_a_value_are_masked_even_split_across_writes() {
+    require!(have_age);
+    let secret = "fake pässwörd/+?é€\"x&y=z";
+    let multi = "-----BEGIN FAKE KEY-----\nfakeline-one-abcdef\nfakeline-two-ghijkl\n-----END FAKE KEY-----";
+    let dotenv = format!("SECRET='{secret}'\nMULTI=\"{}\"\n", multi.replace('\n', "\\n"));
+    let (ws, _) = Workspace::project(&dotenv);
+    let out = ws.envcloak().args(["run", "--mask", "--", "python3", "-c", ENCODED_PRINTER]).run();
+    out.expect(0);
+    let stdout = out.stdout();
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 14, "9 encoded forms, 4 lines and the JSON document\n{}", out.diag());
+    for (i, line) in lines[..13].iter().enumerate() {
+        assert_eq!(*line, format!("form {i}: ***** end"), "form {i} is not masked in place");
+    }
+    assert_eq!(lines[13], r#"{"config": {"token": "*****"}}"#, "the JSON-escaped value inside a document");
+}
