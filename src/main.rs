@@ -15,6 +15,7 @@ mod memory;
 mod metrics;
 mod plan;
 mod private_dir;
+mod progress;
 mod resolve;
 mod secret_file;
 mod supervise;

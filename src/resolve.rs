@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use envcloak_providers::{Backend, Document, FetchError, Provider, SecretValue, Source};
 
 use crate::plan::{is_valid_name, Mapping, Plan, Target};
+use crate::progress::Progress;
 
 /// One variable that will be injected.
 pub struct Resolved {
@@ -69,12 +70,23 @@ pub async fn resolve(plan: &Plan, deadline: tokio::time::Instant, make_provider:
     let mut tasks = Vec::new();
     let mut documents: HashMap<Source, Result<Document, FetchError>> = HashMap::new();
     let mut timings = Vec::new();
+    let progress = Progress::start(groups.keys().copied());
     for (backend, sources) in groups {
         match make_provider(backend) {
             Ok(provider) => {
-                tasks.push((backend, sources.clone(), tokio::spawn(fetch_one(provider, sources, deadline))))
+                let pending = progress.pending();
+                let fetch = fetch_one(provider, sources.clone(), deadline);
+                let task = tokio::spawn(async move {
+                    let done = fetch.await;
+                    pending.done(backend);
+                    done
+                });
+                tasks.push((backend, sources, task));
             }
-            Err(e) => documents.extend(sources.into_iter().map(|s| (s, Err(e.clone())))),
+            Err(e) => {
+                progress.pending().done(backend);
+                documents.extend(sources.into_iter().map(|s| (s, Err(e.clone()))));
+            }
         }
     }
     for (backend, sources, task) in tasks {
@@ -89,6 +101,7 @@ pub async fn resolve(plan: &Plan, deadline: tokio::time::Instant, make_provider:
             Err(e) => documents.extend(sources.into_iter().map(|s| (s, Err(e.clone())))),
         }
     }
+    progress.finish();
     let mut resolution = apply(plan, &documents);
     resolution.timings = timings;
     resolution

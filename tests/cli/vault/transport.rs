@@ -236,3 +236,31 @@ fn unavailable_answers_are_retried_and_client_errors_are_not() {
     assert_var(&env, "API_KEY", Some(VALUE), "after the server came back");
     assert!(proxy.requests() - before >= 3, "envcloak asked again after the 503");
 }
+
+#[test]
+fn a_slow_backend_shows_a_progress_line_on_a_terminal_only() {
+    let Some(bao) = server() else { return };
+    // Each answer 1.4 s late: resolution takes longer than the 1 s after
+    // which the line appears.
+    let proxy = SlowProxy::start(bao.port(), Lag::Delay(Duration::from_millis(1400)));
+    let ws = project(&proxy.addr(), "", PROFILE);
+    ws.secret(bao.root_token());
+    // script(1) gives envcloak a pseudo-terminal and copies what it shows.
+    let on_terminal = |flags: &str| {
+        let command = format!("{} run {flags} -- true", crate::support::BIN);
+        let out = ws
+            .command("script")
+            .args(["-q", "-e", "-c", &command, "/dev/null"])
+            .env("VAULT_TOKEN", bao.root_token())
+            .run();
+        out.expect(0);
+        out.stdout()
+    };
+    let shown = on_terminal("");
+    assert!(shown.contains("envcloak: waiting for vault ("), "no progress line on a terminal:\n{shown}");
+    assert!(shown.trim_end().ends_with("\x1b[2K"), "the progress line is not erased at the end:\n{shown}");
+    assert!(!on_terminal("-q").contains("waiting for"), "-q shows a progress line");
+    let out = envcloak(&ws, &bao).args(["run", "--", "true"]).run();
+    out.expect(0);
+    assert!(!out.stderr().contains("waiting for"), "a progress line on a non-terminal:\n{}", out.diag());
+}
