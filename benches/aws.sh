@@ -88,19 +88,8 @@ for i in range(count):
 PY
 
 # 4. Proxies: one counts, one adds latency.
-start_proxy() { # NAME DELAY_MS
-    local name=$1
-    python3 "$repo/benches/latency_proxy.py" --listen 127.0.0.1:0 --upstream "127.0.0.1:$port" \
-        --delay-ms "$2" --port-file "$work/$name.port" --log "$work/$name.jsonl" &
-    pids+=($!)
-    for _ in $(seq 200); do
-        [ -s "$work/$name.port" ] && break
-        sleep 0.05
-    done
-    [ -s "$work/$name.port" ] || { echo "the latency proxy did not start" >&2; exit 1; }
-}
-start_proxy counter 0
-start_proxy remote "$DELAY_MS"
+start_proxy counter "$port" --delay-ms 0
+start_proxy remote "$port" --delay-ms "$DELAY_MS"
 counted=http://127.0.0.1:$(cat "$work/counter.port")
 remote=http://127.0.0.1:$(cat "$work/remote.port")
 

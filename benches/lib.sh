@@ -6,6 +6,10 @@
 #   run SECONDS COMMAND...  COMMAND under timeout(1), waited for in the
 #                           background so that a signal stops it at once
 #   free_port               a loopback port that was free a moment ago
+#   start_proxy NAME UPSTREAM_PORT [OPTION...]
+#                           benches/latency_proxy.py (under ${prio[@]}, if
+#                           set) in front of 127.0.0.1:UPSTREAM_PORT; its port
+#                           in $work/NAME.port, its log in $work/NAME.jsonl
 #   bench OUT RUNS NAME COMMAND [NAME COMMAND...]
 #                           hyperfine (-N, WARMUP warm-up runs) of the named
 #                           commands; JSON results in $work/OUT.json
@@ -66,4 +70,18 @@ bench() {
     done
     run 900 hyperfine -N --warmup "$WARMUP" --runs "$runs" --export-json "$work/$out.json" --style basic \
         "${args[@]}" >&2
+}
+
+prio=() # a command prefix for the proxies, e.g. (nice -n -5)
+start_proxy() {
+    local name=$1 upstream=$2
+    shift 2
+    "${prio[@]}" python3 "$repo/benches/latency_proxy.py" --listen 127.0.0.1:0 --upstream "127.0.0.1:$upstream" \
+        --port-file "$work/$name.port" --log "$work/$name.jsonl" "$@" &
+    pids+=($!)
+    for _ in $(seq 200); do
+        [ -s "$work/$name.port" ] && break
+        sleep 0.05
+    done
+    [ -s "$work/$name.port" ] || { echo "the latency proxy did not start" >&2; exit 1; }
 }

@@ -133,23 +133,9 @@ fi
 #    holds each new connection DELAY_MS, like a TCP handshake over that link.
 #    They model the network, so they run at a higher priority when allowed
 #    (the machine's other load should not slow the "link").
-prio=()
 if nice -n -5 true 2>/dev/null; then prio=(nice -n -5); fi
-start_proxy() { # NAME CONNECT_DELAY_MS [OPTION...]
-    local name=$1 connect=$2
-    shift 2
-    "${prio[@]}" python3 "$repo/benches/latency_proxy.py" --listen 127.0.0.1:0 --upstream "127.0.0.1:$port" \
-        --delay-ms "$DELAY_MS" --connect-delay-ms "$connect" --port-file "$work/$name.port" \
-        --log "$work/$name.jsonl" "$@" &
-    pids+=($!)
-    for _ in $(seq 200); do
-        [ -s "$work/$name.port" ] && break
-        sleep 0.05
-    done
-    [ -s "$work/$name.port" ] || { echo "the latency proxy did not start" >&2; exit 1; }
-}
-start_proxy proxy 0 --trace # --trace: log the server's answers too, for the critical path
-start_proxy proxyhs "$DELAY_MS"
+start_proxy proxy "$port" --delay-ms "$DELAY_MS" --trace # --trace: log the server's answers too, for the critical path
+start_proxy proxyhs "$port" --delay-ms "$DELAY_MS" --connect-delay-ms "$DELAY_MS"
 proxied=http://127.0.0.1:$(cat "$work/proxy.port")
 handshake=http://127.0.0.1:$(cat "$work/proxyhs.port")
 

@@ -98,29 +98,28 @@ impl RunReport {
     pub fn resolved(&mut self, plan: &Plan, resolution: &Resolution, took: Duration) {
         self.profile.clone_from(&plan.profile);
         self.resolution = Some(took);
+        // Each mapping's reference as written and its backend's name.
+        let source = |mapping: usize| {
+            let reference = &plan.mappings[mapping].reference;
+            (reference.to_string(), reference.source.backend.name())
+        };
         for var in &resolution.vars {
-            let reference = &plan.mappings[var.mapping].reference;
+            let (reference, backend) = source(var.mapping);
             self.secrets.push(json!({
-                "name": var.name,
-                "reference": reference.to_string(),
-                "backend": reference.source.backend.name(),
-                "version": var.version,
+                "name": var.name, "reference": reference, "backend": backend, "version": var.version,
             }));
         }
         for failure in &resolution.failures {
-            let reference = &plan.mappings[failure.mapping].reference;
-            self.failures.push(json!({
-                "name": failure.name,
-                "reference": reference.to_string(),
-                "backend": reference.source.backend.name(),
-                "optional": failure.optional,
-                "reason": failure.error.reason,
-            }));
-            let (backend, reason) = (reference.source.backend.name().to_owned(), failure_reason(&failure.error.reason));
-            match self.failure_counts.iter_mut().find(|(b, r, _)| *b == backend && *r == reason) {
+            let (reference, backend) = source(failure.mapping);
+            let reason = failure_reason(&failure.error.reason);
+            match self.failure_counts.iter_mut().find(|(b, r, _)| b == backend && *r == reason) {
                 Some((_, _, count)) => *count += 1,
-                None => self.failure_counts.push((backend, reason, 1)),
+                None => self.failure_counts.push((backend.to_owned(), reason, 1)),
             }
+            self.failures.push(json!({
+                "name": failure.name, "reference": reference, "backend": backend,
+                "optional": failure.optional, "reason": failure.error.reason,
+            }));
         }
         for (backend, took) in &resolution.timings {
             let resolved = resolution
