@@ -63,6 +63,9 @@ pub enum Command {
     Decrypt(DecryptArgs),
     /// Edit an age-encrypted dotenv file in $VISUAL/$EDITOR, then re-encrypt it
     Edit(EditArgs),
+    /// Search files (and git history) for the profile's secret values; report path:line: NAME
+    #[command(after_help = SCAN_HELP)]
+    Scan(ScanArgs),
     /// Print a shell completion script for bash, zsh, fish, elvish or powershell
     #[command(after_help = COMPLETIONS_HELP)]
     Completions(CompletionsArgs),
@@ -81,10 +84,44 @@ const MAN_HELP: &str = "\
 Install:
   mkdir -p ~/.local/share/man/man1
   envcloak man > ~/.local/share/man/man1/envcloak.1
-  for c in run check export keygen encrypt decrypt edit completions; do
+  for c in run check export keygen encrypt decrypt edit scan completions; do
     envcloak man $c > ~/.local/share/man/man1/envcloak-$c.1
   done
 Read one without installing: envcloak man run | man -l -";
+
+const SCAN_HELP: &str = "\
+Searches for each value of at least 8 bytes, each line of a multi-line value, and
+the value base64-encoded, URL-encoded and JSON-escaped; also reports plaintext
+dotenv files (.env, .env.*, *.env, .flaskenv; not .env.example and the like) that
+define one of the profile's names. Findings go to stdout as path:line: NAME, never
+with the value.
+
+Exit status: 0 when nothing was found, 1 when something was, 125 when the
+profile could not be resolved.
+
+Examples:
+  envcloak scan                          the current folder, as .gitignore leaves it
+  envcloak scan -p prod --history        also every line any commit added
+  envcloak scan app.py config/           pre-commit hooks pass the changed files";
+
+/// Options of `scan`.
+#[derive(Args, Debug)]
+pub struct ScanArgs {
+    #[command(flatten)]
+    pub mappings: MappingArgs,
+
+    /// Also search every line that a commit on any branch or tag added (git log -p --all)
+    #[arg(long)]
+    pub history: bool,
+
+    /// Also search files that .gitignore, .ignore and .git/info/exclude leave out
+    #[arg(long)]
+    pub no_ignore: bool,
+
+    /// Files and folders to search [default: .]
+    #[arg(value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+}
 
 /// `completions`.
 #[derive(Args, Debug)]

@@ -6,6 +6,8 @@ use std::process::ExitCode;
 pub const SUCCESS: u8 = 0;
 /// `check` found a required secret that is missing or failed.
 pub const CHECK_FAILED: u8 = 1;
+/// `scan` found a secret value or a plaintext dotenv definition.
+pub const FOUND: u8 = 1;
 /// envcloak failed before starting the child: bad config, unresolvable secret.
 pub const ENVCLOAK_FAILED: u8 = 125;
 /// The command was found but could not be executed.

@@ -17,6 +17,7 @@ mod plan;
 mod private_dir;
 mod progress;
 mod resolve;
+mod scan;
 mod secret_file;
 mod supervise;
 mod tty;

@@ -21,7 +21,7 @@ use aho_corasick::{Anchored, Input, Match, MatchKind};
 use zeroize::{Zeroize, Zeroizing};
 
 mod forms;
-pub use forms::masked_forms;
+pub use forms::{masked_forms, value_forms, Encoding};
 
 /// Values shorter than this many bytes are never masked.
 ///

@@ -7,6 +7,7 @@ mod docs;
 mod edit;
 mod export;
 mod run;
+mod scan;
 
 use std::path::{Path, PathBuf};
 
@@ -55,6 +56,7 @@ pub fn dispatch(cli: Cli, core_limit: CoreLimit) -> Result<u8, CliError> {
         Command::Encrypt(args) => age_tools::encrypt(&context, &args),
         Command::Decrypt(args) => age_tools::decrypt(&context, &args),
         Command::Edit(args) => edit::edit(&context, &args),
+        Command::Scan(args) => scan::scan(&context, &args),
         Command::Completions(args) => docs::completions(&args),
         Command::Man(args) => docs::man(&args),
     }

@@ -15,33 +15,75 @@ use super::MIN_MASKED_LEN;
 /// a short value is short too, and would mask unrelated output.
 pub const MIN_ENCODED_LEN: usize = 8;
 
+/// How a form was derived from the value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Encoding {
+    /// The value as it is.
+    Plain,
+    /// One line of a multi-line value.
+    Line,
+    /// Base64, standard or URL-safe alphabet, padded or not.
+    Base64,
+    /// Percent-encoded.
+    UrlEncoded,
+    /// Escaped for a JSON string.
+    JsonEscaped,
+}
+
+impl Encoding {
+    /// A short name for reports.
+    pub fn label(self) -> &'static str {
+        match self {
+            Encoding::Plain => "value",
+            Encoding::Line => "one line of the value",
+            Encoding::Base64 => "base64",
+            Encoding::UrlEncoded => "URL-encoded",
+            Encoding::JsonEscaped => "JSON-escaped",
+        }
+    }
+}
+
+/// One form of a value. No `Debug`: the text is secret.
+pub struct Form {
+    /// How it was derived.
+    pub encoding: Encoding,
+    /// The text to look for.
+    pub text: Zeroizing<String>,
+}
+
 /// Every form of `value` worth masking, the value itself first, without
 /// duplicates; forms shorter than `min_len` bytes (for output masking,
 /// [`MIN_MASKED_LEN`]) are left out.
 pub fn masked_forms(value: &str, min_len: usize) -> Vec<Zeroizing<String>> {
-    let mut forms: Vec<Zeroizing<String>> = Vec::new();
-    let mut add = |form: Zeroizing<String>| {
-        if form.len() >= min_len.max(1) && !forms.iter().any(|f| f.as_str() == form.as_str()) {
-            forms.push(form);
+    value_forms(value, min_len).into_iter().map(|form| form.text).collect()
+}
+
+/// [`masked_forms`], each with the encoding it came from; a text that two
+/// encodings share is listed once, under the first.
+pub fn value_forms(value: &str, min_len: usize) -> Vec<Form> {
+    let mut forms: Vec<Form> = Vec::new();
+    let mut add = |encoding: Encoding, text: Zeroizing<String>| {
+        if text.len() >= min_len.max(1) && !forms.iter().any(|f| f.text.as_str() == text.as_str()) {
+            forms.push(Form { encoding, text });
         }
     };
-    add(Zeroizing::new(value.to_owned()));
+    add(Encoding::Plain, Zeroizing::new(value.to_owned()));
     if value.contains(['\n', '\r']) {
         for line in value.split(['\n', '\r']) {
-            add(Zeroizing::new(line.to_owned()));
+            add(Encoding::Line, Zeroizing::new(line.to_owned()));
         }
     }
     if value.len() < MIN_ENCODED_LEN {
         return forms;
     }
     for (alphabet, padded) in [(STANDARD, true), (STANDARD, false), (URL_SAFE, true), (URL_SAFE, false)] {
-        add(base64(value.as_bytes(), alphabet, padded));
+        add(Encoding::Base64, base64(value.as_bytes(), alphabet, padded));
     }
-    add(percent_encoded(value, b"", false));
-    add(percent_encoded(value, b"/", false));
-    add(percent_encoded(value, b"", true));
-    add(json_escaped(value, false));
-    add(json_escaped(value, true));
+    add(Encoding::UrlEncoded, percent_encoded(value, b"", false));
+    add(Encoding::UrlEncoded, percent_encoded(value, b"/", false));
+    add(Encoding::UrlEncoded, percent_encoded(value, b"", true));
+    add(Encoding::JsonEscaped, json_escaped(value, false));
+    add(Encoding::JsonEscaped, json_escaped(value, true));
     forms
 }
 
@@ -132,6 +174,17 @@ mod tests {
                 "fake-line-one\\nab\\nfake-line-three",
             ]
         );
+    }
+
+    #[test]
+    fn each_form_keeps_its_encoding() {
+        let key = "-----BEGIN FAKE PRIVATE KEY-----\nZmFrZS1rZXktYm9keQ==\n-----END FAKE PRIVATE KEY-----";
+        let all = value_forms(key, MIN_MASKED_LEN);
+        let lines: Vec<&str> = all.iter().filter(|f| f.encoding == Encoding::Line).map(|f| f.text.as_str()).collect();
+        assert_eq!(lines, key.lines().collect::<Vec<_>>());
+        assert_eq!(all[0].encoding, Encoding::Plain);
+        assert!(all.iter().any(|f| f.encoding == Encoding::Base64));
+        assert!(all.iter().any(|f| f.encoding == Encoding::JsonEscaped && f.text.contains("\\n")));
     }
 
     #[test]

@@ -18,6 +18,7 @@ mod leaks;
 mod masking;
 mod options;
 mod passphrase;
+mod scan;
 mod secret_files;
 mod signals;
 mod vault;

@@ -72,3 +72,8 @@ pub fn have_flask() -> bool {
 pub fn py() -> &'static Path {
     python().expect("python3 with python-dotenv (check have_python_dotenv first)")
 }
+
+pub fn have_git() -> bool {
+    static OK: OnceLock<bool> = OnceLock::new();
+    *OK.get_or_init(|| probe("git", &["--version"])) || missing("git is not installed (Debian package `git`)")
+}
