@@ -96,6 +96,7 @@ fn vault_provider(_: &VaultConfig, _: tokio::time::Instant) -> Result<Arc<dyn Pr
 
 /// `[aws]`; what it leaves unset, the AWS SDK's own chain decides.
 #[cfg(feature = "aws")]
+#[allow(clippy::unnecessary_wraps, reason = "the same signature as the build without the aws feature")]
 fn aws_provider(config: &AwsConfig, deadline: tokio::time::Instant) -> Result<Arc<dyn Provider>, FetchError> {
     let settings = AwsSettings {
         region: config.region.clone(),

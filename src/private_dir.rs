@@ -21,7 +21,7 @@ impl PrivateDir {
             let path = base.join(format!("envcloak-{purpose}-{}-{attempt}", std::process::id()));
             match std::fs::DirBuilder::new().mode(0o700).create(&path) {
                 Ok(()) => return Ok(Self(path)),
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
                 Err(e) => {
                     return Err(CliError::new(format!("cannot create a private folder in {}: {e}", base.display())))
                 }
@@ -49,10 +49,9 @@ impl Drop for PrivateDir {
         if let Ok(entries) = std::fs::read_dir(&self.0) {
             for entry in entries.flatten() {
                 let len = entry.metadata().map_or(0, |m| m.len());
-                let _ = std::fs::OpenOptions::new()
-                    .write(true)
-                    .open(entry.path())
-                    .and_then(|mut file| file.write_all(&vec![0; len as usize]).and_then(|()| file.sync_data()));
+                let _ = std::fs::OpenOptions::new().write(true).open(entry.path()).and_then(|mut file| {
+                    file.write_all(&vec![0; usize::try_from(len).unwrap_or(0)]).and_then(|()| file.sync_data())
+                });
             }
         }
         let _ = std::fs::remove_dir_all(&self.0);

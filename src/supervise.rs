@@ -158,10 +158,13 @@ fn start_pump(read: OwnedFd, masker: Arc<Masker>, stderr: bool, done: std::sync:
 fn wait(pid: Pid, terminal: Option<&ForegroundTerminal>) -> Result<u8, CliError> {
     loop {
         match waitpid(pid, Some(WaitPidFlag::WUNTRACED)) {
-            Ok(WaitStatus::Exited(_, code)) => return Ok(code as u8),
-            Ok(WaitStatus::Signaled(_, signal, _)) => return Ok(exit::SIGNAL_BASE + signal as u8),
+            // An exit code is 0..=255 and a signal number below 128.
+            Ok(WaitStatus::Exited(_, code)) => return Ok(u8::try_from(code).unwrap_or(u8::MAX)),
+            Ok(WaitStatus::Signaled(_, signal, _)) => {
+                return Ok(exit::SIGNAL_BASE + u8::try_from(signal as i32).unwrap_or(0))
+            }
             Ok(WaitStatus::Stopped(_, signal)) => on_child_stopped(pid, signal, terminal),
-            Ok(_) | Err(Errno::EINTR) => continue,
+            Ok(_) | Err(Errno::EINTR) => {}
             Err(e) => return Err(CliError::new(format!("lost track of the command: {}", e.desc()))),
         }
     }

@@ -51,7 +51,7 @@ pub fn scan(context: &Context, args: &ScanArgs) -> Result<u8, CliError> {
     let mut out = std::io::stdout().lock();
     for entry in tree::files(&paths, !args.no_ignore) {
         match entry {
-            Ok(path) => search_file(&path, &finder, &names, &mut tally, &mut out)?,
+            Ok(path) => search_file(&path, &finder, &names, &mut tally, &mut out),
             Err(reason) => {
                 tally.unreadable += 1;
                 crate::diag::warning!("cannot search {reason}");
@@ -76,20 +76,14 @@ pub fn scan(context: &Context, args: &ScanArgs) -> Result<u8, CliError> {
 }
 
 /// Searches one file for values, and a dotenv file for definitions.
-fn search_file(
-    path: &Path,
-    finder: &Finder,
-    names: &[&str],
-    tally: &mut Tally,
-    out: &mut dyn Write,
-) -> Result<(), CliError> {
+fn search_file(path: &Path, finder: &Finder, names: &[&str], tally: &mut Tally, out: &mut dyn Write) {
     let shown = tree::shown(path);
     let text = match read(path) {
         Ok(text) => text,
         Err(reason) => {
             tally.unreadable += 1;
             crate::diag::warning!("cannot search {shown}: {reason}");
-            return Ok(());
+            return;
         }
     };
     tally.files += 1;
@@ -107,7 +101,6 @@ fn search_file(
         // A closed stdout (`| head`) ends the report, not the scan's verdict.
         let _ = out.write_all(line.as_bytes());
     }
-    Ok(())
 }
 
 /// The file's bytes, in a buffer that is wiped when dropped.

@@ -214,7 +214,7 @@ impl Rng {
         self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
     }
     fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
+        usize::try_from(self.next() % u64::try_from(n).unwrap()).unwrap()
     }
     fn bytes(&mut self, alphabet: &[u8], len: usize) -> Vec<u8> {
         (0..len).map(|_| alphabet[self.below(alphabet.len())]).collect()

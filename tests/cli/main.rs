@@ -21,4 +21,5 @@ mod passphrase;
 mod scan;
 mod secret_files;
 mod signals;
+mod source_rules;
 mod vault;

@@ -168,10 +168,7 @@ pub fn answered(kind: Kind, code: &str, message: Option<&str>, secret_id: Option
     let id = secret_id.unwrap_or("ID");
     // AWS's own text, on one line (some endpoints wrap it).
     let message = message.map(|m| m.split_whitespace().collect::<Vec<_>>().join(" ")).unwrap_or_default();
-    let detail = match message.is_empty() {
-        true => code.to_owned(),
-        false => format!("{code}: {message}"),
-    };
+    let detail = if message.is_empty() { code.to_owned() } else { format!("{code}: {message}") };
     let secret = |reason: String, hint: String| Failure::Secret(kind, FetchError::new(reason).with_hint(hint));
     match kind {
         Kind::NotFound => secret(

@@ -28,9 +28,12 @@ pub fn document(payload: SecretPayload) -> Result<Document, FetchError> {
         (None, None) => return Err(FetchError::new("the secret version has neither SecretString nor SecretBinary")),
     };
     let (fields, keys_error) = keys(&text);
-    let version = payload.version_id.map(|id| match payload.stages.is_empty() {
-        true => format!("version {id}"),
-        false => format!("version {id}, {}", payload.stages.join(", ")),
+    let version = payload.version_id.map(|id| {
+        if payload.stages.is_empty() {
+            format!("version {id}")
+        } else {
+            format!("version {id}, {}", payload.stages.join(", "))
+        }
     });
     let (fields, unusable) = match fields {
         Some(fields) => (Some(fields.usable), fields.unusable),

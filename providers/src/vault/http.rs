@@ -71,7 +71,7 @@ fn backoff(tries: u32) -> Duration {
     x ^= x << 13;
     x ^= x >> 7;
     x ^= x << 17;
-    base + base.mul_f64((x % 1000) as f64 / 2000.0)
+    base + base.mul_f64(f64::from(u32::try_from(x % 1000).unwrap_or(0)) / 2000.0)
 }
 
 /// Whether a status is worth another try.

@@ -156,7 +156,7 @@ pub struct Running {
 
 impl Running {
     pub fn pid(&self) -> i32 {
-        self.child.id() as i32
+        i32::try_from(self.child.id()).expect("a pid fits in pid_t")
     }
 
     /// Sends `signal` to the process (not its group).
@@ -294,7 +294,7 @@ impl Out {
 /// Kills `child`'s process group (it must lead one) and the child itself,
 /// and reaps it.
 pub fn kill_group(child: &mut std::process::Child) {
-    let pid = child.id() as i32;
+    let pid = i32::try_from(child.id()).expect("a pid fits in pid_t");
     // SAFETY: kill(2) on a process group our own child leads, and on its pid.
     unsafe {
         libc::kill(-pid, libc::SIGKILL);
