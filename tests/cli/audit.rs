@@ -59,7 +59,8 @@ fn a_run_appends_one_json_line_and_writes_metrics_without_any_value() {
             .envcloak()
             .arg("run")
             .args(flags)
-            .args(["--audit-log", "audit.jsonl", "--metrics-file", "metrics.prom", "--", "sh", "-c", "exit 3"])
+            // Trace logging on: still no value in the output, the log or the metrics.
+            .args(["-vvv", "--audit-log", "audit.jsonl", "--metrics-file", "metrics.prom", "--", "sh", "-c", "exit 3"])
             .run();
         out.expect(3);
         out.no_leak(&values.iter().map(String::as_str).collect::<Vec<_>>());

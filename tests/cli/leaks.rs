@@ -1,5 +1,6 @@
 //! Leak canary: with the most diagnostics (`-vvv`), no command ever prints a
-//! secret value on envcloak's own stdout or stderr.
+//! secret value on envcloak's own stdout or stderr; and a supervising
+//! envcloak's memory and environment are closed to its own user.
 
 use crate::support::{contains, Workspace};
 
@@ -73,4 +74,45 @@ fn keygen_to_file_prints_only_the_public_key() {
     let secret = key.lines().last().unwrap();
     ws.secret(secret);
     out.no_leak(&[secret, "AGE-SECRET-KEY"]);
+}
+
+/// While it supervises, envcloak is not dumpable: the kernel hands its
+/// /proc files to root, and a process of the same user (here, its own
+/// child) can read neither its environment nor its memory. As root, the
+/// test runs envcloak as `nobody` (setpriv), since root may read anything.
+#[test]
+fn a_supervising_envcloak_is_not_dumpable_so_its_own_user_cannot_read_it() {
+    require!(have_age);
+    let canary = "fake-dumpable-canary-5821";
+    let (ws, _) = Workspace::project(&format!("API_KEY={canary}\n"));
+    let probe = "stat -c %u /proc/$PPID/status > envcloak-owner; stat -c %u /proc/$$/status > child-owner; \
+                 if cat /proc/$PPID/environ > /dev/null 2>&1; then echo readable; else echo refused; fi > environ; \
+                 if cat /proc/$PPID/mem > /dev/null 2>&1; then echo readable; else echo refused; fi > mem";
+    let as_root = current_uid() == 0;
+    let mut command = if as_root {
+        if !crate::support::probe("setpriv", &["--version"]) {
+            crate::support::missing("setpriv is not installed (Debian package util-linux)");
+            return;
+        }
+        // nobody must own the workspace (and so the identity file) to use it.
+        let status = std::process::Command::new("chown").args(["-R", "65534:65534"]).arg(ws.path()).status();
+        assert!(status.is_ok_and(|s| s.success()), "chown -R nobody the workspace");
+        ws.command("setpriv").args(["--reuid=65534", "--regid=65534", "--clear-groups", crate::support::BIN])
+    } else {
+        ws.envcloak()
+    };
+    command = command.args(["run", "--mask", "--", "sh", "-c", probe]);
+    let out = command.run();
+    out.expect(0).no_leak(&[canary]);
+    let read = |name: &str| String::from_utf8(ws.read(name)).unwrap().trim().to_owned();
+    assert_ne!(read("child-owner"), "0", "the child should run as an ordinary user\n{}", out.diag());
+    assert_eq!(read("envcloak-owner"), "0", "envcloak's /proc files belong to root: not dumpable\n{}", out.diag());
+    assert_eq!(read("environ"), "refused", "the same user read envcloak's environment");
+    assert_eq!(read("mem"), "refused", "the same user read envcloak's memory");
+}
+
+/// The real user id, from `id -u`.
+fn current_uid() -> u32 {
+    let out = std::process::Command::new("id").arg("-u").output().expect("run id -u");
+    String::from_utf8_lossy(&out.stdout).trim().parse().expect("a numeric uid")
 }

@@ -107,3 +107,21 @@ fn as_file_variable_is_not_the_value_and_file_is_private() {
         assert!(!path.contains(&canary), "{mode}: TLS_KEY holds the value");
     }
 }
+
+/// SIGTERM to a supervising envcloak reaches the child, and envcloak still
+/// removes every secret file before it exits with the child's status.
+#[test]
+fn as_file_nothing_left_after_envcloak_is_sigterminated() {
+    require!(have_age);
+    let (ws, canary) = project();
+    let since = SystemTime::now();
+    let mut running = ws
+        .envcloak()
+        .args(["run", "--mask", "--", "sh", "-c", "cat \"$TLS_KEY\" > /dev/null; touch started; sleep 30"])
+        .spawn();
+    assert!(running.wait_for_file(&ws.join("started"), Duration::from_secs(10)), "the child did not start");
+    running.signal(libc::SIGTERM);
+    let out = running.wait();
+    out.expect(128 + libc::SIGTERM).no_leak(&[&canary]);
+    assert_nothing_left(&ws, &canary, since, "SIGTERM to envcloak");
+}

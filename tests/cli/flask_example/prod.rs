@@ -1,0 +1,170 @@
+//! The `prod` profiles of the example's `envcloak.toml` (GitHub Actions) and
+//! `envcloak.gitlab.toml` (GitLab CI) against a real OpenBao set up as the
+//! example's README says ("Vault: one-time setup"), with signed tokens of the
+//! shape GitHub and GitLab issue: the right repository or branch reads the
+//! secrets, `deploy.sh` serves with them, and any other token gets nothing.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde_json::{json, Value};
+
+use super::{command, copy_example, have_flask_stack, have_git, serve_and_stop};
+use crate::support::bao::{free_port, have_openssl, BaoServer, HttpStub, JwtIssuer};
+use crate::support::{Cmd, Out, Workspace};
+
+fn now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
+}
+
+/// The prod secrets in Vault and the jwt mounts, roles and policy as
+/// examples/flask/README.md ("Vault: one-time setup") writes them, with the
+/// test's signing keys in place of GitHub's and GitLab's OIDC discovery.
+fn vault_as_in_the_readme(bao: &BaoServer) -> (JwtIssuer, JwtIssuer) {
+    bao.kv_put(
+        "secret",
+        "flask/prod",
+        &[
+            ("SECRET_KEY", "fake-prod-secret-key-0123456789"),
+            ("DATABASE_URL", "postgresql://app:fake-prod-pw@db.invalid/app"),
+            ("API_TOKEN", "fake-prod-api-token-abcdef"),
+        ],
+    );
+    bao.write_policy("flask-prod-read", "path \"secret/data/flask/prod\" {\n  capabilities = [\"read\"]\n}\n");
+    let github = bao.jwt_issuer("github");
+    bao.enable_auth("jwt", "jwt-github");
+    bao.api(
+        "POST",
+        "auth/jwt-github/config",
+        Some(json!({"jwt_validation_pubkeys": [github.public_pem], "bound_issuer": github.issuer})),
+    );
+    bao.api(
+        "POST",
+        "auth/jwt-github/role/flask-deploy",
+        Some(json!({
+            "role_type": "jwt",
+            "user_claim": "repository",
+            "bound_audiences": ["vault"],
+            "bound_claims": {"repository": "acme/flask-app", "environment": "production"},
+            "token_policies": ["flask-prod-read"],
+            "token_ttl": "5m",
+            "token_max_ttl": "10m",
+        })),
+    );
+    let gitlab = bao.jwt_issuer("gitlab");
+    bao.enable_auth("jwt", "jwt-gitlab");
+    bao.api(
+        "POST",
+        "auth/jwt-gitlab/config",
+        Some(json!({"jwt_validation_pubkeys": [gitlab.public_pem], "bound_issuer": gitlab.issuer})),
+    );
+    bao.api(
+        "POST",
+        "auth/jwt-gitlab/role/flask-deploy",
+        Some(json!({
+            "role_type": "jwt",
+            "user_claim": "project_path",
+            "bound_audiences": ["vault"],
+            "bound_claims": {"project_path": "acme/flask-app", "ref_type": "branch", "ref": "main", "ref_protected": "true"},
+            "token_policies": ["flask-prod-read"],
+            "token_ttl": "5m",
+            "token_max_ttl": "10m",
+        })),
+    );
+    (github, gitlab)
+}
+
+/// The names `envcloak check --format json` resolved, or the failed check.
+fn checked_names(out: &Out) -> Vec<String> {
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    let mut names: Vec<String> = report["secrets"]
+        .as_array()
+        .map(|s| {
+            s.iter().filter(|e| e["ok"] == json!(true)).filter_map(|e| e["name"].as_str().map(str::to_owned)).collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+#[test]
+fn prod_profiles_log_in_to_vault_with_github_and_gitlab_oidc_tokens() {
+    if !(have_git() && have_flask_stack() && have_openssl()) {
+        return;
+    }
+    let Some(bao) = BaoServer::start() else { return };
+    let (github, gitlab) = vault_as_in_the_readme(&bao);
+    let ws = Workspace::new();
+    let dir = copy_example(&ws);
+    for value in ["fake-prod-secret-key-0123456789", "fake-prod-pw", "fake-prod-api-token-abcdef"] {
+        ws.secret(value);
+    }
+    let expected = ["FLASK_API_TOKEN", "FLASK_DATABASE_URL", "FLASK_SECRET_KEY"];
+    let claims = |repository: &str| {
+        json!({
+            "iss": github.issuer, "aud": "vault", "iat": now(), "nbf": now() - 5, "exp": now() + 300,
+            "sub": format!("repo:{repository}:environment:production"),
+            "repository": repository, "environment": "production", "ref": "refs/heads/main",
+        })
+    };
+
+    // GitHub Actions: envcloak asks the job's token endpoint (audience vault).
+    let jwt = ws.secret(&github.sign(&claims("acme/flask-app")));
+    let bearer = ws.secret("fake-actions-request-token");
+    let stub = HttpStub::github_oidc(&bearer, &jwt);
+    let github_job = |cmd: Cmd| {
+        cmd.env("VAULT_ADDR", bao.addr())
+            .env("ACTIONS_ID_TOKEN_REQUEST_URL", format!("{}/_apis/token?api-version=2.0", stub.addr()))
+            .env("ACTIONS_ID_TOKEN_REQUEST_TOKEN", &bearer)
+            .env("ENVCLOAK_PROFILE", "prod")
+    };
+    let out = github_job(command(&ws, &dir, "envcloak")).args(["check", "--format", "json"]).run();
+    out.expect(0);
+    assert_eq!(checked_names(&out), expected, "prod via GitHub OIDC\n{}", out.diag());
+    assert!(
+        stub.requests().iter().all(|r| r.lines().next().is_some_and(|l| l.contains("audience=vault"))),
+        "the OIDC token is requested for audience `vault`: {:?}",
+        stub.requests().iter().map(|r| r.lines().next().unwrap_or("").to_owned()).collect::<Vec<_>>()
+    );
+    assert_eq!(bao.live_tokens_from("auth/jwt-github/login"), 0, "the Vault token is revoked");
+
+    // The deploy job's release check: deploy.sh with the production secrets.
+    let port = free_port();
+    let cmd = github_job(command(&ws, &dir, dir.join("deploy.sh"))).env("BIND", format!("127.0.0.1:{port}"));
+    serve_and_stop(cmd, port, "ENVCLOAK_PROFILE=prod ./deploy.sh", || {}).no_leak(&[&jwt, &bearer]);
+
+    // A token of another repository (a fork) gets nothing.
+    let fork = ws.secret(&github.sign(&claims("someone/flask-app-fork")));
+    let fork_stub = HttpStub::github_oidc(&bearer, &fork);
+    let out = command(&ws, &dir, "envcloak")
+        .env("VAULT_ADDR", bao.addr())
+        .env("ACTIONS_ID_TOKEN_REQUEST_URL", format!("{}/_apis/token?api-version=2.0", fork_stub.addr()))
+        .env("ACTIONS_ID_TOKEN_REQUEST_TOKEN", &bearer)
+        .args(["check", "-p", "prod", "--format", "json"])
+        .run();
+    out.expect(1);
+    assert!(checked_names(&out).is_empty(), "a fork's token read production secrets\n{}", out.diag());
+
+    // GitLab CI: the id_tokens variable, through envcloak.gitlab.toml.
+    let gitlab_claims = |reference: &str| {
+        json!({
+            "iss": gitlab.issuer, "aud": "vault", "iat": now(), "nbf": now() - 5, "exp": now() + 300,
+            "sub": format!("project_path:acme/flask-app:ref_type:branch:ref:{reference}"),
+            "project_path": "acme/flask-app", "ref_type": "branch", "ref": reference, "ref_protected": "true",
+        })
+    };
+    let id_token = ws.secret(&gitlab.sign(&gitlab_claims("main")));
+    let gitlab_job = |cmd: Cmd, token: &str| {
+        cmd.env("VAULT_ADDR", bao.addr())
+            .env("VAULT_ID_TOKEN", token)
+            .env("ENVCLOAK_CONFIG", "envcloak.gitlab.toml")
+            .env("ENVCLOAK_PROFILE", "prod")
+    };
+    let out = gitlab_job(command(&ws, &dir, "envcloak"), &id_token).args(["check", "--format", "json"]).run();
+    out.expect(0);
+    assert_eq!(checked_names(&out), expected, "prod via GitLab id_tokens (envcloak.gitlab.toml)\n{}", out.diag());
+    assert_eq!(bao.live_tokens_from("auth/jwt-gitlab/login"), 0, "the Vault token is revoked");
+    let other_branch = ws.secret(&gitlab.sign(&gitlab_claims("feature")));
+    let out = gitlab_job(command(&ws, &dir, "envcloak"), &other_branch).args(["check", "--format", "json"]).run();
+    out.expect(1);
+    assert!(checked_names(&out).is_empty(), "another branch's token read production secrets\n{}", out.diag());
+}
