@@ -14,6 +14,7 @@ mod child_process;
 mod docs;
 mod e2e;
 mod exit_codes;
+mod faults;
 mod flask_example;
 mod leaks;
 mod masking;

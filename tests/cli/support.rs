@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 pub mod bao;
+pub mod fault_proxy;
 mod files;
 pub mod moto;
 mod process;

@@ -17,6 +17,8 @@ use std::time::Duration;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region};
+use aws_sdk_secretsmanager::config::interceptors::InterceptorContext;
+use aws_sdk_secretsmanager::config::retry::{ClassifyRetry, RetryAction};
 use aws_sdk_secretsmanager::types::SecretValueEntry;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
@@ -157,7 +159,28 @@ async fn client(settings: &AwsSettings, deadline: Instant) -> Result<Client, Fet
             "set [aws] region in envcloak.toml or AWS_REGION, or add a region to the profile (is its name right?)",
         )
     })?;
-    Ok(Client { sdk: aws_sdk_secretsmanager::Client::new(&config), target, limit: Semaphore::new(MAX_IN_FLIGHT) })
+    let sdk_config = aws_sdk_secretsmanager::config::Builder::from(&config).retry_classifier(TooManyRequests).build();
+    let sdk = aws_sdk_secretsmanager::Client::from_conf(sdk_config);
+    Ok(Client { sdk, target, limit: Semaphore::new(MAX_IN_FLIGHT) })
+}
+
+/// An HTTP 429 without an AWS error code (a gateway or proxy in front of the
+/// endpoint throttling): retried like AWS's own throttling errors, which the
+/// SDK recognises only by their code.
+#[derive(Debug)]
+struct TooManyRequests;
+
+impl ClassifyRetry for TooManyRequests {
+    fn classify_retry(&self, context: &InterceptorContext) -> RetryAction {
+        match context.response().map(|response| response.status().as_u16()) {
+            Some(429) => RetryAction::throttling_error(),
+            _ => RetryAction::NoActionIndicated,
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        "HTTP 429 Too Many Requests"
+    }
 }
 
 /// Reads one secret with `GetSecretValue`, at its pinned version if any.

@@ -160,6 +160,7 @@ async fn github_id_token(
                     status: Some(status),
                     message: "GitHub refused the ID token request".into(),
                     body: None,
+                    tls: false,
                 },
             });
         }
@@ -177,12 +178,12 @@ fn client_attempt(error: ClientError) -> Attempt {
         ClientError::APIError { code, errors } => Attempt {
             retry: retryable_status(code),
             after: None,
-            error: HttpError { status: Some(code), message: errors.join("; "), body: None },
+            error: HttpError { status: Some(code), message: errors.join("; "), body: None, tls: false },
         },
         other => Attempt {
             retry: matches!(other, ClientError::RestClientError { .. }),
             after: None,
-            error: HttpError { status: None, message: other.to_string(), body: None },
+            error: HttpError { status: None, message: other.to_string(), body: None, tls: false },
         },
     }
 }

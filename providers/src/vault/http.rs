@@ -27,6 +27,8 @@ pub struct HttpError {
     /// The response body, for answers that carry data with an error status
     /// (KV v2 reports a deleted version as 404 with metadata).
     pub body: Option<std::sync::Arc<Zeroizing<Vec<u8>>>>,
+    /// The server's certificate was refused (untrusted, or for another name).
+    pub tls: bool,
 }
 
 /// One try's outcome when it failed.
@@ -102,7 +104,7 @@ pub async fn get(
         let response = request.send().await.map_err(transport_attempt)?;
         let status = response.status().as_u16();
         let after = retry_after(&response);
-        let body = read_body(response).await.map_err(transport_attempt)?;
+        let body = read_body(response).await.map_err(cut_short)?;
         if (200..300).contains(&status) {
             return Ok(body);
         }
@@ -113,6 +115,7 @@ pub async fn get(
                 status: Some(status),
                 message: vault_errors(&body),
                 body: Some(std::sync::Arc::new(body)),
+                tls: false,
             },
         })
     })
@@ -155,24 +158,41 @@ fn vault_errors(body: &[u8]) -> String {
     }
 }
 
-/// A transport failure: connection problems and timeouts are retried, TLS
-/// failures are not.
+/// A transport failure: connection problems, timeouts and answers cut short
+/// are retried (every request here is safe to repeat), TLS failures are not.
 pub fn transport_attempt(error: reqwest::Error) -> Attempt {
     let tls = is_tls_failure(&error);
     Attempt {
-        retry: !tls && (error.is_connect() || error.is_timeout() || error.is_request()),
+        retry: !tls && (error.is_connect() || error.is_timeout() || error.is_request() || error.is_body()),
         after: None,
-        error: HttpError { status: None, message: describe_transport(&error, tls), body: None },
+        error: HttpError { status: None, message: describe_transport(&error, tls), body: None, tls },
     }
 }
 
-/// rustls reports certificate and handshake failures as I/O errors of kind
-/// `InvalidData` somewhere in the error's source chain.
+/// An answer cut short (reset or closed before its end): the request is a
+/// read, safe to repeat, so it is retried.
+fn cut_short(error: reqwest::Error) -> Attempt {
+    let mut attempt = transport_attempt(error);
+    attempt.retry = true;
+    attempt
+}
+
+/// Whether a rustls error (a certificate or handshake failure) is in the
+/// error's source chain. It travels inside I/O errors, possibly nested, and
+/// an I/O error's `source()` skips the error it wraps, so each I/O error is
+/// unwrapped by hand.
 fn is_tls_failure(error: &reqwest::Error) -> bool {
-    let mut source: Option<&dyn std::error::Error> = Some(error);
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
     while let Some(current) = source {
-        if current.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::InvalidData) {
-            return true;
+        let mut layer = current;
+        loop {
+            if layer.is::<rustls::Error>() {
+                return true;
+            }
+            match layer.downcast_ref::<std::io::Error>().and_then(std::io::Error::get_ref) {
+                Some(inner) => layer = inner,
+                None => break,
+            }
         }
         source = current.source();
     }

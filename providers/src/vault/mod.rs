@@ -263,8 +263,13 @@ fn document(
 }
 
 fn unreachable(error: &HttpError) -> FetchError {
-    FetchError::new(format!("cannot reach Vault: {}", auth::describe(error)))
-        .with_hint("check VAULT_ADDR / [vault] address and that the server is up")
+    let hint = if error.tls {
+        "the server's certificate was refused: trust the CA that signed it ([vault] ca_cert or VAULT_CACERT), \
+         and use an address with a host name the certificate names"
+    } else {
+        "check VAULT_ADDR / [vault] address and that the server is up"
+    };
+    FetchError::new(format!("cannot reach Vault: {}", auth::describe(error))).with_hint(hint)
 }
 
 fn mount_error(error: &HttpError) -> FetchError {
