@@ -65,14 +65,9 @@ export HOME=$work/home AWS_ACCESS_KEY_ID=fake-bench AWS_SECRET_ACCESS_KEY=fake-b
 mkdir -p "$HOME"
 
 # 2. moto_server.
-port=$(free_port)
-moto_server -H 127.0.0.1 -p "$port" >"$work/moto.log" 2>&1 &
-pids+=($!)
-direct=http://127.0.0.1:$port
-for _ in $(seq 400); do
-    if python3 -c "import socket; socket.create_connection(('127.0.0.1', $port), 0.2)" 2>/dev/null; then break; fi
-    sleep 0.05
-done
+start_moto
+direct=$moto_url
+port=${moto_url##*:}
 
 # 3. The secrets.
 python3 - "$direct" "$SECRETS" <<'PY'

