@@ -50,7 +50,7 @@ pub fn say(level: Level, message: std::fmt::Arguments<'_>) {
             Level::Debug => "debug",
             Level::Trace => "trace",
         };
-        eprintln!("envcloak: {tag}: {message}");
+        eprintln!("envcloak: {tag}: {}", crate::error::printable(&message.to_string()));
     }
 }
 

@@ -52,12 +52,12 @@ impl CliError {
 
 impl fmt::Display for CliError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "envcloak: error: {}", self.message)?;
+        write!(f, "envcloak: error: {}", printable(&self.message))?;
         for detail in &self.details {
-            write!(f, "\n  {detail}")?;
+            write!(f, "\n  {}", printable(detail))?;
         }
         if let Some(hint) = &self.hint {
-            write!(f, "\n  hint: {hint}")?;
+            write!(f, "\n  hint: {}", printable(hint))?;
         }
         Ok(())
     }
@@ -66,5 +66,32 @@ impl fmt::Display for CliError {
 impl From<envcloak_providers::FetchError> for CliError {
     fn from(e: envcloak_providers::FetchError) -> Self {
         CliError::new(e.reason).maybe_hint(e.hint)
+    }
+}
+
+/// `text` with control characters (NUL, ESC, line breaks…) escaped as
+/// `\u{1b}`: names and references in messages can come from files anyone
+/// may craft (a decrypted document, a cloned repository's config), and must
+/// not send escape sequences to the terminal or split a message's lines.
+pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    text.chars().map(|c| if c.is_control() { c.escape_default().to_string() } else { c.to_string() }).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_in_messages_are_escaped() {
+        let error = CliError::new("`A\u{1b}[31mB` is not a valid variable name")
+            .details(vec!["N\0UL".into()])
+            .hint("line\nbreak");
+        assert_eq!(
+            error.to_string(),
+            "envcloak: error: `A\\u{1b}[31mB` is not a valid variable name\n  N\\u{0}UL\n  hint: line\\nbreak"
+        );
     }
 }

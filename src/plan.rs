@@ -239,7 +239,7 @@ fn chain<'c>(config: &'c Config, name: &str) -> Result<Vec<&'c config::Profile>,
     let mut next = config.profile(name);
     while let Some(profile) = next {
         if chain.iter().any(|p| p.name == profile.name) {
-            let names: Vec<&str> = chain.iter().rev().map(|p| p.name.as_str()).collect();
+            let names: Vec<&str> = chain.iter().map(|p| p.name.as_str()).collect();
             return Err(CliError::new(format!(
                 "profiles extend each other in a loop: {} -> {}",
                 names.join(" -> "),

@@ -123,7 +123,8 @@ impl SecretRef {
     /// Parses a reference. The location is kept as written; callers that know
     /// a base folder (age paths) adjust it with [`SecretRef::with_location`].
     pub fn parse(raw: &str) -> Result<Self, RefError> {
-        let (scheme, rest) = raw.split_once("://").ok_or(RefError::NoScheme)?;
+        let (scheme, rest) =
+            raw.split_once("://").filter(|(scheme, _)| !scheme.is_empty()).ok_or(RefError::NoScheme)?;
         let backend = Backend::from_scheme(scheme).ok_or_else(|| RefError::UnknownScheme(scheme.into()))?;
         let (before_key, key) = match rest.split_once('#') {
             Some((_, "")) => return Err(RefError::EmptyKey),
@@ -247,6 +248,7 @@ mod tests {
             ("gcp://x", RefError::UnknownScheme("gcp".into())),
             ("age://", RefError::MissingLocation("file path")),
             ("age://x.age#", RefError::EmptyKey),
+            ("://x.age#K", RefError::NoScheme),
         ];
         for (raw, expected) in cases {
             assert_eq!(SecretRef::parse(raw).unwrap_err(), expected, "{raw}");

@@ -11,6 +11,7 @@ mod aws;
 mod bad_input;
 mod check_export;
 mod child_process;
+mod corpus;
 mod docs;
 mod e2e;
 mod exit_codes;

@@ -14,6 +14,9 @@ use crate::FetchError;
 /// for more is refused rather than allowed to exhaust the machine.
 pub const MAX_SCRYPT_LOG_N: u8 = 20;
 
+/// The reason given for a file that ends inside its header or nonce.
+const ENDS_EARLY: &str = "the file ends too early (in the header or before the payload)";
+
 const BINARY_MAGIC: &[u8] = b"age-encryption.org/";
 const ARMOR_BEGIN: &[u8] = b"-----BEGIN AGE ENCRYPTED FILE-----";
 
@@ -40,14 +43,25 @@ pub fn decrypt(
         return Err(FetchError::new(format!("{label} is not an age-encrypted file"))
             .with_hint("encrypt it first: envcloak encrypt -r RECIPIENT -o FILE.age FILE"));
     }
-    let mut dearmored = Vec::with_capacity(ciphertext.len());
-    ArmoredReader::new(ciphertext)
-        .read_to_end(&mut dearmored)
-        .map_err(|e| damaged(label, &format!("the ASCII armor is invalid ({e})")))?;
-    let decryptor = age::Decryptor::new_buffered(&dearmored[..]).map_err(|e| header_error(label, e))?;
+    // Only armored text goes through the armor reader: a short binary file
+    // would otherwise be reported as invalid armor.
+    let dearmored = if trim_leading_whitespace(ciphertext).starts_with(ARMOR_BEGIN) {
+        let mut dearmored = Vec::with_capacity(ciphertext.len());
+        ArmoredReader::new(ciphertext)
+            .read_to_end(&mut dearmored)
+            .map_err(|e| damaged(label, &format!("the ASCII armor is invalid ({e})")))?;
+        std::borrow::Cow::Owned(dearmored)
+    } else {
+        std::borrow::Cow::Borrowed(ciphertext)
+    };
+    let decryptor = age::Decryptor::new_buffered(&dearmored[..]).map_err(|e| header_error(label, &dearmored, e))?;
 
     let passphrase_identity;
     let list: Vec<&dyn age::Identity> = if decryptor.is_scrypt() {
+        // Refused before anyone is asked for a passphrase that could not be used.
+        if let Some(log_n) = scrypt_work_factor(&dearmored).filter(|log_n| *log_n > u64::from(MAX_SCRYPT_LOG_N)) {
+            return Err(excessive_work(label, log_n));
+        }
         let Some(passphrase) = prompt.and_then(|p| p.passphrase(&format!("Passphrase for {label}"))) else {
             return Err(FetchError::new(format!(
                 "{label} is encrypted with a passphrase and no terminal is available to ask for it"
@@ -69,10 +83,8 @@ pub fn decrypt(
         age::DecryptError::DecryptionFailed if passphrase_identity_used(&dearmored) => {
             FetchError::new(format!("wrong passphrase for {label}"))
         }
-        age::DecryptError::ExcessiveWork { required, .. } => FetchError::new(format!(
-            "{label} asks for scrypt work factor 2^{required}; envcloak accepts at most 2^{MAX_SCRYPT_LOG_N}"
-        ))
-        .with_hint("re-encrypt the file with a smaller work factor or to an identity"),
+        age::DecryptError::ExcessiveWork { required, .. } => excessive_work(label, required.into()),
+        age::DecryptError::Io(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => damaged(label, ENDS_EARLY),
         other => damaged(label, &other.to_string()),
     })?;
     // The plaintext is shorter than the ciphertext: with this capacity the
@@ -80,6 +92,25 @@ pub fn decrypt(
     let mut plaintext = Zeroizing::new(Vec::with_capacity(dearmored.len() + 1));
     reader.read_to_end(&mut plaintext).map_err(|e| damaged(label, &format!("the payload does not decrypt ({e})")))?;
     Ok(plaintext)
+}
+
+fn excessive_work(label: &str, log_n: u64) -> FetchError {
+    FetchError::new(format!(
+        "{label} asks for scrypt work factor 2^{log_n}; envcloak accepts at most 2^{MAX_SCRYPT_LOG_N}"
+    ))
+    .with_hint("re-encrypt the file with a smaller work factor or to an identity")
+}
+
+/// The work factor (log2 N) of the `-> scrypt SALT LOG_N` stanza, if it is
+/// written in decimal digits; too many digits for a number reads as the
+/// largest one.
+fn scrypt_work_factor(header: &[u8]) -> Option<u64> {
+    let line = header_stanzas(header).find_map(|line| line.strip_prefix(b"-> scrypt "))?;
+    let digits = line.split(|b| *b == b' ').nth(1)?;
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    Some(std::str::from_utf8(digits).ok()?.parse().unwrap_or(u64::MAX))
 }
 
 fn passphrase_identity_used(header: &[u8]) -> bool {
@@ -111,8 +142,15 @@ fn no_match(label: &str, header: &[u8], identities: &Identities) -> FetchError {
     ))
 }
 
-fn header_error(label: &str, e: age::DecryptError) -> FetchError {
+fn header_error(label: &str, file: &[u8], e: age::DecryptError) -> FetchError {
     match e {
+        // The age crate reads a v1 header it cannot parse as a header of an
+        // unknown version: that file is damaged, not from the future.
+        age::DecryptError::UnknownFormat if file.starts_with(b"age-encryption.org/v1\n") => {
+            damaged(label, "the header is malformed")
+        }
+        // "failed to fill whole buffer" and the like say nothing to a user.
+        age::DecryptError::Io(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => damaged(label, ENDS_EARLY),
         age::DecryptError::UnknownFormat => {
             FetchError::new(format!("{label} uses an age format version envcloak does not know"))
                 .with_hint("update envcloak")
@@ -124,4 +162,59 @@ fn header_error(label: &str, e: age::DecryptError) -> FetchError {
 fn damaged(label: &str, what: &str) -> FetchError {
     FetchError::new(format!("{label} is damaged or truncated: {what}"))
         .with_hint("restore the file from version control or re-encrypt it")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Fails the test if envcloak asks for a passphrase.
+    struct NoPrompt;
+
+    impl PassphrasePrompt for NoPrompt {
+        fn passphrase(&self, _description: &str) -> Option<age::secrecy::SecretString> {
+            panic!("asked for a passphrase");
+        }
+    }
+
+    fn scrypt_file(log_n: &str) -> Vec<u8> {
+        format!(
+            "age-encryption.org/v1\n-> scrypt c2FsdHNhbHRzYWx0c2FsdA {log_n}\nd3JhcHBlZC1maWxlLWtleS1ieXRlcy0zMi1ieXRlcyE\n--- bWFjLW1hYy1tYWMtbWFjLW1hYy1tYWMtbWFjLW1hYzI\nnonce-nonce-16b!payload"
+        )
+        .into_bytes()
+    }
+
+    fn refusal(file: &[u8], prompt: Option<&Arc<dyn PassphrasePrompt>>) -> String {
+        let identities = Identities { list: Vec::new(), tried: Vec::new() };
+        match decrypt(file, "f.age", &identities, prompt) {
+            Ok(_) => panic!("decrypted a malformed file"),
+            Err(e) => e.reason,
+        }
+    }
+
+    #[test]
+    fn huge_scrypt_work_factor_is_refused_before_the_prompt() {
+        let prompt: Arc<dyn PassphrasePrompt> = Arc::new(NoPrompt);
+        for log_n in ["21", "40", "255", "99999999999999999999999"] {
+            let reason = refusal(&scrypt_file(log_n), Some(&prompt));
+            assert!(reason.contains("scrypt work factor 2^") && reason.contains("at most 2^20"), "{reason}");
+        }
+    }
+
+    #[test]
+    fn malformed_v1_header_is_damaged_not_unknown() {
+        let reason = refusal(b"age-encryption.org/v1\n-> X25519\n!!!!\n--- AAAA\n", None);
+        assert!(reason.contains("damaged") && reason.contains("header is malformed"), "{reason}");
+        let newer = refusal(b"age-encryption.org/v2\n", None);
+        assert!(newer.contains("format version"), "{newer}");
+    }
+
+    #[test]
+    fn short_binary_file_is_not_reported_as_armor() {
+        let reason = refusal(b"age-encryption.org/", None);
+        assert!(
+            reason.contains("damaged") && reason.contains("ends too early") && !reason.contains("armor"),
+            "{reason}"
+        );
+    }
 }

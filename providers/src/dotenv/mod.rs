@@ -68,14 +68,21 @@ pub enum DotenvError {
         /// 1-based line of the statement.
         line: usize,
     },
-    /// The value holds a NUL byte (cannot be an environment variable).
-    #[error("line {line}: the value of `{name}` contains a NUL byte")]
+    /// The value holds a NUL byte (cannot be an environment variable). The
+    /// name is shown with control characters escaped, so a crafted name
+    /// cannot send terminal escape sequences.
+    #[error("line {line}: the value of `{}` contains a NUL byte", printable(.name))]
     NulByte {
         /// 1-based line where the entry starts.
         line: usize,
         /// The name whose value holds the NUL byte.
         name: String,
     },
+}
+
+/// `name` with control characters (NUL, ESC, line breaks…) escaped as `\u{1b}`.
+fn printable(name: &str) -> String {
+    name.chars().map(|c| if c.is_control() { c.escape_default().to_string() } else { c.to_string() }).collect()
 }
 
 /// Parse `text` like python-dotenv's `dotenv_values(path, interpolate=True)`

@@ -211,6 +211,9 @@ fn nul_bytes_are_refused() {
     assert_eq!(error("A=1\nB=x\0y"), DotenvError::NulByte { line: 2, name: "B".to_owned() });
     // A NUL only inside an unused default does not reach the value.
     assert_value("A=${FROM_ENV:-\0}", "outer");
+    // The name is shown with its control characters escaped.
+    let message = error("'\x1b[2J\0'=x\0").to_string();
+    assert!(message.contains("`\\u{1b}[2J\\u{0}`") && !message.contains(['\x1b', '\0']), "{message:?}");
 }
 
 #[test]
