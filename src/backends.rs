@@ -12,6 +12,7 @@ use envcloak_providers::vault::VaultProvider;
 use envcloak_providers::{Backend, FetchError, Provider};
 
 use crate::config::{AwsConfig, Config, VaultConfig};
+use crate::trust::Reasons;
 use crate::tty::TerminalPrompt;
 
 #[cfg(feature = "vault")]
@@ -48,6 +49,46 @@ impl Backends {
         }
     }
 
+    /// Where each network backend in `used` connects, and which setting
+    /// named the address (the environment wins over the file, as with the
+    /// Vault CLI and the AWS SDK).
+    pub fn destinations(&self, used: &[Backend]) -> Vec<Destination> {
+        let mut destinations = Vec::new();
+        if used.contains(&Backend::Vault) {
+            if let Some((address, from)) = vault_address(&self.vault) {
+                destinations.push(Destination { backend: Backend::Vault, address, from });
+            }
+        }
+        if used.contains(&Backend::AwsSm) {
+            let (address, from) = aws_endpoint(&self.aws)
+                .unwrap_or_else(|| ("the AWS endpoint of the region".into(), "the AWS SDK's default"));
+            destinations.push(Destination { backend: Backend::AwsSm, address, from });
+        }
+        destinations
+    }
+
+    /// What the config file decides about where credentials go, for the
+    /// backends in `used`: each is a reason it must be trusted first.
+    pub fn trust_reasons(&self, used: &[Backend]) -> Reasons {
+        let mut reasons: Reasons = self
+            .destinations(used)
+            .into_iter()
+            .filter(|d| d.from.starts_with('['))
+            .map(|d| format!("{} at {} ({})", title(d.backend), d.address, d.from))
+            .collect();
+        if used.contains(&Backend::Vault) {
+            if self.vault.skip_verify == Some(true) {
+                reasons.push("Vault with TLS verification off ([vault] skip_verify)".into());
+            }
+            for (field, path) in [("ca_cert", &self.vault.ca_cert), ("ca_path", &self.vault.ca_path)] {
+                if let Some(path) = path {
+                    reasons.push(format!("Vault trusting the CA certificates in {} ([vault] {field})", path.display()));
+                }
+            }
+        }
+        reasons
+    }
+
     /// Variables that carry credentials for envcloak itself; the child does
     /// not get them unless `--keep` names them.
     pub fn bootstrap_credentials(&self) -> Vec<String> {
@@ -64,6 +105,48 @@ impl Backends {
         }
         names
     }
+}
+
+/// Where a network backend connects: the address and the setting that
+/// named it (a variable, or `[section] field` of the config file).
+pub struct Destination {
+    /// The backend.
+    pub backend: Backend,
+    /// The address.
+    pub address: String,
+    /// `VAULT_ADDR`, `[vault] address`, …
+    pub from: &'static str,
+}
+
+/// The Vault address: `VAULT_ADDR`, then `BAO_ADDR`, then `[vault] address`.
+pub fn vault_address(config: &VaultConfig) -> Option<(String, &'static str)> {
+    env_value("VAULT_ADDR")
+        .map(|a| (a, "VAULT_ADDR"))
+        .or_else(|| env_value("BAO_ADDR").map(|a| (a, "BAO_ADDR")))
+        .or_else(|| config.address.clone().map(|a| (a, "[vault] address")))
+}
+
+/// A custom AWS endpoint: `AWS_ENDPOINT_URL_SECRETS_MANAGER`, then
+/// `AWS_ENDPOINT_URL`, then `[aws] endpoint_url`; `None` for AWS's own.
+pub fn aws_endpoint(config: &AwsConfig) -> Option<(String, &'static str)> {
+    env_value("AWS_ENDPOINT_URL_SECRETS_MANAGER")
+        .map(|a| (a, "AWS_ENDPOINT_URL_SECRETS_MANAGER"))
+        .or_else(|| env_value("AWS_ENDPOINT_URL").map(|a| (a, "AWS_ENDPOINT_URL")))
+        .or_else(|| config.endpoint_url.clone().map(|a| (a, "[aws] endpoint_url")))
+}
+
+/// A backend's name in prose.
+fn title(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Age => "age",
+        Backend::Vault => "Vault",
+        Backend::AwsSm => "AWS Secrets Manager",
+    }
+}
+
+/// A variable's value, unless unset or blank.
+fn env_value(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
 }
 
 /// Identity sources: `explicit` files first, then the environment and config.
@@ -101,7 +184,7 @@ fn aws_provider(config: &AwsConfig, deadline: tokio::time::Instant) -> Result<Ar
     let settings = AwsSettings {
         region: config.region.clone(),
         profile: config.profile.clone(),
-        endpoint_url: config.endpoint_url.clone(),
+        endpoint_url: aws_endpoint(config).map(|(address, _)| address),
         batch: config.batch.unwrap_or(true),
     };
     Ok(Arc::new(AwsProvider::new(settings, deadline)))

@@ -66,12 +66,48 @@ pub enum Command {
     /// Search files (and git history) for the profile's secret values; report path:line: NAME
     #[command(after_help = SCAN_HELP)]
     Scan(ScanArgs),
+    /// Trust a config file to send credentials to the addresses it names
+    #[command(after_help = TRUST_HELP)]
+    Trust(TrustArgs),
     /// Print a shell completion script for bash, zsh, fish, elvish or powershell
     #[command(after_help = COMPLETIONS_HELP)]
     Completions(CompletionsArgs),
     /// Print the man page (roff) of envcloak or of one of its commands
     #[command(after_help = MAN_HELP)]
     Man(ManArgs),
+}
+
+const TRUST_HELP: &str = "\
+A config whose [vault] address or [aws] endpoint_url receives your credentials
+(VAULT_TOKEN, ~/.vault-token, a login, the AWS credential chain), or that sets
+Vault's ca_cert, ca_path or skip_verify, is used only once trusted: envcloak
+records its path and SHA-256 in ~/.config/envcloak/trusted, and any change to
+the file needs trusting again. Configs that only use age files, and addresses
+named by VAULT_ADDR/BAO_ADDR/AWS_ENDPOINT_URL, need no trust.
+
+Without trust: ENVCLOAK_TRUST=1 trusts the config of one run; with CI=true a
+config inside the checked-out repository is trusted.
+
+Examples:
+  envcloak trust                   the config envcloak would use here
+  envcloak trust deploy/envcloak.toml
+  envcloak trust --list
+  envcloak trust --remove";
+
+/// Options of `trust`.
+#[derive(Args, Debug)]
+pub struct TrustArgs {
+    /// The config file [default: the one envcloak would use here]
+    #[arg(value_name = "CONFIG")]
+    pub file: Option<PathBuf>,
+
+    /// Forget the file instead of trusting it
+    #[arg(long, conflicts_with = "list")]
+    pub remove: bool,
+
+    /// List the trusted files
+    #[arg(long)]
+    pub list: bool,
 }
 
 const COMPLETIONS_HELP: &str = "\
@@ -84,7 +120,7 @@ const MAN_HELP: &str = "\
 Install:
   mkdir -p ~/.local/share/man/man1
   envcloak man > ~/.local/share/man/man1/envcloak.1
-  for c in run check export keygen encrypt decrypt edit scan completions; do
+  for c in run check export keygen encrypt decrypt edit scan trust completions; do
     envcloak man $c > ~/.local/share/man/man1/envcloak-$c.1
   done
 Read one without installing: envcloak man run | man -l -";

@@ -83,24 +83,38 @@ pub struct EnvEntry {
 
 impl Config {
     /// Finds the config: `explicit` if given (it must exist), else
-    /// `envcloak.toml` in `cwd` or the nearest parent; `None` if there is none.
-    pub fn discover(explicit: Option<&Path>, cwd: &Path) -> Result<Option<Config>, CliError> {
-        let path = match explicit {
-            Some(path) => {
-                if !path.is_file() {
-                    return Err(CliError::new(format!("config file {} does not exist", path.display()))
-                        .hint("check --config / ENVCLOAK_CONFIG"));
-                }
-                cwd.join(path)
-            }
-            None => match cwd.ancestors().map(|dir| dir.join(FILE_NAME)).find(|p| p.is_file()) {
-                Some(path) => path,
-                None => return Ok(None),
-            },
-        };
+    /// `envcloak.toml` in `cwd` or the nearest parent, stopping at the
+    /// repository root (a folder holding `.git`) or the home folder; `None`
+    /// if there is none. `vet` sees the path and text before they are parsed
+    /// and may refuse them (the CLI refuses a config another user owns or
+    /// could have written).
+    pub fn discover(
+        explicit: Option<&Path>,
+        cwd: &Path,
+        vet: impl FnOnce(&Path, &str) -> Result<(), CliError>,
+    ) -> Result<Option<Config>, CliError> {
+        let Some(path) = Config::locate(explicit, cwd)? else { return Ok(None) };
         let text = std::fs::read_to_string(&path)
             .map_err(|e| CliError::new(format!("cannot read {}: {e}", path.display())))?;
+        vet(&path, &text)?;
         Config::parse(path, text).map(Some)
+    }
+
+    /// The path [`Config::discover`] reads, without reading it.
+    pub fn locate(explicit: Option<&Path>, cwd: &Path) -> Result<Option<PathBuf>, CliError> {
+        match explicit {
+            Some(path) if !path.is_file() => {
+                Err(CliError::new(format!("config file {} does not exist", path.display()))
+                    .hint("check --config / ENVCLOAK_CONFIG"))
+            }
+            Some(path) => Ok(Some(cwd.join(path))),
+            None => Ok(search_folders(cwd).map(|dir| dir.join(FILE_NAME)).find(|p| p.is_file())),
+        }
+    }
+
+    /// The file's text, as read.
+    pub fn text(&self) -> &str {
+        &self.text
     }
 
     /// Parses `text`, read from `path`.
@@ -141,6 +155,21 @@ impl Config {
     pub fn error(&self, at: &Span, message: &str) -> CliError {
         located_error(&self.path, &self.text, at, message)
     }
+}
+
+/// `cwd` and its parents, up to and including the first that is a
+/// repository root (holds `.git`) or the home folder: a config above those
+/// belongs to someone or something else.
+fn search_folders(cwd: &Path) -> impl Iterator<Item = &Path> {
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    let mut done = false;
+    cwd.ancestors().take_while(move |dir| {
+        if done {
+            return false;
+        }
+        done = dir.join(".git").exists() || home.as_deref() == Some(*dir);
+        true
+    })
 }
 
 fn located_error(path: &Path, text: &str, at: &Span, message: &str) -> CliError {

@@ -19,7 +19,9 @@ mod progress;
 mod resolve;
 mod scan;
 mod secret_file;
+mod signals;
 mod supervise;
+mod trust;
 mod tty;
 mod utc;
 

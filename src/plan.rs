@@ -151,6 +151,14 @@ pub fn build(
 }
 
 impl Plan {
+    /// The backends the mappings use, each once.
+    pub fn backends(&self) -> Vec<Backend> {
+        let mut used: Vec<Backend> = self.mappings.iter().map(|m| m.reference.source.backend).collect();
+        used.sort();
+        used.dedup();
+        used
+    }
+
     /// Parses and checks one mapping; a problem is described by `at`.
     fn push(
         &mut self,

@@ -1,6 +1,8 @@
 //! Resolution: every backend fetched concurrently under one deadline, then
 //! the plan applied in precedence order. Every failure is collected, so one
 //! run reports all of them; the caller fails closed if any is required.
+//! Whatever ends the fetching (all answers, the deadline, a signal), each
+//! provider then releases what it obtained for itself (a Vault login token).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -57,9 +59,18 @@ impl Resolution {
 /// Makes the provider of a backend, or says why there is none.
 pub type ProviderFactory<'a> = dyn Fn(Backend) -> Result<Arc<dyn Provider>, FetchError> + 'a;
 
+/// Resolution stopped by a signal (its number) before it was done.
+pub struct Interrupted(pub i32);
+
 /// Fetches every source of `plan` with the providers from `make_provider`,
-/// all backends at once, giving up at `deadline`.
-pub async fn resolve(plan: &Plan, deadline: tokio::time::Instant, make_provider: &ProviderFactory<'_>) -> Resolution {
+/// all backends at once, giving up at `deadline`, or when `interrupt`
+/// completes (with a signal's number).
+pub async fn resolve(
+    plan: &Plan,
+    deadline: tokio::time::Instant,
+    make_provider: &ProviderFactory<'_>,
+    interrupt: impl std::future::Future<Output = i32>,
+) -> Result<Resolution, Interrupted> {
     let mut groups: BTreeMap<Backend, Vec<Source>> = BTreeMap::new();
     for mapping in &plan.mappings {
         let sources = groups.entry(mapping.reference.source.backend).or_default();
@@ -68,12 +79,14 @@ pub async fn resolve(plan: &Plan, deadline: tokio::time::Instant, make_provider:
         }
     }
     let mut tasks = Vec::new();
+    let mut providers = Vec::new();
     let mut documents: HashMap<Source, Result<Document, FetchError>> = HashMap::new();
     let mut timings = Vec::new();
     let progress = Progress::start(groups.keys().copied());
     for (backend, sources) in groups {
         match make_provider(backend) {
             Ok(provider) => {
+                providers.push(Arc::clone(&provider));
                 let pending = progress.pending();
                 let fetch = fetch_one(provider, sources.clone(), deadline);
                 let task = tokio::spawn(async move {
@@ -89,22 +102,34 @@ pub async fn resolve(plan: &Plan, deadline: tokio::time::Instant, make_provider:
             }
         }
     }
-    for (backend, sources, task) in tasks {
-        let (outcome, took) = match task.await {
-            Ok(done) => done,
-            Err(e) => (Err(FetchError::new(format!("the {backend} backend stopped: {e}"))), Duration::ZERO),
-        };
-        crate::diag::note!("{backend}: {} source(s) in {:.1} ms", sources.len(), took.as_secs_f64() * 1e3);
-        timings.push((backend, took));
-        match outcome {
-            Ok(fetched) => documents.extend(fetched),
-            Err(e) => documents.extend(sources.into_iter().map(|s| (s, Err(e.clone())))),
+    let collect = async {
+        for (backend, sources, task) in tasks {
+            let (outcome, took) = match task.await {
+                Ok(done) => done,
+                Err(e) => (Err(FetchError::new(format!("the {backend} backend stopped: {e}"))), Duration::ZERO),
+            };
+            crate::diag::note!("{backend}: {} source(s) in {:.1} ms", sources.len(), took.as_secs_f64() * 1e3);
+            timings.push((backend, took));
+            match outcome {
+                Ok(fetched) => documents.extend(fetched),
+                Err(e) => documents.extend(sources.into_iter().map(|s| (s, Err(e.clone())))),
+            }
         }
-    }
+    };
+    let interrupted = tokio::select! {
+        () = collect => None,
+        signal = interrupt => Some(signal),
+    };
     progress.finish();
+    for provider in &providers {
+        provider.release().await;
+    }
+    if let Some(signal) = interrupted {
+        return Err(Interrupted(signal));
+    }
     let mut resolution = apply(plan, &documents);
     resolution.timings = timings;
-    resolution
+    Ok(resolution)
 }
 
 async fn fetch_one(

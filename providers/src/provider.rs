@@ -83,4 +83,12 @@ pub trait Provider: Send + Sync {
 
     /// Fetches every source in `sources`.
     fn fetch<'a>(&'a self, sources: &'a [Source]) -> BoxFuture<'a, Result<Fetched, FetchError>>;
+
+    /// Gives back what the provider obtained for itself (a Vault login
+    /// token): the caller runs it once the run is done with the backend, on
+    /// every way out, whether `fetch` finished, failed or was dropped at the
+    /// deadline. It bounds its own time.
+    fn release(&self) -> BoxFuture<'_, ()> {
+        Box::pin(std::future::ready(()))
+    }
 }

@@ -11,13 +11,12 @@ fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
 }
 
-/// `[vault]`, each field falling back to the variable the `vault` CLI reads.
+/// `[vault]`, each field falling back to the variable the `vault` CLI reads;
+/// the address is the other way round (`VAULT_ADDR`/`BAO_ADDR` first).
 pub fn settings(config: &VaultConfig) -> Result<VaultSettings, FetchError> {
-    let address =
-        config.address.clone().or_else(|| env("VAULT_ADDR")).or_else(|| env("BAO_ADDR")).ok_or_else(|| {
-            FetchError::new("no Vault address")
-                .with_hint("set [vault] address in envcloak.toml, or VAULT_ADDR / BAO_ADDR")
-        })?;
+    let (address, _) = super::vault_address(config).ok_or_else(|| {
+        FetchError::new("no Vault address").with_hint("set VAULT_ADDR / BAO_ADDR, or [vault] address in envcloak.toml")
+    })?;
     let mut ca_certs: Vec<PathBuf> =
         config.ca_cert.clone().or_else(|| env("VAULT_CACERT").map(PathBuf::from)).into_iter().collect();
     if let Some(folder) = config.ca_path.clone().or_else(|| env("VAULT_CAPATH").map(PathBuf::from)) {

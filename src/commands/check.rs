@@ -1,5 +1,6 @@
 //! `envcloak check`: what would be injected, from where, and what fails.
 
+use crate::backends::Destination;
 use crate::cli::{CheckArgs, CheckFormat};
 use crate::error::CliError;
 use crate::exit;
@@ -21,11 +22,13 @@ struct Row {
 
 /// Resolves everything and prints NAME, SOURCE, STATUS; never a value.
 pub fn check(context: &Context, args: &CheckArgs) -> Result<u8, CliError> {
-    let super::Resolved { plan, resolution, .. } = context.resolve(&args.mappings)?;
+    let resolved = context.resolve(&args.mappings)?;
+    let destinations = resolved.destinations();
+    let super::Resolved { plan, resolution, .. } = resolved;
     let rows = rows(&plan, &resolution);
     let report = match args.format {
-        CheckFormat::Table => table(&rows),
-        CheckFormat::Json => json(&plan, &rows),
+        CheckFormat::Table => table(&rows) + &connections(&destinations),
+        CheckFormat::Json => json(&plan, &rows, &destinations),
     };
     super::print_stdout(&report)?;
     Ok(if resolution.has_required_failure() { exit::CHECK_FAILED } else { exit::SUCCESS })
@@ -76,7 +79,24 @@ fn table(rows: &[Row]) -> String {
     text
 }
 
-fn json(plan: &Plan, rows: &[Row]) -> String {
+/// Where the network backends connected, and which setting said so.
+fn connections(destinations: &[Destination]) -> String {
+    let mut text = String::new();
+    for destination in destinations {
+        text += &format!(
+            "\n{}: {} (from {})",
+            destination.backend,
+            crate::error::printable(&destination.address),
+            destination.from
+        );
+    }
+    if !text.is_empty() {
+        text.push('\n');
+    }
+    text
+}
+
+fn json(plan: &Plan, rows: &[Row], destinations: &[Destination]) -> String {
     let secrets: Vec<serde_json::Value> = rows
         .iter()
         .map(|row| {
@@ -91,6 +111,10 @@ fn json(plan: &Plan, rows: &[Row]) -> String {
             })
         })
         .collect();
-    let document = serde_json::json!({ "profile": plan.profile, "secrets": secrets });
+    let connections: Vec<serde_json::Value> = destinations
+        .iter()
+        .map(|d| serde_json::json!({ "backend": d.backend.name(), "address": d.address, "from": d.from }))
+        .collect();
+    let document = serde_json::json!({ "profile": plan.profile, "secrets": secrets, "connections": connections });
     format!("{document:#}\n")
 }

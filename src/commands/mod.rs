@@ -8,16 +8,18 @@ mod edit;
 mod export;
 mod run;
 mod scan;
+mod trust;
 
 use std::path::{Path, PathBuf};
 
 use envcloak_providers::Backend;
 
-use crate::backends::Backends;
 pub use crate::backends::{identity_sources, prompt};
+use crate::backends::{Backends, Destination};
 use crate::cli::{Cli, Command, MappingArgs};
 use crate::config::Config;
 use crate::error::CliError;
+use crate::exit;
 use crate::memory::CoreLimit;
 use crate::plan::{self, Plan};
 use crate::resolve::{self, Resolution};
@@ -44,6 +46,13 @@ pub struct Resolved {
     pub backends: Backends,
 }
 
+impl Resolved {
+    /// Where the network backends of this run connected, and why there.
+    pub fn destinations(&self) -> Vec<Destination> {
+        self.backends.destinations(&self.plan.backends())
+    }
+}
+
 /// Runs the chosen command; returns the exit status.
 pub fn dispatch(cli: Cli, core_limit: CoreLimit) -> Result<u8, CliError> {
     let cwd = std::env::current_dir().map_err(|e| CliError::new(format!("cannot read the current folder: {e}")))?;
@@ -57,6 +66,7 @@ pub fn dispatch(cli: Cli, core_limit: CoreLimit) -> Result<u8, CliError> {
         Command::Decrypt(args) => age_tools::decrypt(&context, &args),
         Command::Edit(args) => edit::edit(&context, &args),
         Command::Scan(args) => scan::scan(&context, &args),
+        Command::Trust(args) => trust::trust(&context, &args),
         Command::Completions(args) => docs::completions(&args),
         Command::Man(args) => docs::man(&args),
     }
@@ -65,7 +75,7 @@ pub fn dispatch(cli: Cli, core_limit: CoreLimit) -> Result<u8, CliError> {
 impl Context {
     /// The config file, if there is one.
     pub fn config(&self) -> Result<Option<Config>, CliError> {
-        Config::discover(self.config_flag.as_deref(), &self.cwd)
+        Config::discover(self.config_flag.as_deref(), &self.cwd, crate::trust::check_owner)
     }
 
     /// Plans and resolves the selected profile plus `-e`/`-i`.
@@ -73,6 +83,10 @@ impl Context {
         let config = self.config()?;
         let plan = plan::build(config.as_ref(), self.profile_flag.as_deref(), mappings, &self.cwd)?;
         let backends = Backends::from_config(config.as_ref());
+        if let Some(config) = &config {
+            let reasons = backends.trust_reasons(&plan.backends());
+            crate::trust::require(&config.path, config.text(), &reasons, &crate::trust::project_root(&self.cwd))?;
+        }
         crate::diag::note!(
             "profile {}: {} mapping(s)",
             plan.profile.as_deref().unwrap_or("(none)"),
@@ -84,15 +98,29 @@ impl Context {
         if plan.mappings.iter().any(|m| m.reference.source.backend != Backend::Age) {
             builder.enable_io();
         }
+        let network = plan.mappings.iter().any(|m| m.reference.source.backend != Backend::Age);
         let runtime = builder.build().map_err(|e| CliError::new(format!("cannot start the async runtime: {e}")))?;
         let resolution = runtime.block_on(async {
             let deadline = tokio::time::Instant::now() + mappings.timeout;
             let make = |backend: Backend| backends.provider(backend, deadline);
-            resolve::resolve(&plan, deadline, &make).await
+            // A network backend may log in: a signal stops resolution, and
+            // the login is revoked before envcloak exits.
+            let interrupt = async {
+                if network {
+                    crate::signals::first_terminating().await
+                } else {
+                    std::future::pending().await
+                }
+            };
+            resolve::resolve(&plan, deadline, &make, interrupt).await
         });
         // A backend still blocked after the deadline (a stalled read, a
         // passphrase prompt) must not hold the run: do not wait for it.
         runtime.shutdown_background();
+        let resolution = resolution.map_err(|resolve::Interrupted(signal)| {
+            CliError::new(format!("stopped by {} before the command started", crate::signals::name(signal)))
+                .status(exit::SIGNAL_BASE.saturating_add(u8::try_from(signal).unwrap_or(0)))
+        })?;
         Ok(Resolved { plan, resolution, backends })
     }
 }

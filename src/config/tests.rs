@@ -99,15 +99,15 @@ fn discovery_walks_up_to_the_nearest_config() {
     let nested = root.path().join("a/b");
     std::fs::create_dir_all(&nested).unwrap();
     std::fs::write(root.path().join(FILE_NAME), "default_profile = \"x\"\n[profiles.x]\n").unwrap();
-    let found = Config::discover(None, &nested).unwrap().unwrap();
+    let found = Config::discover(None, &nested, |_, _| Ok(())).unwrap().unwrap();
     assert_eq!(found.path, root.path().join(FILE_NAME));
     assert_eq!(found.dir, root.path());
     let none = tempfile::tempdir().unwrap();
     assert!(
-        Config::discover(None, none.path()).unwrap().is_none()
+        Config::discover(None, none.path(), |_, _| Ok(())).unwrap().is_none()
             || none.path().ancestors().any(|d| d.join(FILE_NAME).is_file())
     );
-    assert!(Config::discover(Some(Path::new("missing.toml")), none.path()).is_err());
+    assert!(Config::discover(Some(Path::new("missing.toml")), none.path(), |_, _| Ok(())).is_err());
 }
 
 #[test]

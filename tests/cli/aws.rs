@@ -21,24 +21,27 @@ const SECRET_KEY: &str = "fake-secret-access-key";
 
 /// A project folder: `envcloak.toml` with `[aws]` made of `aws` lines and a
 /// default profile `dev` made of `profile` lines.
-fn project(aws: &str, profile: &str) -> Workspace {
+pub(crate) fn project(aws: &str, profile: &str) -> Workspace {
     let ws = Workspace::new();
     write_config(&ws, aws, profile);
     ws
 }
 
 fn write_config(ws: &Workspace, aws: &str, profile: &str) {
-    ws.write("envcloak.toml", format!("default_profile = \"dev\"\n\n[aws]\n{aws}\n\n[profiles.dev]\n{profile}\n"));
+    ws.write_trusted(
+        "envcloak.toml",
+        format!("default_profile = \"dev\"\n\n[aws]\n{aws}\n\n[profiles.dev]\n{profile}\n"),
+    );
 }
 
 /// `[aws]` lines for `endpoint` in [`REGION`].
-fn at(endpoint: &str) -> String {
+pub(crate) fn at(endpoint: &str) -> String {
     format!("endpoint_url = \"{endpoint}\"\nregion = \"{REGION}\"")
 }
 
 /// envcloak with fake static credentials (the secret key is redacted from
 /// failure messages) and instance metadata off.
-fn envcloak(ws: &Workspace) -> Cmd {
+pub(crate) fn envcloak(ws: &Workspace) -> Cmd {
     ws.secret(SECRET_KEY);
     ws.envcloak()
         .env("AWS_ACCESS_KEY_ID", KEY_ID)

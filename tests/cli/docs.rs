@@ -44,7 +44,9 @@ fn bash_completion_completes_commands_and_options() {
         out.stdout()
     };
     let commands = complete("envcloak ''");
-    for command in ["run", "check", "export", "keygen", "encrypt", "decrypt", "edit", "scan", "completions", "man"] {
+    for command in
+        ["run", "check", "export", "keygen", "encrypt", "decrypt", "edit", "scan", "trust", "completions", "man"]
+    {
         assert!(commands.lines().any(|l| l == command), "`{command}` is not offered: {commands}");
     }
     let options = complete("envcloak run --cl");
@@ -92,7 +94,9 @@ fn man_pages_render_without_warnings_for_envcloak_and_each_command() {
     top.expect(0);
     assert!(top.stdout().contains(".TH envcloak 1"), "no .TH header for envcloak(1)");
     let mut pages = vec![("envcloak".to_owned(), top.stdout())];
-    for command in ["run", "check", "export", "keygen", "encrypt", "decrypt", "edit", "scan", "completions", "man"] {
+    for command in
+        ["run", "check", "export", "keygen", "encrypt", "decrypt", "edit", "scan", "trust", "completions", "man"]
+    {
         let out = ws.envcloak().args(["man", command]).run();
         out.expect(0);
         assert!(out.stdout().contains(&format!(".TH envcloak-{command} 1")), "no .TH header for envcloak-{command}");

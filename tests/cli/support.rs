@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 pub mod bao;
+pub mod certs;
 pub mod fault_proxy;
 mod files;
 pub mod moto;
@@ -75,6 +76,16 @@ impl Workspace {
             std::fs::create_dir_all(parent).expect("create folders");
         }
         std::fs::write(&path, contents).expect("write a test file");
+        path
+    }
+
+    /// Writes a config file that names a server address, then trusts it with
+    /// `envcloak trust` (the trust store lives in this folder, the tests'
+    /// HOME), as a user would after reading it.
+    pub fn write_trusted(&self, rel: impl AsRef<Path>, contents: impl AsRef<[u8]>) -> PathBuf {
+        let path = self.write(rel, contents);
+        let out = self.envcloak().arg("trust").arg(&path).run();
+        assert_eq!(out.code(), 0, "envcloak trust {}\n{}", path.display(), out.diag());
         path
     }
 

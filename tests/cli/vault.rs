@@ -36,7 +36,7 @@ pub(crate) const TRICKY: &[(&str, &str)] = &[
 /// A project folder: `envcloak.toml` with `[vault]` (`address` unless
 /// empty, then `vault_extra` lines) and a default profile `dev` made of
 /// `profile` lines.
-fn project(address: &str, vault_extra: &str, profile: &str) -> Workspace {
+pub(crate) fn project(address: &str, vault_extra: &str, profile: &str) -> Workspace {
     let ws = Workspace::new();
     write_config(&ws, address, vault_extra, profile);
     ws
@@ -44,7 +44,7 @@ fn project(address: &str, vault_extra: &str, profile: &str) -> Workspace {
 
 fn write_config(ws: &Workspace, address: &str, vault_extra: &str, profile: &str) {
     let address = if address.is_empty() { String::new() } else { format!("address = \"{address}\"\n") };
-    ws.write(
+    ws.write_trusted(
         "envcloak.toml",
         format!("default_profile = \"dev\"\n\n[vault]\n{address}{vault_extra}\n\n[profiles.dev]\n{profile}\n"),
     );

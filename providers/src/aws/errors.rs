@@ -134,6 +134,18 @@ where
         return Failure::Backend(missing_credentials(credentials, target));
     }
     match &error {
+        SdkError::ServiceError(context) if (300..400).contains(&context.raw().status().as_u16()) => {
+            let raw = context.raw();
+            let location = raw.headers().get("location").unwrap_or("(no Location)");
+            Failure::Backend(
+                FetchError::new(format!(
+                    "{} answered with a redirect (HTTP {}) to {location}: envcloak follows no redirect",
+                    target.describe(),
+                    raw.status().as_u16()
+                ))
+                .with_hint("requests go only to the endpoint you named: if the redirect's target is yours, set AWS_ENDPOINT_URL / [aws] endpoint_url to it"),
+            )
+        }
         SdkError::ServiceError(context) => {
             let service = context.err();
             match service.code() {

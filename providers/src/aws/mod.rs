@@ -142,6 +142,9 @@ async fn client(settings: &AwsSettings, deadline: Instant) -> Result<Client, Fet
     }
     if let Some(endpoint) = &settings.endpoint_url {
         loader = loader.endpoint_url(endpoint);
+        if endpoint.trim_start().get(..7).is_some_and(|scheme| scheme.eq_ignore_ascii_case("http://")) {
+            loader = loader.http_client(direct_http_client());
+        }
     }
     let config = tokio::time::timeout_at(deadline, loader.load()).await.map_err(|_| {
         FetchError::new("the AWS configuration did not load within --timeout")
@@ -162,6 +165,21 @@ async fn client(settings: &AwsSettings, deadline: Instant) -> Result<Client, Fet
     let sdk_config = aws_sdk_secretsmanager::config::Builder::from(&config).retry_classifier(TooManyRequests).build();
     let sdk = aws_sdk_secretsmanager::Client::from_conf(sdk_config);
     Ok(Client { sdk, target, limit: Semaphore::new(MAX_IN_FLIGHT) })
+}
+
+/// The client for a plain-`http` endpoint (a local one): no proxy, since a
+/// proxy would see the signed requests and the secrets in the clear. An
+/// `https` endpoint keeps the SDK's client, which honours `HTTPS_PROXY`,
+/// `ALL_PROXY` and `NO_PROXY`.
+fn direct_http_client() -> aws_sdk_secretsmanager::config::SharedHttpClient {
+    aws_smithy_http_client::Builder::new().build_with_connector_fn(|settings, components| {
+        let mut connector = aws_smithy_http_client::ConnectorBuilder::default();
+        connector.set_connector_settings(settings.cloned());
+        if let Some(components) = components {
+            connector.set_sleep_impl(components.sleep_impl());
+        }
+        connector.build_http()
+    })
 }
 
 /// An HTTP 429 without an AWS error code (a gateway or proxy in front of the

@@ -1,16 +1,24 @@
 //! Getting a token: the user's own (never revoked), or a login with AppRole,
-//! JWT or Kubernetes (revoked when resolution is done).
+//! JWT or Kubernetes (revoked when the run is done, see
+//! `VaultProvider::release`).
 
 use std::path::Path;
 
+use rustify::endpoint::Endpoint;
 use secrecy::{ExposeSecret, SecretString};
 use tokio::time::Instant;
-use vaultrs::client::{Client as _, VaultClient};
-use vaultrs::error::ClientError;
+use vaultrs::api::auth::approle::requests::LoginWithApproleRequest;
+use vaultrs::api::auth::kubernetes::requests::LoginWithKubernetesRequest;
+use vaultrs::api::auth::oidc::requests::JWTLoginRequest;
+use vaultrs::api::token::requests::RevokeTokenSelfRequest;
 use zeroize::Zeroizing;
 
-use super::http::{retryable_status, with_retries, Attempt, HttpError};
+use super::http::{
+    read_body, redirect_error, retryable_status, transport_attempt, with_retries, Attempt, HttpError, Transport,
+    REQUEST_TIMEOUT,
+};
 use super::settings::{AuthMethod, Credential, JwtSource, VaultSettings};
+use super::transport;
 use crate::FetchError;
 
 /// A token and whether envcloak obtained it (and so must revoke it).
@@ -21,55 +29,86 @@ pub struct Session {
     pub owned: bool,
 }
 
-/// Gets the token the settings call for.
-pub async fn login(settings: &VaultSettings, client: &VaultClient, deadline: Instant) -> Result<Session, FetchError> {
+/// Gets the token the settings call for. A login is a POST of the request
+/// vaultrs defines for the method, sent through envcloak's own transport
+/// (bounded, retried, no redirect to another origin).
+pub async fn login(settings: &VaultSettings, transport: &Transport, deadline: Instant) -> Result<Session, FetchError> {
     let method = settings.auth.name();
     let failed = |e: HttpError| login_error(method, e);
-    let info = match &settings.auth {
+    let built = |e: &dyn std::fmt::Display| FetchError::new(format!("cannot build the {method} login request: {e}"));
+    let token = match &settings.auth {
         AuthMethod::Token => return user_token(settings),
         AuthMethod::AppRole { mount, role_id, secret_id } => {
             let role_id = read_credential(role_id, "role id")?;
             let secret_id = read_credential(secret_id, "secret id")?;
-            with_retries(deadline, || async {
-                vaultrs::auth::approle::login(client, mount, role_id.expose_secret(), secret_id.expose_secret())
-                    .await
-                    .map_err(client_attempt)
-            })
-            .await
-            .map_err(failed)?
+            let request = LoginWithApproleRequest::builder()
+                .mount(mount)
+                .role_id(role_id.expose_secret())
+                .secret_id(secret_id.expose_secret())
+                .build()
+                .map_err(|e| built(&e))?;
+            post_login(transport, &request, deadline).await.map_err(failed)?
         }
         AuthMethod::Jwt { mount, role, token } => {
             let jwt = match token {
                 JwtSource::Given(credential) => read_credential(credential, "JWT")?,
-                JwtSource::GitHubActions { audience } => github_id_token(client, audience.as_deref(), deadline).await?,
+                JwtSource::GitHubActions { audience } => github_id_token(audience.as_deref(), deadline).await?,
             };
-            with_retries(deadline, || async {
-                vaultrs::auth::oidc::login(client, mount, jwt.expose_secret(), role.clone())
-                    .await
-                    .map_err(client_attempt)
-            })
-            .await
-            .map_err(failed)?
+            let mut request = JWTLoginRequest::builder();
+            request.mount(mount).jwt(jwt.expose_secret());
+            if let Some(role) = role {
+                request.role(role);
+            }
+            let request = request.build().map_err(|e| built(&e))?;
+            post_login(transport, &request, deadline).await.map_err(failed)?
         }
         AuthMethod::Kubernetes { mount, role, token_file } => {
             let jwt = read_credential(&Credential::File(token_file.clone()), "service-account token")?;
-            with_retries(deadline, || async {
-                vaultrs::auth::kubernetes::login(client, mount, role, jwt.expose_secret()).await.map_err(client_attempt)
-            })
-            .await
-            .map_err(failed)?
+            let request = LoginWithKubernetesRequest::builder()
+                .mount(mount)
+                .role(role)
+                .jwt(jwt.expose_secret())
+                .build()
+                .map_err(|e| built(&e))?;
+            post_login(transport, &request, deadline).await.map_err(failed)?
         }
     };
-    let token = SecretString::from(info.client_token);
     Ok(Session { token, owned: true })
 }
 
-/// Revokes a token envcloak obtained; a failure is reported, not fatal.
-pub async fn revoke(client: &mut VaultClient, session: &Session) -> Result<(), String> {
-    client.set_token(session.token.expose_secret());
-    let outcome = vaultrs::token::revoke_self(client).await;
-    client.set_token("");
-    outcome.map_err(|e| describe(&client_attempt(e).error))
+/// Sends a login request; the `auth.client_token` of the answer.
+async fn post_login(
+    transport: &Transport,
+    request: &impl Endpoint,
+    deadline: Instant,
+) -> Result<SecretString, HttpError> {
+    #[derive(serde::Deserialize)]
+    struct Answer {
+        auth: Auth,
+    }
+    #[derive(serde::Deserialize)]
+    struct Auth {
+        client_token: SecretString,
+    }
+    let body = Zeroizing::new(
+        request.body().map_err(|e| unusable(format!("cannot encode the request: {e}")))?.unwrap_or_default(),
+    );
+    let answer = transport.post(None, &request.path(), &body, deadline).await?;
+    serde_json::from_slice::<Answer>(&answer)
+        .map(|answer| answer.auth.client_token)
+        .map_err(|_| unusable("the login answer has no auth.client_token".into()))
+}
+
+/// Revokes a token envcloak obtained, giving up at `deadline`; a failure is
+/// reported, not fatal (the token still expires with its TTL).
+pub async fn revoke(transport: &Transport, token: &SecretString, deadline: Instant) -> Result<(), String> {
+    let path = RevokeTokenSelfRequest::builder().build().map_err(|e| e.to_string())?.path();
+    transport.post(Some(token), &path, b"", deadline).await.map(drop).map_err(|e| describe(&e))
+}
+
+/// A failure that is not the server's answer or the transport's.
+fn unusable(message: String) -> HttpError {
+    HttpError { status: None, message, body: None, tls: false, redirect: false }
 }
 
 /// `VAULT_TOKEN`, then `BAO_TOKEN`, then `~/.vault-token`.
@@ -120,12 +159,13 @@ fn credential_name(credential: &Credential) -> String {
 }
 
 /// Asks GitHub Actions for an OIDC ID token (the job needs
-/// `permissions: id-token: write`).
-async fn github_id_token(
-    client: &VaultClient,
-    audience: Option<&str>,
-    deadline: Instant,
-) -> Result<SecretString, FetchError> {
+/// `permissions: id-token: write`), with a client of its own: full TLS
+/// verification whatever `skip_verify` says, no redirect to another origin.
+async fn github_id_token(audience: Option<&str>, deadline: Instant) -> Result<SecretString, FetchError> {
+    #[derive(serde::Deserialize)]
+    struct IdToken {
+        value: SecretString,
+    }
     let (Ok(url), Ok(bearer)) =
         (std::env::var("ACTIONS_ID_TOKEN_REQUEST_URL"), std::env::var("ACTIONS_ID_TOKEN_REQUEST_TOKEN"))
     else {
@@ -138,54 +178,34 @@ async fn github_id_token(
     if let Some(audience) = audience {
         request.query_pairs_mut().append_pair("audience", audience);
     }
-    #[derive(serde::Deserialize)]
-    struct IdToken {
-        value: String,
-    }
-    let http = &client.http.http;
+    let http = transport::oidc_client()?;
     let token = with_retries(deadline, || async {
         let response = http
             .get(request.clone())
             .bearer_auth(bearer.as_str())
-            .timeout(super::http::REQUEST_TIMEOUT)
+            .timeout(REQUEST_TIMEOUT.min(deadline.saturating_duration_since(Instant::now())))
             .send()
             .await
-            .map_err(super::http::transport_attempt)?;
-        let status = response.status().as_u16();
-        if !response.status().is_success() {
-            return Err(Attempt {
-                retry: retryable_status(status),
-                after: None,
-                error: HttpError {
-                    status: Some(status),
-                    message: "GitHub refused the ID token request".into(),
-                    body: None,
-                    tls: false,
-                },
-            });
+            .map_err(transport_attempt)?;
+        if response.status().is_redirection() {
+            return Err(Attempt { retry: false, after: None, error: redirect_error(request.as_str(), &response) });
         }
-        response.json::<IdToken>().await.map_err(super::http::transport_attempt)
+        let status = response.status();
+        let body = read_body(response).await?;
+        if !status.is_success() {
+            let mut error = unusable("GitHub refused the ID token request".into());
+            error.status = Some(status.as_u16());
+            return Err(Attempt { retry: retryable_status(status.as_u16()), after: None, error });
+        }
+        serde_json::from_slice::<IdToken>(&body).map(|id| id.value).map_err(|_| Attempt {
+            retry: false,
+            after: None,
+            error: unusable("the answer to the ID token request has no `value`".into()),
+        })
     })
     .await
     .map_err(|e| FetchError::new(format!("cannot get a GitHub Actions ID token: {}", describe(&e))))?;
-    Ok(SecretString::from(token.value))
-}
-
-/// Maps vaultrs's error to a try's outcome: API errors by status,
-/// transport errors retried.
-fn client_attempt(error: ClientError) -> Attempt {
-    match error {
-        ClientError::APIError { code, errors } => Attempt {
-            retry: retryable_status(code),
-            after: None,
-            error: HttpError { status: Some(code), message: errors.join("; "), body: None, tls: false },
-        },
-        other => Attempt {
-            retry: matches!(other, ClientError::RestClientError { .. }),
-            after: None,
-            error: HttpError { status: None, message: other.to_string(), body: None, tls: false },
-        },
-    }
+    Ok(token)
 }
 
 /// `HTTP 403: permission denied` or the transport's reason.
@@ -199,6 +219,7 @@ pub fn describe(error: &HttpError) -> String {
 
 fn login_error(method: &str, error: HttpError) -> FetchError {
     let hint = match error.status {
+        _ if error.redirect => super::REDIRECT_HINT.into(),
         Some(400 | 403) => format!("check the {method} credentials and the role's bound claims or secret id; the role must exist at this auth mount"),
         None => "check that the Vault address is reachable (VAULT_ADDR / [vault] address)".into(),
         _ => format!("check the {method} auth mount path in [vault] auth"),

@@ -1,7 +1,8 @@
 //! Requests to Vault with bounded retries: connection errors, 412, 429 and
 //! 5xx are retried with exponential backoff and jitter (honouring
-//! `Retry-After`), never past the run's deadline; 4xx answers and TLS
-//! failures are final.
+//! `Retry-After`), never past the run's deadline; 4xx answers, TLS
+//! failures, redirects to another origin and answers over [`MAX_BODY`] are
+//! final.
 
 use std::future::Future;
 use std::time::Duration;
@@ -29,6 +30,8 @@ pub struct HttpError {
     pub body: Option<std::sync::Arc<Zeroizing<Vec<u8>>>>,
     /// The server's certificate was refused (untrusted, or for another name).
     pub tls: bool,
+    /// The server answered with a redirect that was not followed.
+    pub redirect: bool,
 }
 
 /// One try's outcome when it failed.
@@ -81,54 +84,146 @@ pub fn retryable_status(status: u16) -> bool {
     matches!(status, 412 | 429 | 500..=599)
 }
 
-/// A GET of `path` (below `/v1/`) with the token and namespace headers;
-/// returns the body of a 2xx answer.
-pub async fn get(
-    client: &reqwest::Client,
-    base: &reqwest::Url,
-    namespace: Option<&str>,
-    token: &SecretString,
-    path: &str,
-    deadline: Instant,
-) -> Result<Zeroizing<Vec<u8>>, HttpError> {
-    let url = format!("{}/v1/{path}", base.as_str().trim_end_matches('/'));
-    with_retries(deadline, || async {
-        let mut request = client
-            .get(&url)
-            .header("X-Vault-Token", token.expose_secret())
-            .header("X-Vault-Request", "true")
-            .timeout(REQUEST_TIMEOUT.min(deadline.saturating_duration_since(Instant::now())));
-        if let Some(namespace) = namespace {
-            request = request.header("X-Vault-Namespace", namespace);
-        }
-        let response = request.send().await.map_err(transport_attempt)?;
-        let status = response.status().as_u16();
-        let after = retry_after(&response);
-        let body = read_body(response).await.map_err(cut_short)?;
-        if (200..300).contains(&status) {
-            return Ok(body);
-        }
-        Err(Attempt {
-            retry: retryable_status(status),
-            after,
-            error: HttpError {
-                status: Some(status),
-                message: vault_errors(&body),
-                body: Some(std::sync::Arc::new(body)),
-                tls: false,
-            },
-        })
-    })
-    .await
+/// The largest answer read from Vault: anything bigger is refused before it
+/// is held in memory.
+pub const MAX_BODY: usize = 16 << 20;
+
+/// Where and how requests go: the client (see [`super::transport`]), the
+/// server's address and the namespace header.
+pub struct Transport {
+    /// The HTTP client.
+    pub http: reqwest::Client,
+    /// The server's address, checked by `VaultSettings::checked_address`.
+    pub base: reqwest::Url,
+    /// `X-Vault-Namespace`, if any.
+    pub namespace: Option<String>,
 }
 
-/// Reads the body into a zeroizing buffer.
-async fn read_body(mut response: reqwest::Response) -> Result<Zeroizing<Vec<u8>>, reqwest::Error> {
-    let capacity = response.content_length().unwrap_or(4096).min(1 << 24) as usize;
+impl Transport {
+    /// A GET of `path` (below `/v1/`) with the token; the body of a 2xx
+    /// answer.
+    pub async fn get(
+        &self,
+        token: &SecretString,
+        path: &str,
+        deadline: Instant,
+    ) -> Result<Zeroizing<Vec<u8>>, HttpError> {
+        self.send(reqwest::Method::GET, Some(token), path, None, deadline).await
+    }
+
+    /// A POST of `body` to `path` (below `/v1/`), with the token if given;
+    /// the body of a 2xx answer.
+    pub async fn post(
+        &self,
+        token: Option<&SecretString>,
+        path: &str,
+        body: &[u8],
+        deadline: Instant,
+    ) -> Result<Zeroizing<Vec<u8>>, HttpError> {
+        self.send(reqwest::Method::POST, token, path, Some(body), deadline).await
+    }
+
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        token: Option<&SecretString>,
+        path: &str,
+        body: Option<&[u8]>,
+        deadline: Instant,
+    ) -> Result<Zeroizing<Vec<u8>>, HttpError> {
+        let path = path.trim().trim_start_matches('/');
+        let url = format!("{}/v1/{path}", self.base.as_str().trim_end_matches('/'));
+        with_retries(deadline, || async {
+            let mut request = self
+                .http
+                .request(method.clone(), &url)
+                .header("X-Vault-Request", "true")
+                .timeout(REQUEST_TIMEOUT.min(deadline.saturating_duration_since(Instant::now())));
+            if let Some(token) = token {
+                request = request.header("X-Vault-Token", token.expose_secret());
+            }
+            if let Some(namespace) = &self.namespace {
+                request = request.header("X-Vault-Namespace", namespace);
+            }
+            if let Some(body) = body {
+                request = request.header(reqwest::header::CONTENT_TYPE, "application/json").body(body.to_vec());
+            }
+            let response = request.send().await.map_err(transport_attempt)?;
+            let status = response.status().as_u16();
+            if response.status().is_redirection() {
+                return Err(Attempt { retry: false, after: None, error: redirect_error(&url, &response) });
+            }
+            let after = retry_after(&response);
+            let body = read_body(response).await?;
+            if (200..300).contains(&status) {
+                return Ok(body);
+            }
+            Err(Attempt {
+                retry: retryable_status(status),
+                after,
+                error: HttpError {
+                    status: Some(status),
+                    message: vault_errors(&body),
+                    body: Some(std::sync::Arc::new(body)),
+                    tls: false,
+                    redirect: false,
+                },
+            })
+        })
+        .await
+    }
+}
+
+/// A redirect the client did not follow (to another origin, or too many):
+/// named with both addresses, never followed with the token.
+pub fn redirect_error(from: &str, response: &reqwest::Response) -> HttpError {
+    let location = response.headers().get(reqwest::header::LOCATION).and_then(|l| l.to_str().ok());
+    let to = location.unwrap_or("(no Location)");
+    let to = response.url().join(to).map_or_else(|_| to.to_owned(), |url| url.to_string());
+    let from = reqwest::Url::parse(from).map_or_else(|_| from.to_owned(), |url| origin(&url));
+    HttpError {
+        status: Some(response.status().as_u16()),
+        message: format!(
+            "a redirect from {from} to {to}: envcloak follows no redirect to another scheme, host or port"
+        ),
+        body: None,
+        tls: false,
+        redirect: true,
+    }
+}
+
+/// `scheme://host:port` of a URL.
+pub fn origin(url: &reqwest::Url) -> String {
+    url.origin().ascii_serialization()
+}
+
+/// Reads the body into a zeroizing buffer, refusing more than [`MAX_BODY`]
+/// bytes; an answer cut short is retried (every request here is safe to
+/// repeat).
+pub async fn read_body(mut response: reqwest::Response) -> Result<Zeroizing<Vec<u8>>, Attempt> {
+    let too_big = || Attempt {
+        retry: false,
+        after: None,
+        error: HttpError {
+            status: None,
+            message: format!("the answer is larger than {} MiB, the most envcloak reads", MAX_BODY >> 20),
+            body: None,
+            tls: false,
+            redirect: false,
+        },
+    };
+    let announced = response.content_length().unwrap_or(0);
+    if announced > MAX_BODY as u64 {
+        return Err(too_big());
+    }
+    let capacity = usize::try_from(announced).unwrap_or(MAX_BODY).clamp(4096, MAX_BODY);
     let mut body = Zeroizing::new(Vec::with_capacity(capacity));
-    while let Some(chunk) = response.chunk().await? {
+    while let Some(chunk) = response.chunk().await.map_err(cut_short)? {
+        if body.len() + chunk.len() > MAX_BODY {
+            return Err(too_big());
+        }
         if body.len() + chunk.len() > body.capacity() {
-            let mut bigger = Zeroizing::new(Vec::with_capacity((body.len() + chunk.len()) * 2));
+            let mut bigger = Zeroizing::new(Vec::with_capacity(((body.len() + chunk.len()) * 2).min(MAX_BODY)));
             bigger.extend_from_slice(&body);
             body = bigger;
         }
@@ -165,7 +260,7 @@ pub fn transport_attempt(error: reqwest::Error) -> Attempt {
     Attempt {
         retry: !tls && (error.is_connect() || error.is_timeout() || error.is_request() || error.is_body()),
         after: None,
-        error: HttpError { status: None, message: describe_transport(&error, tls), body: None, tls },
+        error: HttpError { status: None, message: describe_transport(&error, tls), body: None, tls, redirect: false },
     }
 }
 

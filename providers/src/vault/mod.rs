@@ -4,41 +4,74 @@
 //! One run makes at most one login, one mount lookup per distinct mount
 //! (concurrently), and one read per distinct path (concurrently, at most
 //! [`MAX_IN_FLIGHT`] at a time, overlapping the lookups) over one connection
-//! pool; a token obtained by logging in is revoked when the reads are done.
+//! pool; a token obtained by logging in is revoked by
+//! [`Provider::release`], which the caller runs on every way out (success,
+//! failure, timeout, a signal), with a grace period of its own.
 
 mod auth;
 mod http;
 mod kv;
 mod settings;
+mod transport;
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use secrecy::SecretString;
 use tokio::sync::{watch, Semaphore};
 use tokio::time::Instant;
-use vaultrs::client::{VaultClient, VaultClientSettingsBuilder};
 
 pub use settings::{AuthMethod, Credential, JwtSource, VaultSettings};
 
 use crate::{Backend, BoxFuture, Document, FetchError, Fetched, Provider, Source, SourceQuery};
-use http::HttpError;
+use http::{HttpError, Transport};
 use kv::Mount;
 
 /// Reads in flight at once.
 pub const MAX_IN_FLIGHT: usize = 64;
 
+/// How long revoking the tokens envcloak logged in for may take, counted
+/// from when the run is done with Vault (not from its `--timeout`, which
+/// may have run out).
+pub const REVOKE_GRACE: Duration = Duration::from_secs(3);
+
+/// The hint for a redirect that was not followed.
+const REDIRECT_HINT: &str = "envcloak sends the token only to the address you named: if the server the redirect \
+     points at is yours, set VAULT_ADDR / [vault] address to it";
+
 /// The Vault/OpenBao provider.
 pub struct VaultProvider {
     settings: VaultSettings,
     deadline: Instant,
+    /// Tokens envcloak logged in for, with the transport to revoke them
+    /// through; emptied by [`Provider::release`].
+    logins: Mutex<Vec<(Arc<Transport>, SecretString)>>,
 }
 
 impl VaultProvider {
     /// A provider for `settings` that gives up at `deadline` (the run's
     /// `--timeout`).
     pub fn new(settings: VaultSettings, deadline: Instant) -> Self {
-        Self { settings, deadline }
+        Self { settings, deadline, logins: Mutex::new(Vec::new()) }
+    }
+
+    async fn fetch_all(&self, sources: &[Source]) -> Result<Fetched, FetchError> {
+        let base = self.settings.checked_address()?;
+        let transport = Arc::new(Transport {
+            http: transport::vault_client(&self.settings, &base)?,
+            base,
+            namespace: self.settings.namespace.clone(),
+        });
+        let session = auth::login(&self.settings, &transport, self.deadline).await?;
+        if session.owned {
+            self.logins
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .push((Arc::clone(&transport), session.token.clone()));
+        }
+        let context = Arc::new(Context { transport, token: session.token, deadline: self.deadline });
+        read_all(&context, sources).await
     }
 }
 
@@ -48,73 +81,34 @@ impl Provider for VaultProvider {
     }
 
     fn fetch<'a>(&'a self, sources: &'a [Source]) -> BoxFuture<'a, Result<Fetched, FetchError>> {
-        Box::pin(fetch_all(&self.settings, sources, self.deadline))
+        Box::pin(self.fetch_all(sources))
+    }
+
+    fn release(&self) -> BoxFuture<'_, ()> {
+        let logins = std::mem::take(&mut *self.logins.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+        Box::pin(async move {
+            let deadline = Instant::now() + REVOKE_GRACE;
+            for (transport, token) in logins {
+                if let Err(e) = auth::revoke(&transport, &token, deadline).await {
+                    // The token expires with its TTL; the run itself is not at fault.
+                    eprintln!("envcloak: warning: could not revoke the Vault token envcloak logged in with ({e})");
+                }
+            }
+        })
     }
 }
 
 /// Shared by the concurrent requests of one run.
 struct Context {
-    http: reqwest::Client,
-    base: reqwest::Url,
-    namespace: Option<String>,
+    transport: Arc<Transport>,
     token: SecretString,
     deadline: Instant,
 }
 
 impl Context {
     async fn get(&self, path: &str) -> Result<zeroize::Zeroizing<Vec<u8>>, HttpError> {
-        http::get(&self.http, &self.base, self.namespace.as_deref(), &self.token, path, self.deadline).await
+        self.transport.get(&self.token, path, self.deadline).await
     }
-}
-
-async fn fetch_all(settings: &VaultSettings, sources: &[Source], deadline: Instant) -> Result<Fetched, FetchError> {
-    let base = settings.checked_address()?;
-    let mut client = client(settings, &base)?;
-    let session = auth::login(settings, &client, deadline).await?;
-    let context = Arc::new(Context {
-        http: client.http.http.clone(),
-        base,
-        namespace: settings.namespace.clone(),
-        token: session.token.clone(),
-        deadline,
-    });
-    let outcome = read_all(&context, sources).await;
-    if session.owned {
-        if let Err(e) = auth::revoke(&mut client, &session).await {
-            // The token expires with its TTL; the secrets were read.
-            eprintln!("envcloak: warning: could not revoke the Vault token envcloak logged in with ({e})");
-        }
-    }
-    outcome
-}
-
-/// The vaultrs client: TLS roots, client certificate, namespace, timeout.
-fn client(settings: &VaultSettings, base: &reqwest::Url) -> Result<VaultClient, FetchError> {
-    let mut builder = VaultClientSettingsBuilder::default();
-    builder
-        .address(base.as_str())
-        .token("")
-        .verify(!settings.skip_verify)
-        .timeout(Some(http::REQUEST_TIMEOUT))
-        .ca_certs(settings.ca_certs.iter().map(|p| p.display().to_string()).collect());
-    if let Some(namespace) = &settings.namespace {
-        builder.set_namespace(namespace.clone());
-    }
-    if let Some((cert, key)) = &settings.client_cert {
-        let read = |path: &std::path::Path| {
-            std::fs::read(path).map_err(|e| FetchError::new(format!("cannot read {}: {e}", path.display())))
-        };
-        let mut pem = zeroize::Zeroizing::new(read(cert)?);
-        pem.extend_from_slice(&read(key)?);
-        let identity = reqwest::Identity::from_pem(&pem)
-            .map_err(|e| FetchError::new(format!("the client certificate or key is not usable PEM: {e}")))?;
-        builder.identity(Some(identity));
-    }
-    let vault_settings = builder.build().map_err(|e| FetchError::new(format!("invalid Vault settings: {e}")))?;
-    VaultClient::new(vault_settings).map_err(|e| {
-        FetchError::new(format!("cannot set up the Vault client: {e}"))
-            .with_hint("check [vault] ca_cert / VAULT_CACERT")
-    })
 }
 
 /// Where each location's mount was found, or why it was not: shared by the
@@ -215,7 +209,7 @@ async fn find_mounts(
                         result.insert(location, Err(FetchError::new("this path is not in a KV secrets engine")));
                     }
                 },
-                Err(e) if e.status.is_none() => return Err(unreachable(&e)),
+                Err(e) if e.status.is_none() || e.redirect => return Err(unreachable(&e, &context.transport.base)),
                 Err(e) => {
                     result.insert(location, Err(mount_error(&e)));
                 }
@@ -262,14 +256,17 @@ fn document(
     }
 }
 
-fn unreachable(error: &HttpError) -> FetchError {
+fn unreachable(error: &HttpError, base: &reqwest::Url) -> FetchError {
+    if error.redirect {
+        return FetchError::new(format!("Vault answered with {}", auth::describe(error))).with_hint(REDIRECT_HINT);
+    }
     let hint = if error.tls {
         "the server's certificate was refused: trust the CA that signed it ([vault] ca_cert or VAULT_CACERT), \
          and use an address with a host name the certificate names"
     } else {
         "check VAULT_ADDR / [vault] address and that the server is up"
     };
-    FetchError::new(format!("cannot reach Vault: {}", auth::describe(error))).with_hint(hint)
+    FetchError::new(format!("cannot reach Vault at {}: {}", http::origin(base), auth::describe(error))).with_hint(hint)
 }
 
 fn mount_error(error: &HttpError) -> FetchError {

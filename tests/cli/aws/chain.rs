@@ -12,7 +12,7 @@ const PROFILE: &str = "[profiles.dev.env]\nAPI_KEY = \"aws-sm://app\"\n";
 const VALUE: &str = "fake-chain-value";
 
 #[test]
-fn region_credentials_and_endpoint_come_from_the_config_then_the_sdk_chain() {
+fn endpoint_from_the_variables_first_region_and_credentials_from_the_config_then_the_sdk_chain() {
     let Some(moto) = MotoServer::start() else { return };
     moto.create_secret("app", VALUE);
     let down = format!("http://127.0.0.1:{}", free_port());
@@ -30,10 +30,12 @@ fn region_credentials_and_endpoint_come_from_the_config_then_the_sdk_chain() {
     let out = fails_closed(&ws, envcloak(&ws).env("AWS_ENDPOINT_URL", &endpoint).env("AWS_REGION", "us-east-2"), &[]);
     out.stderr_has(&["API_KEY", "ResourceNotFoundException", "us-east-2"]);
 
-    // [aws] wins over the variables.
+    // AWS_ENDPOINT_URL wins over [aws] endpoint_url (the environment names
+    // where credentials go); [aws] region wins over AWS_REGION.
+    write_config(&ws, &at(&down), PROFILE);
+    let env = child_env(&ws, envcloak(&ws).env("AWS_ENDPOINT_URL", &endpoint).env("AWS_REGION", "us-east-2"), &[]);
+    assert_var(&env, "API_KEY", Some(VALUE), "AWS_ENDPOINT_URL over [aws] endpoint_url, [aws] region over AWS_REGION");
     write_config(&ws, &at(&endpoint), PROFILE);
-    let env = child_env(&ws, envcloak(&ws).env("AWS_ENDPOINT_URL", &down).env("AWS_REGION", "us-east-2"), &[]);
-    assert_var(&env, "API_KEY", Some(VALUE), "[aws] endpoint_url and region over AWS_ENDPOINT_URL and AWS_REGION");
 
     // A profile in ~/.aws/config and ~/.aws/credentials (HOME is the
     // workspace): the default one, AWS_PROFILE, and [aws] profile.

@@ -122,7 +122,7 @@ fn run(title: &str, cases: Vec<Case>) {
     let mut matrix = Matrix::default();
     for case in cases {
         let (proxy, endpoint) = route(&case, moto.port());
-        ws.write("envcloak.toml", config(&endpoint));
+        ws.write_trusted("envcloak.toml", config(&endpoint));
         let cmd = ws
             .envcloak()
             .env("AWS_ACCESS_KEY_ID", KEY_ID)

@@ -15,80 +15,12 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use crate::support::bao::{free_port, have_bao, have_openssl, http, random_hex, Lag, SlowProxy};
+use crate::support::certs::make_certs;
 use crate::support::{kill_group, Workspace};
 use crate::vault::{assert_var, child_env, fails_closed};
 
 const VALUE: &str = "fake-tls-name-value";
 const PROFILE: &str = "[profiles.dev.env]\nAPI_KEY = \"vault://secret/app#API_KEY\"\n";
-
-/// Runs `openssl ARGS` in `dir`; panics with its stderr on failure.
-fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl").args(args).current_dir(dir).stdin(Stdio::null()).output().expect("run openssl");
-    assert!(out.status.success(), "openssl {}: {}", args[0], String::from_utf8_lossy(&out.stderr));
-}
-
-/// A CA (`ca.pem`) and, for each name, `NAME.pem`/`NAME.key`: a server
-/// certificate whose only subject alternative name is `DNS:NAME`.
-fn make_certs(dir: &Path, names: &[&str]) {
-    openssl(
-        dir,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.pem",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=envcloak fake test CA",
-            "-addext",
-            "basicConstraints=critical,CA:TRUE",
-            "-addext",
-            "keyUsage=critical,keyCertSign,cRLSign",
-        ],
-    );
-    for name in names {
-        let (key, csr, cert, ext) =
-            (format!("{name}.key"), format!("{name}.csr"), format!("{name}.pem"), format!("{name}.ext"));
-        std::fs::write(
-            dir.join(&ext),
-            format!(
-                "subjectAltName=DNS:{name}\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\n\
-                 extendedKeyUsage=serverAuth\n"
-            ),
-        )
-        .expect("write the extensions file");
-        openssl(
-            dir,
-            &["req", "-newkey", "rsa:2048", "-nodes", "-keyout", &key, "-out", &csr, "-subj", &format!("/CN={name}")],
-        );
-        openssl(
-            dir,
-            &[
-                "x509",
-                "-req",
-                "-in",
-                &csr,
-                "-CA",
-                "ca.pem",
-                "-CAkey",
-                "ca.key",
-                "-CAcreateserial",
-                "-out",
-                &cert,
-                "-days",
-                "2",
-                "-extfile",
-                &ext,
-            ],
-        );
-    }
-}
 
 /// `bao server -dev` (plain HTTP on `dev_port`, for setup) plus a TLS
 /// listener per (port, certificate name). Killed with its process group
@@ -184,7 +116,7 @@ fn read_log(dir: &Path) -> String {
 
 fn project(address: &str, ca: &Path) -> Workspace {
     let ws = Workspace::new();
-    ws.write(
+    ws.write_trusted(
         "envcloak.toml",
         format!(
             "default_profile = \"dev\"\n\n[vault]\naddress = \"{address}\"\nca_cert = \"{}\"\n\n[profiles.dev]\n{PROFILE}",
@@ -274,7 +206,7 @@ fn tls_failures_are_final_and_named_as_such() {
     let proxy = SlowProxy::start(local, Lag::Delay(Duration::ZERO));
     let ws = Workspace::new();
     ws.secret(&bao.token);
-    ws.write(
+    ws.write_trusted(
         "envcloak.toml",
         format!(
             "default_profile = \"dev\"\n\n[vault]\naddress = \"https://localhost:{}\"\n\n[profiles.dev]\n{PROFILE}",

@@ -159,7 +159,7 @@ fn run(title: &str, cases: Vec<Case>) {
     for case in cases {
         let approle = case.name.contains("AppRole");
         let (proxy, address) = route(&case, bao.port());
-        ws.write("envcloak.toml", config(&address, approle));
+        ws.write_trusted("envcloak.toml", config(&address, approle));
         let cmd = if approle {
             ws.envcloak().env("VAULT_ROLE_ID", &role_id).env("VAULT_SECRET_ID", &secret_id)
         } else {

@@ -9,8 +9,8 @@
 
 use std::ffi::OsStr;
 use std::fs::File;
-use std::io::{ErrorKind, Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
+use std::io::{BufRead, ErrorKind, Read, Write};
+use std::net::{Ipv4Addr, Shutdown, TcpListener, TcpStream};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -21,6 +21,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Value};
 
+use super::fault_proxy::Answer;
 use super::{missing, probe};
 
 /// How long a server may take to answer `/v1/sys/health`.
@@ -658,7 +659,19 @@ pub(super) fn serve_loopback(
     threads: &Threads,
     serve: impl Fn(TcpStream, &Threads) + Send + 'static,
 ) -> (u16, JoinHandle<()>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("bind the {name}: {e}"));
+    serve_on(Ipv4Addr::LOCALHOST, name, threads, serve)
+}
+
+/// [`serve_loopback`] on another loopback address (e.g. 127.0.0.2, which
+/// Linux routes to `lo` like 127.0.0.1: "another host" for a test).
+pub(super) fn serve_on(
+    ip: Ipv4Addr,
+    name: &str,
+    threads: &Threads,
+    serve: impl Fn(TcpStream, &Threads) + Send + 'static,
+) -> (u16, JoinHandle<()>) {
+    assert!(ip.is_loopback(), "test servers listen on loopback only, not {ip}");
+    let listener = TcpListener::bind((ip, 0)).unwrap_or_else(|e| panic!("bind the {name} on {ip}: {e}"));
     listener.set_nonblocking(true).expect("non-blocking listener");
     let port = listener.local_addr().expect("local address").port();
     let threads = threads.share();
@@ -798,10 +811,12 @@ impl Drop for SlowProxy {
 }
 
 /// A tiny HTTP server on a loopback port: `answer(head, body)` gives
-/// (status, JSON body) for each request; request heads are recorded.
-/// Stops when dropped.
+/// (status, JSON body) for each request; connections and request heads are
+/// recorded. Stops when dropped.
 pub struct HttpStub {
+    ip: Ipv4Addr,
     port: u16,
+    connections: Arc<AtomicUsize>,
     requests: Arc<Mutex<Vec<String>>>,
     threads: Threads,
     acceptor: Option<JoinHandle<()>>,
@@ -809,10 +824,21 @@ pub struct HttpStub {
 
 impl HttpStub {
     pub fn start(answer: impl Fn(&str, &[u8]) -> (u16, String) + Send + Sync + 'static) -> HttpStub {
+        HttpStub::start_on(Ipv4Addr::LOCALHOST, move |head, body| {
+            let (status, reply) = answer(head, body);
+            Answer::json(status, reply)
+        })
+    }
+
+    /// A stub on the loopback address `ip` whose answers may carry headers
+    /// of their own (see [`Answer`]).
+    pub fn start_on(ip: Ipv4Addr, answer: impl Fn(&str, &[u8]) -> Answer + Send + Sync + 'static) -> HttpStub {
         let threads = Threads::default();
+        let connections = Arc::new(AtomicUsize::new(0));
         let requests: Arc<Mutex<Vec<String>>> = Arc::default();
-        let record = Arc::clone(&requests);
-        let (port, acceptor) = serve_loopback("HTTP stub", &threads, move |mut stream, _| {
+        let (count, record) = (Arc::clone(&connections), Arc::clone(&requests));
+        let (port, acceptor) = serve_on(ip, "HTTP stub", &threads, move |mut stream, _| {
+            count.fetch_add(1, Ordering::SeqCst);
             // One request at a time is enough here: answered inline.
             let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
             let mut raw = Vec::new();
@@ -823,6 +849,9 @@ impl HttpStub {
                     _ => break,
                 }
             }
+            if raw.is_empty() {
+                return; // a connection without a request
+            }
             let head = String::from_utf8_lossy(&raw).into_owned();
             let length = head
                 .lines()
@@ -832,17 +861,28 @@ impl HttpStub {
             let mut body = vec![0u8; length.min(1 << 20)];
             let _ = stream.read_exact(&mut body);
             record.lock().unwrap().push(head.clone());
-            let (status, reply) = answer(&head, &body);
-            let _ = stream.write_all(
-                format!(
-                    "HTTP/1.1 {status} Stub\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{reply}",
-                    reply.len()
-                )
-                .as_bytes(),
-            );
+            let reply = answer(&head, &body);
+            let mut bytes = format!("HTTP/1.1 {} Stub\r\n", reply.status);
+            for (name, value) in &reply.headers {
+                bytes += &format!("{name}: {value}\r\n");
+            }
+            bytes += &format!("Content-Length: {}\r\nConnection: close\r\n\r\n{}", reply.body.len(), reply.body);
+            let _ = stream.write_all(bytes.as_bytes());
             let _ = stream.shutdown(Shutdown::Both);
         });
-        HttpStub { port, requests, threads, acceptor: Some(acceptor) }
+        HttpStub { ip, port, connections, requests, threads, acceptor: Some(acceptor) }
+    }
+
+    /// Answers every request with `status` (a 3xx) and `Location: TO/PATH`,
+    /// PATH being the request's own target: a server that sends clients to
+    /// another origin `to` (e.g. `http://127.0.0.2:PORT`).
+    pub fn redirect(status: u16, to: &str) -> HttpStub {
+        let to = to.trim_end_matches('/').to_owned();
+        HttpStub::start_on(Ipv4Addr::LOCALHOST, move |head, _| {
+            let path = head.split_whitespace().nth(1).unwrap_or("/");
+            let path = if path.starts_with('/') { path } else { "/" };
+            Answer::json(status, "").header("Location", &format!("{to}{path}"))
+        })
     }
 
     /// GitHub's OIDC token endpoint (`ACTIONS_ID_TOKEN_REQUEST_URL`):
@@ -885,23 +925,166 @@ impl HttpStub {
         })
     }
 
-    /// `http://127.0.0.1:PORT`.
+    /// `http://IP:PORT` (`http://127.0.0.1:PORT` unless started elsewhere).
     pub fn addr(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        format!("http://{}", self.host_port())
+    }
+
+    /// `IP:PORT`.
+    pub fn host_port(&self) -> String {
+        format!("{}:{}", self.ip, self.port)
     }
 
     pub fn port(&self) -> u16 {
         self.port
     }
 
+    /// Connections accepted so far (with a request or not).
+    pub fn connections(&self) -> usize {
+        self.connections.load(Ordering::SeqCst)
+    }
+
     /// The request heads received so far (request line first).
     pub fn requests(&self) -> Vec<String> {
         self.requests.lock().unwrap().clone()
+    }
+
+    /// The request lines received so far (`METHOD TARGET HTTP/1.1`): safe
+    /// to show, unlike the heads, which may carry a token.
+    pub fn request_lines(&self) -> Vec<String> {
+        self.requests().iter().map(|h| h.lines().next().unwrap_or_default().to_owned()).collect()
     }
 }
 
 impl Drop for HttpStub {
     fn drop(&mut self) {
         self.threads.stop(self.acceptor.take());
+    }
+}
+
+/// The TLS side of [`TlsFront`]: accepts on a free 127.0.0.1 port (printed
+/// first), does the handshake with argv[1]/argv[2] (certificate chain,
+/// key), prints `handshake-ok` or `handshake-failed` for each connection,
+/// and relays a good one's bytes to the plain port argv[3] and back.
+const TLS_FRONT_PY: &str = r#"
+import socket, ssl, sys, threading
+cert, key, backend = sys.argv[1], sys.argv[2], int(sys.argv[3])
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain(cert, key)
+listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+listener.bind(("127.0.0.1", 0))
+listener.listen(64)
+print(listener.getsockname()[1], flush=True)
+lock = threading.Lock()
+
+def say(word):
+    with lock:
+        print(word, flush=True)
+
+def copy(src, dst):
+    try:
+        while True:
+            data = src.recv(65536)
+            if not data:
+                break
+            dst.sendall(data)
+    except OSError:
+        pass
+
+def serve(raw):
+    raw.settimeout(10)
+    try:
+        tls = ctx.wrap_socket(raw, server_side=True)
+    except (ssl.SSLError, OSError):
+        say("handshake-failed")
+        raw.close()
+        return
+    say("handshake-ok")
+    try:
+        upstream = socket.create_connection(("127.0.0.1", backend), timeout=10)
+    except OSError:
+        tls.close()
+        return
+    threading.Thread(target=copy, args=(tls, upstream), daemon=True).start()
+    copy(upstream, tls)
+    for s in (tls, upstream):
+        try:
+            s.close()
+        except OSError:
+            pass
+
+while True:
+    conn, _ = listener.accept()
+    threading.Thread(target=serve, args=(conn,), daemon=True).start()
+"#;
+
+/// An HTTPS listener on a loopback port in front of a plain one (an
+/// [`HttpStub`]): TLS with the given certificate, terminated by a small
+/// `python3` `ssl` server. A client that refuses the certificate never
+/// reaches the stub: the stub sees no connection, and the front counts a
+/// failed handshake. Killed (with its process group) when dropped.
+pub struct TlsFront {
+    child: Child,
+    port: u16,
+    events: Arc<Mutex<Vec<String>>>,
+}
+
+impl TlsFront {
+    /// Serves `cert` (a PEM chain for 127.0.0.1) and `key` in front of
+    /// `127.0.0.1:backend`.
+    pub fn start(cert: &Path, key: &Path, backend: u16) -> TlsFront {
+        let log = tempfile::tempfile().expect("create the TLS front's log");
+        let mut child = Command::new("python3")
+            .args(["-c", TLS_FRONT_PY])
+            .arg(cert)
+            .arg(key)
+            .arg(backend.to_string())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(log.try_clone().expect("clone the log handle"))
+            .process_group(0)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start python3 for the TLS front: {e}"));
+        let mut lines = std::io::BufReader::new(child.stdout.take().expect("piped stdout")).lines();
+        let port = match lines.next().and_then(Result::ok).and_then(|l| l.trim().parse::<u16>().ok()) {
+            Some(port) => port,
+            None => {
+                super::kill_group(&mut child);
+                let mut log = log;
+                let mut text = String::new();
+                let _ = std::io::Seek::rewind(&mut log).and_then(|()| log.read_to_string(&mut text));
+                panic!("the TLS front did not start:\n{text}");
+            }
+        };
+        let events: Arc<Mutex<Vec<String>>> = Arc::default();
+        let record = Arc::clone(&events);
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                record.lock().unwrap().push(line.trim().to_owned());
+            }
+        });
+        TlsFront { child, port, events }
+    }
+
+    /// `https://127.0.0.1:PORT`.
+    pub fn addr(&self) -> String {
+        format!("https://127.0.0.1:{}", self.port)
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Handshakes so far: (completed, failed).
+    pub fn handshakes(&self) -> (usize, usize) {
+        let events = self.events.lock().unwrap();
+        let count = |word: &str| events.iter().filter(|e| *e == word).count();
+        (count("handshake-ok"), count("handshake-failed"))
+    }
+}
+
+impl Drop for TlsFront {
+    fn drop(&mut self) {
+        super::kill_group(&mut self.child);
     }
 }

@@ -128,7 +128,7 @@ fn no_run_or_check_prints_a_value_or_credential_even_with_vvv() {
          [profiles.dev]\nimport = [\"vault://secret/app\"]\n",
         bao.addr()
     );
-    ws.write("approle.toml", approle);
+    ws.write_trusted("approle.toml", approle);
 
     let cases: Vec<(&str, &str, Vec<&str>, i32)> = vec![
         ("run, exec", bao.root_token(), vec!["run", "--", "true"], 0),

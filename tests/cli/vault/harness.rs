@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::support::bao::{have_openssl, http, BaoServer, HttpStub, Lag, SlowProxy};
+use crate::support::bao::{have_openssl, http, BaoServer, HttpStub, Lag, SlowProxy, TlsFront};
+use crate::support::certs::make_certs;
+use crate::support::fault_proxy::Answer;
 
 #[test]
 fn dev_server_answers_and_setup_helpers_work() {
@@ -161,4 +163,55 @@ fn tls_dev_server_starts_and_takes_writes_through_the_cli() {
     let read = bao.bao(["kv", "get", "-format=json", "-mount=secret", "harness/tls"]);
     let read: serde_json::Value = serde_json::from_str(&read).expect("bao kv get -format=json");
     assert!(read["data"]["data"]["K"] == "fake-tls", "bao kv get over TLS");
+}
+
+/// What the credential tests rely on: a stub on 127.0.0.2, a redirecting
+/// stub, connection counts, and the TLS front (a refused handshake never
+/// reaches the stub behind it).
+#[test]
+fn redirecting_stubs_other_loopback_hosts_and_the_tls_front_work() {
+    let target = HttpStub::start_on(std::net::Ipv4Addr::new(127, 0, 0, 2), |_, _| Answer::json(200, "{}"));
+    assert!(target.host_port().starts_with("127.0.0.2:"), "{}", target.host_port());
+    let redirect = HttpStub::redirect(307, &target.addr());
+    let mut stream = TcpStream::connect(("127.0.0.1", redirect.port())).unwrap();
+    stream.write_all(b"POST /v1/auth/approle/login HTTP/1.0\r\nContent-Length: 0\r\n\r\n").unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    let location = format!("\r\nLocation: {}/v1/auth/approle/login\r\n", target.addr());
+    assert!(answer.starts_with("HTTP/1.1 307 ") && answer.contains(&location), "the redirect: {answer:?}");
+    assert_eq!((redirect.connections(), target.connections()), (1, 0));
+    let mut stream = TcpStream::connect(("127.0.0.2", target.port())).unwrap();
+    stream.write_all(b"GET /x HTTP/1.0\r\n\r\n").unwrap();
+    stream.read_to_string(&mut String::new()).unwrap();
+    assert_eq!((target.connections(), target.request_lines()), (1, vec!["GET /x HTTP/1.0".to_owned()]));
+
+    if !have_openssl() {
+        return;
+    }
+    let certs = tempfile::tempdir().unwrap();
+    make_certs(certs.path(), &["127.0.0.1"]);
+    let stub = HttpStub::start(|_, _| (200, json!({"ok": true}).to_string()));
+    let front = TlsFront::start(&certs.path().join("127.0.0.1.pem"), &certs.path().join("127.0.0.1.key"), stub.port());
+    // Plain HTTP to the TLS port: a failed handshake, nothing reaches the stub.
+    let mut stream = TcpStream::connect(("127.0.0.1", front.port())).unwrap();
+    stream.write_all(b"GET / HTTP/1.0\r\n\r\n").unwrap();
+    let _ = stream.read_to_end(&mut Vec::new());
+    // A client that trusts the CA gets the stub's answer.
+    let client = "import ssl, sys, urllib.request\n\
+                  ctx = ssl.create_default_context(cafile=sys.argv[1])\n\
+                  print(urllib.request.urlopen(sys.argv[2], context=ctx, timeout=10).read().decode())";
+    let out = std::process::Command::new("python3")
+        .args(["-c", client])
+        .arg(certs.path().join("ca.pem"))
+        .arg(format!("{}/token", front.addr()))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "HTTPS through the front: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), r#"{"ok":true}"#);
+    let until = Instant::now() + Duration::from_secs(5);
+    while front.handshakes() != (1, 1) && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(front.handshakes(), (1, 1), "(completed, failed) handshakes");
+    assert_eq!(stub.request_lines(), vec!["GET /token HTTP/1.1".to_owned()], "only the good client reached the stub");
 }

@@ -19,8 +19,11 @@ fn server() -> Option<BaoServer> {
     Some(bao)
 }
 
+/// The environment names the server before the file does, as with the
+/// Vault CLI: a cloned repository's config cannot redirect a token the user
+/// pointed elsewhere.
 #[test]
-fn address_comes_from_the_config_then_vault_addr_then_bao_addr() {
+fn address_comes_from_vault_addr_then_bao_addr_then_the_config() {
     let Some(bao) = server() else { return };
     let closed = "http://127.0.0.1:1";
     let ws = project("", "", PROFILE);
@@ -40,9 +43,18 @@ fn address_comes_from_the_config_then_vault_addr_then_bao_addr() {
     let out = fails_closed(&ws, envcloak(&ws, &bao), &[]);
     out.stderr_has(&["VAULT_ADDR"]);
 
+    write_config(&ws, closed, "", PROFILE);
+    let env = child_env(&ws, envcloak(&ws, &bao).env("VAULT_ADDR", bao.addr()), &[]);
+    assert_var(&env, "API_KEY", Some(VALUE), "VAULT_ADDR before the config's address");
+    let out = envcloak(&ws, &bao).env("BAO_ADDR", bao.addr()).arg("check").run();
+    out.expect(0);
+    assert!(
+        out.stdout().contains(&format!("vault: {} (from BAO_ADDR)", bao.addr())),
+        "check names the address and where it came from\n{}",
+        out.diag()
+    );
     write_config(&ws, &bao.addr(), "", PROFILE);
-    let env = child_env(&ws, envcloak(&ws, &bao).env("VAULT_ADDR", closed), &[]);
-    assert_var(&env, "API_KEY", Some(VALUE), "the config's address before VAULT_ADDR");
+    fails_closed(&ws, envcloak(&ws, &bao).env("VAULT_ADDR", closed), &[]).stderr_has(&["127.0.0.1:1"]);
 
     write_config(&ws, &format!("{}/", bao.addr()), "", PROFILE);
     let env = child_env(&ws, envcloak(&ws, &bao), &[]);
