@@ -14,6 +14,7 @@
 
 use crate::support::{Cmd, Out, Workspace};
 
+mod bounded;
 mod proxies;
 mod redirects;
 mod revocation;

@@ -9,6 +9,7 @@ use aws_sdk_secretsmanager::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_secretsmanager::operation::batch_get_secret_value::BatchGetSecretValueError;
 use aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueError;
 
+use super::bounded::TooBig;
 use crate::FetchError;
 
 /// What an error was about.
@@ -132,6 +133,10 @@ where
 {
     if let Some(credentials) = find_source::<CredentialsError>(&error) {
         return Failure::Backend(missing_credentials(credentials, target));
+    }
+    // Announced too big, or streamed past the cap.
+    if find_source::<TooBig>(&error).is_some() || find_source::<http_body_util::LengthLimitError>(&error).is_some() {
+        return Failure::Backend(FetchError::new(format!("{} sent {}", target.describe(), TooBig)));
     }
     match &error {
         SdkError::ServiceError(context) if (300..400).contains(&context.raw().status().as_u16()) => {

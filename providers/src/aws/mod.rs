@@ -7,6 +7,7 @@
 //! Version-pinned references, a lone secret, and runs with batching off use
 //! `GetSecretValue`. At most [`MAX_IN_FLIGHT`] calls run at once.
 
+mod bounded;
 mod errors;
 mod value;
 
@@ -162,7 +163,10 @@ async fn client(settings: &AwsSettings, deadline: Instant) -> Result<Client, Fet
             "set [aws] region in envcloak.toml or AWS_REGION, or add a region to the profile (is its name right?)",
         )
     })?;
-    let sdk_config = aws_sdk_secretsmanager::config::Builder::from(&config).retry_classifier(TooManyRequests).build();
+    let sdk_config = aws_sdk_secretsmanager::config::Builder::from(&config)
+        .retry_classifier(TooManyRequests)
+        .interceptor(bounded::BoundedAnswers)
+        .build();
     let sdk = aws_sdk_secretsmanager::Client::from_conf(sdk_config);
     Ok(Client { sdk, target, limit: Semaphore::new(MAX_IN_FLIGHT) })
 }
