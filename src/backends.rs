@@ -12,6 +12,7 @@ use envcloak_providers::vault::VaultProvider;
 use envcloak_providers::{Backend, FetchError, Provider};
 
 use crate::config::{AwsConfig, Config, VaultConfig};
+use crate::inject::Passthrough;
 use crate::trust::Reasons;
 use crate::tty::TerminalPrompt;
 
@@ -27,15 +28,21 @@ pub struct Backends {
     pub vault: VaultConfig,
     /// The config's `[aws]`.
     pub aws: AwsConfig,
+    /// Which of envcloak's variables the command gets (and so `${VAR}` in
+    /// an age file may read).
+    pub passthrough: Passthrough,
 }
 
 impl Backends {
     /// The settings of `config` (defaults without one).
     pub fn from_config(config: Option<&Config>) -> Self {
         match config {
-            Some(config) => {
-                Self { age_identity: config.age_identity.clone(), vault: config.vault.clone(), aws: config.aws.clone() }
-            }
+            Some(config) => Self {
+                age_identity: config.age_identity.clone(),
+                vault: config.vault.clone(),
+                aws: config.aws.clone(),
+                passthrough: Passthrough::default(),
+            },
             None => Self::default(),
         }
     }
@@ -43,7 +50,14 @@ impl Backends {
     /// The provider of `backend`; `deadline` bounds network backends.
     pub fn provider(&self, backend: Backend, deadline: tokio::time::Instant) -> Result<Arc<dyn Provider>, FetchError> {
         match backend {
-            Backend::Age => Ok(Arc::new(AgeProvider::new(identity_sources(&[], self.age_identity.clone()), prompt()))),
+            Backend::Age => {
+                let passthrough = self.passthrough.clone();
+                Ok(Arc::new(AgeProvider::new(
+                    identity_sources(&[], self.age_identity.clone()),
+                    prompt(),
+                    Arc::new(move |name: &str| passthrough.expandable(name)),
+                )))
+            }
             Backend::Vault => vault_provider(&self.vault, deadline),
             Backend::AwsSm => aws_provider(&self.aws, deadline),
         }

@@ -195,6 +195,10 @@ pub struct MappingArgs {
     /// Give up resolving after this long (e.g. 30s, 1500ms, 2m)
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
     pub timeout: Duration,
+
+    /// Go on when the profile resolves to no variable at all (by default an error: an emptied secrets file)
+    #[arg(long)]
+    pub allow_empty: bool,
 }
 
 /// Options of `run`.
@@ -309,6 +313,10 @@ pub struct EncryptArgs {
     /// Write to OUT instead of stdout
     #[arg(short, long, value_name = "OUT")]
     pub output: Option<PathBuf>,
+
+    /// Encrypt empty input too (refused by default: it is usually a failed command before the pipe)
+    #[arg(long)]
+    pub allow_empty: bool,
 
     /// Read from IN instead of stdin
     #[arg(value_name = "IN")]

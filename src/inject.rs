@@ -46,14 +46,41 @@ impl AsRef<CStr> for CEntry {
     }
 }
 
-/// How the child's environment is built.
-pub struct EnvOptions<'a> {
+/// Which of envcloak's own variables the command receives: all but the
+/// withheld bootstrap credentials, or with `--clean-env` only the kept ones.
+/// `${VAR}` expansion in age files reads the same ones (see
+/// [`Passthrough::expandable`]).
+#[derive(Clone, Default)]
+pub struct Passthrough {
     /// Start from nothing but `keep`.
     pub clean: bool,
     /// Variables to pass through (and bootstrap credentials to keep).
-    pub keep: &'a [String],
+    pub keep: Vec<String>,
     /// Bootstrap credentials: removed unless kept.
-    pub withhold: &'a [String],
+    pub withhold: Vec<String>,
+}
+
+impl Passthrough {
+    /// Whether the command gets envcloak's variable `name`.
+    pub fn passes(&self, name: &OsStr) -> bool {
+        let kept = self.keep.iter().any(|k| OsStr::new(k) == name);
+        let withheld = self.withhold.iter().any(|w| OsStr::new(w) == name);
+        kept || (!self.clean && !withheld)
+    }
+
+    /// Whether `${name}` in an age file may read envcloak's variable: only
+    /// one the command gets anyway, and no `ENVCLOAK_*` variable unless
+    /// kept, so a file anyone can encrypt to the recipients cannot copy a
+    /// withheld credential (a Vault token, the age key) into a value.
+    pub fn expandable(&self, name: &str) -> bool {
+        self.passes(OsStr::new(name)) && (!name.starts_with("ENVCLOAK_") || self.keep.iter().any(|k| k == name))
+    }
+}
+
+/// How the child's environment is built.
+pub struct EnvOptions<'a> {
+    /// Which of envcloak's variables pass.
+    pub passthrough: &'a Passthrough,
     /// Leave variables that are already set alone.
     pub no_override: bool,
 }
@@ -64,22 +91,12 @@ pub struct ChildEnv {
     pub entries: Vec<CEntry>,
     /// Files holding `as = "file"` values; must live until the child has them.
     pub files: SecretFiles,
-    /// The `PATH` the child gets, used to find the program.
-    pub path: Option<OsString>,
 }
 
 /// Builds the child's environment from envcloak's own and the secrets.
 pub fn build_env(vars: &[Resolved], options: &EnvOptions<'_>) -> Result<ChildEnv, CliError> {
-    let kept = |name: &OsStr| options.keep.iter().any(|k| OsStr::new(k) == name);
     let mut entries: Vec<CEntry> = std::env::vars_os()
-        .filter(|(name, _)| {
-            let withheld = options.withhold.iter().any(|w| OsStr::new(w) == name);
-            if options.clean {
-                kept(name)
-            } else {
-                !withheld || kept(name)
-            }
-        })
+        .filter(|(name, _)| options.passthrough.passes(name))
         .filter(|(name, value)| !name.as_bytes().contains(&0) && !value.as_bytes().contains(&0))
         .map(|(name, value)| CEntry::new(&[name.as_bytes(), b"=", value.as_bytes()]))
         .collect();
@@ -101,9 +118,7 @@ pub fn build_env(vars: &[Resolved], options: &EnvOptions<'_>) -> Result<ChildEnv
             None => entries.push(entry),
         }
     }
-    let path =
-        entries.iter().find(|e| e.name() == b"PATH").map(|e| OsStr::from_bytes(&e.0[5..e.0.len() - 1]).to_owned());
-    Ok(ChildEnv { entries, files, path })
+    Ok(ChildEnv { entries, files })
 }
 
 /// The argument vector, NUL-terminated.
@@ -121,9 +136,10 @@ pub fn argv(command: &[OsString]) -> Result<Vec<CEntry>, CliError> {
 }
 
 /// Finds `program` like `env(1)`: a name with `/` is used as is, otherwise
-/// it is searched in the child's `PATH` (or envcloak's own when the child
-/// has none). Not found is exit 127, not executable 126.
-pub fn find_program(program: &OsStr, child_path: Option<&OsStr>) -> Result<PathBuf, CliError> {
+/// it is searched in envcloak's own `PATH`, never in one a secret set, so a
+/// value cannot choose which program runs. Not found is exit 127, not
+/// executable 126.
+pub fn find_program(program: &OsStr) -> Result<PathBuf, CliError> {
     let shown = program.to_string_lossy();
     if program.as_bytes().contains(&b'/') {
         let path = PathBuf::from(program);
@@ -133,7 +149,7 @@ pub fn find_program(program: &OsStr, child_path: Option<&OsStr>) -> Result<PathB
         };
     }
     let own_path = std::env::var_os("PATH");
-    let search = child_path.or(own_path.as_deref()).unwrap_or(OsStr::new("/usr/bin:/bin"));
+    let search = own_path.as_deref().unwrap_or(OsStr::new("/usr/bin:/bin"));
     let mut denied = None;
     for dir in std::env::split_paths(search) {
         let candidate = dir.join(program);

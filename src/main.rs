@@ -1,6 +1,7 @@
 //! envcloak: run a command with secrets from Vault/OpenBao, AWS Secrets
 //! Manager or age-encrypted files as environment variables.
 
+mod atomic_file;
 mod audit;
 mod backends;
 mod cli;

@@ -4,8 +4,6 @@
 //! folder, then renamed over PATH, so a reader never sees half a file.
 
 use std::fmt::Write as _;
-use std::io::Write as _;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use crate::audit::RunReport;
@@ -59,26 +57,14 @@ fn family(text: &mut String, name: &str, help: &str, samples: impl IntoIterator<
     }
 }
 
-/// Writes `text` to `path` atomically (a temporary file in the same folder,
-/// mode 0644, then a rename).
+/// Writes `text` to `path` atomically (see [`crate::atomic_file`]: a new
+/// file, mode 0644, renamed over a regular file; a device or FIFO is
+/// written in place, never replaced).
 pub fn write(path: &Path, text: &str) -> Result<(), CliError> {
-    let failed = |e: std::io::Error| {
+    crate::atomic_file::replace(path, text.as_bytes(), 0o644).map_err(|e| {
         CliError::new(format!("cannot write the metrics file {}: {e}", path.display()))
             .hint("check the folder exists and is writable, or change --metrics-file / ENVCLOAK_METRICS_FILE")
-    };
-    let name = path.file_name().ok_or_else(|| failed(std::io::ErrorKind::InvalidInput.into()))?;
-    let temporary = path.with_file_name(format!(".{}.{}.tmp", name.to_string_lossy(), std::process::id()));
-    let written = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o644)
-        .open(&temporary)
-        .and_then(|mut file| file.write_all(text.as_bytes()).and_then(|()| file.sync_all()))
-        .and_then(|()| std::fs::rename(&temporary, path));
-    if written.is_err() {
-        let _ = std::fs::remove_file(&temporary);
-    }
-    written.map_err(failed)
+    })
 }
 
 /// A label value: backslash, double quote and newline escaped.

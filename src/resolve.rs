@@ -185,8 +185,9 @@ fn apply(plan: &Plan, documents: &HashMap<Source, Result<Document, FetchError>>)
             }
         }
         let as_file = matches!(mapping.target, Target::Variable { as_file: true, .. });
+        let imported = matches!(mapping.target, Target::Import { .. });
         for (name, value) in values {
-            if let Some(e) = invalid(&name, &value) {
+            if let Some(e) = invalid(&name, &value).or_else(|| imported.then(|| controls_loading(&name)).flatten()) {
                 resolution.failures.push(Failure { name, mapping: index, error: e, optional });
                 continue;
             }
@@ -255,6 +256,52 @@ fn missing_key(key: &str, document: &Document) -> FetchError {
         Some(name) => error.with_hint(format!("keys are case-sensitive: did you mean `{name}`?")),
         None => error,
     }
+}
+
+/// Variables that decide which code a program loads or runs (the dynamic
+/// loader's, shells', interpreters'): a bulk import never sets them, so a
+/// key added to a secret cannot make the command run other code; an
+/// explicit `env` entry may.
+const LOADER_NAMES: &[&str] = &[
+    "PATH",
+    "BASH_ENV",
+    "ENV",
+    "SHELLOPTS",
+    "BASHOPTS",
+    "PS4",
+    "PROMPT_COMMAND",
+    "IFS",
+    "CDPATH",
+    "PYTHONSTARTUP",
+    "PYTHONPATH",
+    "PYTHONHOME",
+    "PYTHONWARNINGS",
+    "PYTHONBREAKPOINT",
+    "PERL5LIB",
+    "PERL5OPT",
+    "PERLLIB",
+    "RUBYOPT",
+    "RUBYLIB",
+    "NODE_OPTIONS",
+    "NODE_PATH",
+    "JAVA_TOOL_OPTIONS",
+    "JDK_JAVA_OPTIONS",
+    "_JAVA_OPTIONS",
+    "GCONV_PATH",
+    "GIT_SSH_COMMAND",
+    "GIT_EXEC_PATH",
+];
+/// Prefixes of such variables.
+const LOADER_PREFIXES: &[&str] = &["LD_", "DYLD_", "BASH_FUNC_"];
+
+/// Why an import may not set `name`, if it may not.
+fn controls_loading(name: &str) -> Option<FetchError> {
+    let matched = LOADER_NAMES.contains(&name) || LOADER_PREFIXES.iter().any(|p| name.starts_with(p));
+    matched.then(|| {
+        FetchError::new(format!("{name} decides which code the command loads; an import never sets it")).with_hint(
+            format!("if the command should get it, map it explicitly: {name} = \"REF#KEY\" in the profile's env"),
+        )
+    })
 }
 
 /// Why `name`/`value` cannot go into an environment, if they cannot.

@@ -19,8 +19,7 @@
 //!   `safe.directory` reasoning: whoever can write it decides where the
 //!   credentials go.
 
-use std::io::Write as _;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
@@ -197,18 +196,7 @@ impl TrustStore {
         for (hash, path) in &self.entries {
             text.push_str(&format!("{hash} {}\n", path.display()));
         }
-        let temporary = folder.join(format!(".trusted.{}.tmp", std::process::id()));
-        let written = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&temporary)
-            .and_then(|mut file| file.write_all(text.as_bytes()).and_then(|()| file.sync_all()))
-            .and_then(|()| std::fs::rename(&temporary, &self.file));
-        if written.is_err() {
-            let _ = std::fs::remove_file(&temporary);
-        }
-        written.map_err(failed)
+        crate::atomic_file::replace(&self.file, text.as_bytes(), 0o600).map_err(failed)
     }
 }
 

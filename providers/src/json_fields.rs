@@ -1,5 +1,5 @@
 //! The keys of a JSON object secret (a Vault KV secret, an AWS SecretString):
-//! strings as they are, numbers, booleans and null as their JSON text, and
+//! strings as they are, numbers and booleans as their JSON text, and null,
 //! nested objects and lists set aside as unusable, named by key only.
 
 use std::fmt;
@@ -56,7 +56,9 @@ impl<'de> Visitor<'de> for FieldsVisitor {
                 }
                 Some(b'{') => fields.unusable.push((key, unusable("a nested object"))),
                 Some(b'[') => fields.unusable.push((key, unusable("a list"))),
-                // A number, true, false or null: its JSON text as written.
+                // Not the text `null`: a value that is not there.
+                Some(b'n') => fields.unusable.push((key, unusable("null"))),
+                // A number, true or false: its JSON text as written.
                 _ => fields.usable.push((key, SecretValue::new(text.to_owned()))),
             }
         }

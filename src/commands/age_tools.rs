@@ -61,9 +61,33 @@ pub fn encrypt(context: &Context, args: &EncryptArgs) -> Result<u8, CliError> {
             .hint("use -a for ASCII armor, or -o FILE"));
     }
     let plaintext = Zeroizing::new(super::read_input(args.input.as_deref())?);
+    refuse_empty(&plaintext, args)?;
     let ciphertext = encrypt_bytes(&plaintext, &recipients, args.armor)?;
     write_output(args.output.as_deref(), &ciphertext, 0o644)?;
     Ok(exit::SUCCESS)
+}
+
+/// Empty input is usually a failed command before the pipe (`envcloak
+/// decrypt F | envcloak encrypt -o F.new`): refused unless asked for, and
+/// never written over an existing file.
+fn refuse_empty(plaintext: &[u8], args: &EncryptArgs) -> Result<(), CliError> {
+    if !plaintext.is_empty() {
+        return Ok(());
+    }
+    let from = args.input.as_deref().map_or("stdin".into(), |p| p.display().to_string());
+    if let Some(out) = args.output.as_deref().filter(|out| out.exists()) {
+        return Err(CliError::new(format!(
+            "refusing to replace {} with an encryption of empty input ({from} was empty)",
+            out.display()
+        ))
+        .hint("if the command before the pipe failed, fix it first; to empty the file, remove it and encrypt again with --allow-empty"));
+    }
+    if !args.allow_empty {
+        return Err(CliError::new(format!("refusing to encrypt empty input ({from} was empty)")).hint(
+            "if the command before the pipe failed, fix it first; pass --allow-empty to encrypt nothing on purpose",
+        ));
+    }
+    Ok(())
 }
 
 /// Encrypts `plaintext` to `recipients`, armored or binary.
@@ -143,16 +167,11 @@ fn parse_recipient(text: &str, place: &str) -> Result<BoxedRecipient, CliError> 
     }
 }
 
-/// Writes to `path` (created with `mode` when new) or stdout.
+/// Writes to `path` (replaced as a whole, with `mode`: plaintext never
+/// keeps an old file's wider mode) or stdout.
 pub fn write_output(path: Option<&Path>, bytes: &[u8], mode: u32) -> Result<(), CliError> {
     let result = match path {
-        Some(path) => OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(mode)
-            .open(path)
-            .and_then(|mut f| f.write_all(bytes)),
+        Some(path) => crate::atomic_file::replace(path, bytes, mode),
         None => {
             let mut out = std::io::stdout().lock();
             out.write_all(bytes).and_then(|()| out.flush())

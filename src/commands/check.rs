@@ -2,7 +2,7 @@
 
 use crate::backends::Destination;
 use crate::cli::{CheckArgs, CheckFormat};
-use crate::error::CliError;
+use crate::error::{printable, CliError};
 use crate::exit;
 use crate::plan::Plan;
 use crate::resolve::Resolution;
@@ -67,14 +67,21 @@ fn rows(plan: &Plan, resolution: &Resolution) -> Vec<Row> {
     rows
 }
 
+/// The table; every cell with control characters escaped, so a key name or
+/// a server's text cannot add a row or move the cursor.
 fn table(rows: &[Row]) -> String {
-    let width = |f: &dyn Fn(&Row) -> usize, title: &str| rows.iter().map(f).max().unwrap_or(0).max(title.len());
-    let name_w = width(&|r| r.name.len(), "NAME");
-    let source_w = width(&|r| r.source.len(), "SOURCE");
+    let cells: Vec<[String; 3]> = rows
+        .iter()
+        .map(|row| {
+            let version = row.version.as_deref().map(|v| format!(" ({v})")).unwrap_or_default();
+            [&row.name, &row.source, &format!("{}{version}", row.status)].map(|cell| printable(cell).into_owned())
+        })
+        .collect();
+    let width = |column: usize, title: &str| cells.iter().map(|c| c[column].len()).max().unwrap_or(0).max(title.len());
+    let (name_w, source_w) = (width(0, "NAME"), width(1, "SOURCE"));
     let mut text = format!("{:name_w$}  {:source_w$}  STATUS\n", "NAME", "SOURCE");
-    for row in rows {
-        let version = row.version.as_deref().map(|v| format!(" ({v})")).unwrap_or_default();
-        text += &format!("{:name_w$}  {:source_w$}  {}{version}\n", row.name, row.source, row.status);
+    for [name, source, status] in cells {
+        text += &format!("{name:name_w$}  {source:source_w$}  {status}\n");
     }
     text
 }
@@ -83,12 +90,7 @@ fn table(rows: &[Row]) -> String {
 fn connections(destinations: &[Destination]) -> String {
     let mut text = String::new();
     for destination in destinations {
-        text += &format!(
-            "\n{}: {} (from {})",
-            destination.backend,
-            crate::error::printable(&destination.address),
-            destination.from
-        );
+        text += &format!("\n{}: {} (from {})", destination.backend, printable(&destination.address), destination.from);
     }
     if !text.is_empty() {
         text.push('\n');

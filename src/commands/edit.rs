@@ -108,13 +108,12 @@ fn run_editor(path: &Path) -> Result<(), CliError> {
     Ok(())
 }
 
+/// Replaces the encrypted file, keeping its mode.
 fn replace_atomically(target: &Path, bytes: &[u8]) -> Result<(), CliError> {
-    let temporary = target.with_extension("age.envcloak-tmp");
-    let written = std::fs::write(&temporary, bytes).and_then(|()| std::fs::rename(&temporary, target));
-    written.map_err(|e| {
-        let _ = std::fs::remove_file(&temporary);
-        CliError::new(format!("cannot write {}: {e}", target.display()))
-    })
+    let mode =
+        std::fs::metadata(target).map_or(0o644, |m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o777);
+    crate::atomic_file::replace(target, bytes, mode)
+        .map_err(|e| CliError::new(format!("cannot write {}: {e}", target.display())))
 }
 
 /// While the editor runs, envcloak must outlive it to remove the plaintext:

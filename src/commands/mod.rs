@@ -20,6 +20,7 @@ use crate::cli::{Cli, Command, MappingArgs};
 use crate::config::Config;
 use crate::error::CliError;
 use crate::exit;
+use crate::inject::Passthrough;
 use crate::memory::CoreLimit;
 use crate::plan::{self, Plan};
 use crate::resolve::{self, Resolution};
@@ -78,11 +79,20 @@ impl Context {
         Config::discover(self.config_flag.as_deref(), &self.cwd, crate::trust::check_owner)
     }
 
-    /// Plans and resolves the selected profile plus `-e`/`-i`.
+    /// Plans and resolves the selected profile plus `-e`/`-i`, for a
+    /// command that would get all of envcloak's variables but the withheld
+    /// credentials.
     pub fn resolve(&self, mappings: &MappingArgs) -> Result<Resolved, CliError> {
+        self.resolve_for(mappings, false, &[])
+    }
+
+    /// [`Context::resolve`] for a command that gets only `keep` of
+    /// envcloak's variables when `clean` (`run --clean-env --keep`).
+    pub fn resolve_for(&self, mappings: &MappingArgs, clean: bool, keep: &[String]) -> Result<Resolved, CliError> {
         let config = self.config()?;
         let plan = plan::build(config.as_ref(), self.profile_flag.as_deref(), mappings, &self.cwd)?;
-        let backends = Backends::from_config(config.as_ref());
+        let mut backends = Backends::from_config(config.as_ref());
+        backends.passthrough = Passthrough { clean, keep: keep.to_vec(), withhold: backends.bootstrap_credentials() };
         if let Some(config) = &config {
             let reasons = backends.trust_reasons(&plan.backends());
             crate::trust::require(&config.path, config.text(), &reasons, &crate::trust::project_root(&self.cwd))?;
@@ -121,6 +131,13 @@ impl Context {
             CliError::new(format!("stopped by {} before the command started", crate::signals::name(signal)))
                 .status(exit::SIGNAL_BASE.saturating_add(u8::try_from(signal).unwrap_or(0)))
         })?;
+        if resolution.vars.is_empty() && !resolution.has_required_failure() && !mappings.allow_empty {
+            return Err(CliError::new(format!(
+                "profile {} resolved to no variable at all: its sources are empty",
+                plan.profile.as_deref().unwrap_or("(none)")
+            ))
+            .hint("an emptied secrets file is usually a mistake (check it with `envcloak decrypt`); pass --allow-empty if none is meant"));
+        }
         Ok(Resolved { plan, resolution, backends })
     }
 }

@@ -44,7 +44,8 @@ pub fn run(context: &Context, args: RunArgs) -> Result<u8, CliError> {
 /// something must happen after it starts (masking, secret files, a report).
 fn start(context: &Context, args: &RunArgs, report: Option<&mut RunReport>) -> Result<u8, CliError> {
     let began = Instant::now();
-    let super::Resolved { plan, resolution, backends } = context.resolve(&args.mappings)?;
+    let super::Resolved { plan, resolution, backends } =
+        context.resolve_for(&args.mappings, args.clean_env, &args.keep)?;
     let reporting = report.is_some();
     if let Some(report) = report {
         report.resolved(&plan, &resolution, began.elapsed());
@@ -57,11 +58,9 @@ fn start(context: &Context, args: &RunArgs, report: Option<&mut RunReport>) -> R
     for var in &resolution.vars {
         crate::memory::lock(var.value.expose().as_bytes());
     }
-    let withhold = backends.bootstrap_credentials();
-    let options =
-        EnvOptions { clean: args.clean_env, keep: &args.keep, withhold: &withhold, no_override: args.no_override };
+    let options = EnvOptions { passthrough: &backends.passthrough, no_override: args.no_override };
     let env = inject::build_env(&resolution.vars, &options)?;
-    let program = inject::find_program(&args.command[0], env.path.as_deref())?;
+    let program = inject::find_program(&args.command[0])?;
     let argv = inject::argv(&args.command)?;
 
     let mask = args.mask || (!args.no_mask && super::in_ci());

@@ -11,6 +11,7 @@ fn args(env: &[&str], import: &[&str]) -> MappingArgs {
         env: env.iter().map(|s| s.to_string()).collect(),
         import: import.iter().map(|s| s.to_string()).collect(),
         timeout: Duration::from_secs(30),
+        allow_empty: false,
     }
 }
 

@@ -18,6 +18,7 @@ mod e2e;
 mod exit_codes;
 mod faults;
 mod flask_example;
+mod hostile_files;
 mod leaks;
 mod masking;
 mod options;

@@ -135,7 +135,8 @@ fn describe(found: &[(&'static str, BoxedIdentity)]) -> String {
     }
 }
 
-/// Reads an identity file, refusing one that group or others can read.
+/// Reads an identity file, refusing one that group or others can read, or
+/// write (whoever can write it can swap in a key of their own choosing).
 fn read_private_file(path: &Path) -> Result<Zeroizing<String>, FetchError> {
     let unreadable = |e: std::io::Error| FetchError::new(format!("cannot read identity file {}: {e}", path.display()));
     #[cfg(unix)]
@@ -145,6 +146,13 @@ fn read_private_file(path: &Path) -> Result<Zeroizing<String>, FetchError> {
         if mode & 0o044 != 0 {
             return Err(FetchError::new(format!(
                 "identity file {} is readable by group or others, so it is not used",
+                path.display()
+            ))
+            .with_hint(format!("run: chmod 600 {}", path.display())));
+        }
+        if mode & 0o022 != 0 {
+            return Err(FetchError::new(format!(
+                "identity file {} is writable by group or others, so it is not used",
                 path.display()
             ))
             .with_hint(format!("run: chmod 600 {}", path.display())));

@@ -12,20 +12,28 @@ use std::sync::Arc;
 pub use decrypt::{decrypt, looks_like_age, MAX_SCRYPT_LOG_N};
 pub use identity::{BoxedIdentity, Identities, IdentitySources, PassphrasePrompt, KEY_FILE_VAR, KEY_VAR};
 
+use secrecy::ExposeSecret;
+
 use crate::dotenv;
 use crate::{Backend, BoxFuture, Document, FetchError, Fetched, Provider, SecretValue, Source};
+
+/// Which variables of envcloak's environment `${VAR}` in a document may
+/// read (the rest count as unset).
+pub type Expandable = Arc<dyn Fn(&str) -> bool + Send + Sync>;
 
 /// The age-file provider.
 pub struct AgeProvider {
     sources: Arc<IdentitySources>,
     prompt: Option<Arc<dyn PassphrasePrompt>>,
+    expandable: Expandable,
 }
 
 impl AgeProvider {
     /// A provider that decrypts with the identities of `sources`, asking for
-    /// passphrases through `prompt` where one is needed and possible.
-    pub fn new(sources: IdentitySources, prompt: Option<Arc<dyn PassphrasePrompt>>) -> Self {
-        Self { sources: Arc::new(sources), prompt }
+    /// passphrases through `prompt` where one is needed and possible; `${VAR}`
+    /// expands only the variables `expandable` allows.
+    pub fn new(sources: IdentitySources, prompt: Option<Arc<dyn PassphrasePrompt>>, expandable: Expandable) -> Self {
+        Self { sources: Arc::new(sources), prompt, expandable }
     }
 }
 
@@ -38,8 +46,9 @@ impl Provider for AgeProvider {
         let identity_sources = Arc::clone(&self.sources);
         let prompt = self.prompt.clone();
         let sources = sources.to_vec();
+        let expandable = Arc::clone(&self.expandable);
         Box::pin(async move {
-            tokio::task::spawn_blocking(move || fetch_all(&identity_sources, prompt.as_ref(), &sources))
+            tokio::task::spawn_blocking(move || fetch_all(&identity_sources, prompt.as_ref(), &sources, &expandable))
                 .await
                 .map_err(|e| FetchError::new(format!("age decryption stopped: {e}")))?
         })
@@ -50,9 +59,10 @@ fn fetch_all(
     identity_sources: &IdentitySources,
     prompt: Option<&Arc<dyn PassphrasePrompt>>,
     sources: &[Source],
+    expandable: &Expandable,
 ) -> Result<Fetched, FetchError> {
     let identities = identity_sources.load(prompt.cloned())?;
-    let lookup = |name: &str| std::env::var(name).ok();
+    let lookup = |name: &str| if expandable(name) { std::env::var(name).ok() } else { None };
     Ok(sources
         .iter()
         .map(|source| {
@@ -84,9 +94,42 @@ pub fn read_document(
         FetchError::new(format!("{label}: {e}"))
             .with_hint("the decrypted content must be a dotenv document (NAME=value lines); fix it with envcloak edit")
     })?;
+    if let Some(line) = entries.iter().find_map(|entry| not_an_assignment(entry).then_some(entry.line)) {
+        return Err(FetchError::new(format!(
+            "{label}: line {line} is not a NAME=value line with a variable name (letters, digits and _, not starting with a digit)"
+        ))
+        .with_hint("the line is not shown, as it may be part of a secret: a value that spans lines must be quoted; fix it with envcloak edit"));
+    }
     Ok(Document {
         whole: None,
         fields: Some(entries.into_iter().map(|entry| (entry.name, SecretValue::from(entry.value))).collect()),
         ..Document::default()
     })
+}
+
+/// Whether an entry's name cannot be a variable name, or the line looks
+/// like part of a multi-line value rather than an assignment: then its text
+/// (which may be secret) must not become a name shown by `check`, the audit
+/// log and the child's environment.
+fn not_an_assignment(entry: &dotenv::DotenvEntry) -> bool {
+    let name = entry.name.as_str();
+    let valid = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    !valid || looks_like_base64_line(name, entry.value.expose_secret())
+}
+
+/// A line of base64 text (a PEM body, a key) that a missing quote left
+/// outside its value, e.g. `ZmFrZS1zZWNyZXQxMjM0NTY=PQ==`: a name of at
+/// least 16 characters mixing upper case, lower case and digits without `_`,
+/// and a value of base64 characters ending in padding, or empty. Variable
+/// names are rarely written that way.
+fn looks_like_base64_line(name: &str, value: &str) -> bool {
+    let mixed = name.len() >= 16
+        && !name.contains('_')
+        && name.chars().any(|c| c.is_ascii_uppercase())
+        && name.chars().any(|c| c.is_ascii_lowercase())
+        && name.chars().any(|c| c.is_ascii_digit());
+    let base64_tail = value.is_empty()
+        || (value.ends_with('=') && value.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '=')));
+    mixed && base64_tail
 }
