@@ -131,12 +131,30 @@ impl RunReport {
         }
     }
 
+    /// The audit line written as the command starts: what `audit_record`
+    /// says, with `event` `envcloak.start`, `outcome` `started` and no exit
+    /// status yet.
+    pub fn start_record(&self) -> Value {
+        let mut record = self.common("envcloak.start");
+        record.insert("outcome".into(), "started".into());
+        record.into()
+    }
+
     /// The audit line for a run that ended with `status`; `error` when
     /// envcloak itself failed (the command then did not run).
     pub fn audit_record(&self, status: u8, error: Option<&CliError>) -> Value {
+        let mut record = self.common("envcloak.run");
+        record.insert("outcome".into(), if error.is_some() { "not_started" } else { "ran" }.into());
+        record.insert("exit_status".into(), status.into());
+        record.insert("error".into(), error.map(|e| e.message.clone()).into());
+        record.into()
+    }
+
+    /// The fields every record has, for `event`.
+    fn common(&self, event: &str) -> Map<String, Value> {
         let mut record = Map::new();
         record.insert("time".into(), crate::utc::rfc3339(self.started, true).into());
-        record.insert("event".into(), "envcloak.run".into());
+        record.insert("event".into(), event.into());
         record.insert("envcloak_version".into(), env!("CARGO_PKG_VERSION").into());
         record.insert("profile".into(), self.profile.clone().into());
         record.insert("user".into(), user().into());
@@ -153,10 +171,7 @@ impl RunReport {
             .map(|b| (b.backend.clone(), json!({ "ms": round_ms(b.took), "secrets": b.resolved })))
             .collect();
         record.insert("backends".into(), backends.into());
-        record.insert("outcome".into(), if error.is_some() { "not_started" } else { "ran" }.into());
-        record.insert("exit_status".into(), status.into());
-        record.insert("error".into(), error.map(|e| e.message.clone()).into());
-        record.into()
+        record
     }
 }
 

@@ -228,8 +228,8 @@ pub struct RunArgs {
     #[arg(long)]
     pub no_override: bool,
 
-    /// Append one JSON line about this run to PATH (names, references, versions,
-    /// outcome; never a value); the command is then supervised, to record its exit status
+    /// Append JSON lines about this run to PATH, as the command starts and when it ends (names,
+    /// references, versions, outcome; never a value); the command is then supervised, to record its exit status
     #[arg(long, env = "ENVCLOAK_AUDIT_LOG", value_name = "PATH")]
     pub audit_log: Option<PathBuf>,
 

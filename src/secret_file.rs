@@ -51,7 +51,14 @@ impl SecretFiles {
         file.write_all(value.expose().as_bytes()).map_err(|e| failed("write", &e))?;
         let seals = SealFlag::F_SEAL_WRITE | SealFlag::F_SEAL_GROW | SealFlag::F_SEAL_SHRINK | SealFlag::F_SEAL_SEAL;
         fcntl(&file, FcntlArg::F_ADD_SEALS(seals)).map_err(|e| failed("seal", &e))?;
-        let fd = std::os::fd::OwnedFd::from(file);
+        // The child gets a read-only descriptor at offset 0 (a new open of
+        // the same memfd), not the read-write one at the end of the value.
+        let read_only = std::fs::File::open(format!("/proc/self/fd/{}", file.as_raw_fd()))
+            .map_err(|e| failed("reopen read-only", &e))?;
+        drop(file);
+        // std opens close-on-exec; the child must inherit this one.
+        fcntl(&read_only, FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty())).map_err(|e| failed("fcntl", &e))?;
+        let fd = std::os::fd::OwnedFd::from(read_only);
         let path = format!("/dev/fd/{}", fd.as_raw_fd());
         self.memfds.push(fd);
         Ok(path)
@@ -83,5 +90,26 @@ mod tests {
         assert!(read == value.expose(), "memfd content differs");
         let rewrite = std::fs::OpenOptions::new().write(true).open(&path).and_then(|mut f| f.write_all(b"x"));
         assert!(rewrite.is_err(), "sealed memfd must refuse writes");
+    }
+
+    #[test]
+    fn the_inherited_descriptor_is_read_only_at_the_start() {
+        use std::io::Read;
+        use std::os::fd::AsRawFd;
+
+        let mut files = SecretFiles::default();
+        let value = SecretValue::new("fake-inherited-secret".into());
+        let path = files.add("KEY", &value).unwrap();
+        let fd: i32 = path.trim_start_matches("/dev/fd/").parse().unwrap();
+        let held = &files.memfds[0];
+        assert_eq!(held.as_raw_fd(), fd);
+        let flags = nix::fcntl::fcntl(held, nix::fcntl::FcntlArg::F_GETFL).unwrap();
+        assert_eq!(flags & libc::O_ACCMODE, libc::O_RDONLY, "the descriptor is not read-only");
+        let inherit = nix::fcntl::fcntl(held, nix::fcntl::FcntlArg::F_GETFD).unwrap();
+        assert_eq!(inherit & libc::FD_CLOEXEC, 0, "the child would not inherit it");
+        let mut read = String::new();
+        let mut file = std::fs::File::from(held.try_clone().unwrap());
+        file.read_to_string(&mut read).unwrap();
+        assert!(read == value.expose(), "reading the descriptor itself does not start at the value");
     }
 }

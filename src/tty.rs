@@ -5,7 +5,9 @@ use std::io::{BufRead, BufReader, Write};
 
 use age::secrecy::SecretString;
 use envcloak_providers::age_file::PassphrasePrompt;
-use nix::sys::termios::{tcgetattr, tcsetattr, LocalFlags, SetArg};
+use nix::sys::termios::{tcgetattr, tcsetattr, LocalFlags, SetArg, Termios};
+use signal_hook::consts::signal::{SIGHUP, SIGINT, SIGQUIT, SIGTERM};
+use signal_hook::iterator::Signals;
 use zeroize::Zeroizing;
 
 /// Prompts on `/dev/tty`; answers `None` when there is no terminal (CI, a
@@ -32,12 +34,47 @@ impl PassphrasePrompt for TerminalPrompt {
         let mut silent = saved.clone();
         silent.local_flags.remove(LocalFlags::ECHO);
         silent.local_flags.insert(LocalFlags::ECHONL);
+        let guard = EchoGuard::install(&tty, &saved)?;
         tcsetattr(&tty, SetArg::TCSANOW, &silent).ok()?;
         let mut line = Zeroizing::new(String::with_capacity(256));
         let read = BufReader::new(&tty).read_line(&mut line);
         let _ = tcsetattr(&tty, SetArg::TCSANOW, &saved);
+        guard.remove();
         read.ok()?;
         let passphrase = line.trim_end_matches(['\r', '\n']);
         Some(SecretString::from(passphrase.to_owned()))
+    }
+}
+
+/// The signals that end envcloak while it waits at the prompt.
+const ENDING: &[i32] = &[SIGINT, SIGTERM, SIGHUP, SIGQUIT];
+
+/// While echo is off, a Ctrl-C (or TERM, HUP, QUIT) first turns echo back
+/// on, then ends envcloak as the signal would have: the terminal is never
+/// left silent.
+struct EchoGuard {
+    handle: signal_hook::iterator::Handle,
+    watcher: std::thread::JoinHandle<()>,
+}
+
+impl EchoGuard {
+    fn install(tty: &File, saved: &Termios) -> Option<Self> {
+        let restore = tty.try_clone().ok()?;
+        let saved = saved.clone();
+        let mut signals = Signals::new(ENDING).ok()?;
+        let handle = signals.handle();
+        let watcher = std::thread::spawn(move || {
+            if let Some(signal) = signals.forever().next() {
+                let _ = tcsetattr(&restore, SetArg::TCSANOW, &saved);
+                let _ = writeln!(&restore);
+                let _ = signal_hook::low_level::emulate_default_handler(signal);
+            }
+        });
+        Some(Self { handle, watcher })
+    }
+
+    fn remove(self) {
+        self.handle.close();
+        let _ = self.watcher.join();
     }
 }

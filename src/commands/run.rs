@@ -20,7 +20,7 @@ pub fn run(context: &Context, args: RunArgs) -> Result<u8, CliError> {
     let mut audit = args.audit_log.as_deref().map(AuditLog::open).transpose()?;
     let reporting = audit.is_some() || args.metrics_file.is_some();
     let mut report = RunReport::start(args.command[0].to_string_lossy().into_owned(), context.profile_flag.clone());
-    let result = start(context, &args, reporting.then_some(&mut report));
+    let result = start(context, &args, reporting.then_some(&mut report), audit.as_mut());
     if reporting {
         let (status, error) = match &result {
             Ok(status) => (*status, None),
@@ -42,14 +42,22 @@ pub fn run(context: &Context, args: RunArgs) -> Result<u8, CliError> {
 
 /// Resolves, then execs or supervises the command; supervises whenever
 /// something must happen after it starts (masking, secret files, a report).
-fn start(context: &Context, args: &RunArgs, report: Option<&mut RunReport>) -> Result<u8, CliError> {
+/// With an audit log, a record is appended as the command starts (so a
+/// killed envcloak still leaves one), and `run` appends another at the end.
+fn start(
+    context: &Context,
+    args: &RunArgs,
+    report: Option<&mut RunReport>,
+    audit: Option<&mut AuditLog>,
+) -> Result<u8, CliError> {
     let began = Instant::now();
     let super::Resolved { plan, resolution, backends } =
         context.resolve_for(&args.mappings, args.clean_env, &args.keep)?;
     let reporting = report.is_some();
-    if let Some(report) = report {
+    let start_record = report.map(|report| {
         report.resolved(&plan, &resolution, began.elapsed());
-    }
+        report.start_record()
+    });
     let program_name = args.command[0].to_string_lossy().into_owned();
     if resolution.has_required_failure() {
         return Err(super::failures_error(&plan, &resolution, &format!("not starting {program_name}")));
@@ -87,6 +95,9 @@ fn start(context: &Context, args: &RunArgs, report: Option<&mut RunReport>) -> R
         let patterns: Vec<&[u8]> = forms.iter().map(|f| f.as_bytes()).collect();
         Arc::new(Masker::new(&patterns))
     });
+    if let (Some(audit), Some(record)) = (audit, &start_record) {
+        audit.append(record)?;
+    }
     let child = Child { program: &program, argv, env: env.entries, masker };
     let files = env.files;
     let core_limit = &context.core_limit;

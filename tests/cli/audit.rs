@@ -51,7 +51,7 @@ print(json.dumps({f.name: {'type': f.type, 'samples': [[s.name, s.labels, s.valu
 }
 
 #[test]
-fn a_run_appends_one_json_line_and_writes_metrics_without_any_value() {
+fn a_run_appends_a_start_and_an_end_line_and_writes_metrics_without_any_value() {
     require!(have_age);
     let (ws, values) = twenty();
     for (_, flags) in crate::support::MODES {
@@ -68,8 +68,13 @@ fn a_run_appends_one_json_line_and_writes_metrics_without_any_value() {
     let text = String::from_utf8(ws.read("audit.jsonl")).unwrap();
     assert_no_value(&text, &values, "the audit log");
     let records = lines(&ws, "audit.jsonl");
-    assert_eq!(records.len(), 2, "one line per run");
-    let record = &records[1];
+    assert_eq!(records.len(), 4, "a line as each run's command starts, and one as it ends");
+    let started = &records[2];
+    assert_eq!(started["event"], "envcloak.start");
+    assert_eq!(started["outcome"], "started");
+    assert!(started.get("exit_status").is_none(), "no exit status before the command has run");
+    assert_eq!(started["secrets"].as_array().map(Vec::len), Some(20));
+    let record = &records[3];
     assert_eq!(record["event"], "envcloak.run");
     assert_eq!(record["profile"], "dev");
     assert_eq!(record["command"], "sh");
@@ -146,7 +151,9 @@ fn concurrent_runs_append_whole_lines_and_an_unwritable_log_stops_the_run() {
         run.wait().expect(0);
     }
     let records = lines(&ws, "audit.jsonl");
-    assert_eq!(records.len(), 12, "every run left exactly one whole line");
+    assert_eq!(records.len(), 24, "every run left exactly two whole lines");
+    let ends = records.iter().filter(|r| r["event"] == "envcloak.run").count();
+    assert_eq!(ends, 12, "every run left one end record");
     let mode = std::fs::metadata(ws.join("audit.jsonl"))
         .map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o777);
     assert_eq!(mode.ok(), Some(0o600), "the audit log is private");
@@ -158,4 +165,24 @@ fn concurrent_runs_append_whole_lines_and_an_unwritable_log_stops_the_run() {
         .run();
     out.expect(125).stderr_has(&["cannot open the audit log", "no/such/folder/audit.jsonl"]);
     assert!(!ws.join("started").exists(), "a run that cannot be audited must not start");
+}
+
+#[test]
+fn a_killed_envcloak_still_leaves_the_start_record() {
+    require!(have_age);
+    let (ws, values) = twenty();
+    let mut running =
+        ws.envcloak().args(["run", "--audit-log", "audit.jsonl", "--", "sh", "-c", "touch started; sleep 3"]).spawn();
+    assert!(
+        running.wait_for_file(&ws.join("started"), std::time::Duration::from_secs(10)),
+        "the command did not start"
+    );
+    running.signal(libc::SIGKILL);
+    let _ = running.wait();
+    let text = String::from_utf8(ws.read("audit.jsonl")).unwrap();
+    assert_no_value(&text, &values, "the audit log");
+    let records = lines(&ws, "audit.jsonl");
+    assert_eq!(records.len(), 1, "the start record, and no end record from a killed envcloak");
+    assert_eq!(records[0]["event"], "envcloak.start");
+    assert_eq!(records[0]["command"], "sh");
 }

@@ -67,3 +67,47 @@ fn passphrase_file_on_a_terminal_is_asked_for() {
         }
     }
 }
+
+/// Waits for the passphrase prompt on a new pseudo-terminal, types Ctrl-C,
+/// and reports envcloak's exit status and whether the terminal echoes again.
+const CTRL_C_AT_PROMPT_PY: &str = r#"
+import json, os, pty, select, sys, termios, time
+pid, master = pty.fork()
+if pid == 0:
+    os.execv(sys.argv[1], sys.argv[1:])
+screen, typed, deadline = b"", False, time.monotonic() + 20
+while True:
+    if time.monotonic() > deadline:
+        os.kill(pid, 9); print(json.dumps({"timed_out": True})); sys.exit()
+    done, status = os.waitpid(pid, os.WNOHANG)
+    if done:
+        break
+    if not typed and b"assphrase" in screen and screen.rstrip().endswith(b":"):
+        time.sleep(0.2)
+        os.write(master, b"\x03"); typed = True
+    if select.select([master], [], [], 0.02)[0]:
+        try: screen += os.read(master, 4096)
+        except OSError: pass
+echo = bool(termios.tcgetattr(master)[3] & termios.ECHO)
+code = os.waitstatus_to_exitcode(status)
+print(json.dumps({"exit": 128 - code if code < 0 else code, "typed": typed, "echo": echo}))
+"#;
+
+/// Ctrl-C at the passphrase prompt ends envcloak as SIGINT does (130) and
+/// leaves the terminal echoing, not silent.
+#[test]
+fn ctrl_c_at_the_passphrase_prompt_turns_echo_back_on() {
+    require!(have_age, have_python_dotenv);
+    let (ws, _) = Workspace::project(&secrets());
+    passphrase_file(&ws, "pass.env.age", &secrets(), "fake-passphrase-words");
+    let out = ws
+        .command(py())
+        .args(["-c", CTRL_C_AT_PROMPT_PY, crate::support::BIN, "run", "-i", "age://pass.env.age", "--", "true"])
+        .timeout(std::time::Duration::from_secs(30))
+        .run();
+    out.expect(0);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("driver report");
+    assert!(report["typed"] == true, "no passphrase prompt appeared: {report}");
+    assert!(report["exit"] == 130, "envcloak did not end as SIGINT does: {report}");
+    assert!(report["echo"] == true, "the terminal was left with echo off: {report}");
+}
