@@ -1,9 +1,10 @@
 //! Replacing a file's content so that no reader sees half of it and no one
 //! else's file is hit: the bytes go to a new file (created exclusively, so a
 //! pre-placed symlink is not followed) in the same folder, are synced, and
-//! the new file is renamed over the old. The result has the given mode
-//! whatever the old file's was. A path that exists but is not a regular
-//! file (`/dev/stdout`, a FIFO) is written in place, never replaced.
+//! the new file is renamed over the old (a symlink is replaced, not
+//! followed). The result has the given mode whatever the old file's was. A
+//! FIFO or a device (`/dev/stdout`, `/dev/null`) is written in place, never
+//! replaced, and a FIFO nobody reads is an error, not a wait.
 
 use std::fs::OpenOptions;
 use std::io::Write;
@@ -13,8 +14,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 /// Writes `bytes` to `path` as described above, with `mode` for a new file.
 pub fn replace(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
-    if std::fs::metadata(path).is_ok_and(|m| !m.is_file()) {
-        return OpenOptions::new().write(true).open(path).and_then(|mut f| f.write_all(bytes));
+    if std::fs::symlink_metadata(path).is_ok_and(|m| is_special(&m.file_type())) {
+        return open_special(path).and_then(|mut f| f.write_all(bytes));
     }
     let temporary = temporary_beside(path)?;
     let written = OpenOptions::new()
@@ -28,6 +29,23 @@ pub fn replace(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
         let _ = std::fs::remove_file(&temporary);
     }
     written
+}
+
+/// A FIFO or a device: written in place.
+pub fn is_special(kind: &std::fs::FileType) -> bool {
+    use std::os::unix::fs::FileTypeExt;
+    kind.is_fifo() || kind.is_char_device() || kind.is_block_device()
+}
+
+/// Opens a FIFO or device for writing without waiting for a reader (a FIFO
+/// nobody reads fails with ENXIO) and without following a symlink; the
+/// returned file blocks again for its writes.
+pub fn open_special(path: &Path) -> std::io::Result<std::fs::File> {
+    let file = OpenOptions::new().write(true).custom_flags(nix::libc::O_NONBLOCK | nix::libc::O_NOFOLLOW).open(path)?;
+    let flags = nix::fcntl::fcntl(&file, nix::fcntl::FcntlArg::F_GETFL)?;
+    let blocking = nix::fcntl::OFlag::from_bits_truncate(flags) - nix::fcntl::OFlag::O_NONBLOCK;
+    nix::fcntl::fcntl(&file, nix::fcntl::FcntlArg::F_SETFL(blocking))?;
+    Ok(file)
 }
 
 /// A name no other run uses, in `path`'s folder.
@@ -45,7 +63,7 @@ fn temporary_beside(path: &Path) -> std::io::Result<PathBuf> {
 
 #[cfg(test)]
 mod tests {
-    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 
     use super::*;
 
@@ -59,6 +77,22 @@ mod tests {
         assert_eq!(std::fs::read(&path).unwrap(), b"new");
         assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn a_fifo_without_a_reader_is_an_error_not_a_wait() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+        let error = replace(&fifo, b"x", 0o600).unwrap_err();
+        assert_eq!(error.raw_os_error(), Some(nix::libc::ENXIO));
+        assert!(std::fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo(), "the FIFO was replaced");
+    }
+
+    #[test]
+    fn a_device_is_written_in_place() {
+        replace(Path::new("/dev/null"), b"x", 0o600).unwrap();
+        assert!(std::fs::metadata("/dev/null").unwrap().file_type().is_char_device());
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! The audit log (`run --audit-log PATH`, `ENVCLOAK_AUDIT_LOG`): one JSON line
-//! per run, appended with a single `write` to a file opened with `O_APPEND`,
+//! The audit log (`run --audit-log PATH`, `ENVCLOAK_AUDIT_LOG`): JSON lines
+//! (one as the command starts, one when the run ends), each appended with a
+//! single `write` to a file opened with `O_APPEND`,
 //! so lines from concurrent runs never interleave. A line names each secret
 //! (variable, reference, backend, version) and never holds a value.
 
@@ -23,12 +24,29 @@ pub struct AuditLog {
 }
 
 impl AuditLog {
-    /// Opens (creating it with mode 0600) the log at `path` for appending.
+    /// Opens (creating it with mode 0600) the log at `path` for appending:
+    /// a symlink is not followed, an existing file's wider mode is narrowed
+    /// to 0600, and a FIFO nobody reads is an error, not a wait (a FIFO or
+    /// device with a reader is written to).
     pub fn open(path: &Path) -> Result<AuditLog, CliError> {
-        let file = OpenOptions::new().append(true).create(true).mode(0o600).open(path).map_err(|e| {
+        let failed = |e: &dyn std::fmt::Display| {
             CliError::new(format!("cannot open the audit log {}: {e}", path.display()))
                 .hint("check the folder exists and is writable, or change --audit-log / ENVCLOAK_AUDIT_LOG")
-        })?;
+        };
+        let special = std::fs::symlink_metadata(path).is_ok_and(|m| crate::atomic_file::is_special(&m.file_type()));
+        let file = if special {
+            crate::atomic_file::open_special(path).map_err(|e| failed(&e))?
+        } else {
+            let file = OpenOptions::new()
+                .append(true)
+                .create(true)
+                .mode(0o600)
+                .custom_flags(nix::libc::O_NOFOLLOW)
+                .open(path)
+                .map_err(|e| failed(&e))?;
+            file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600)).map_err(|e| failed(&e))?;
+            file
+        };
         Ok(AuditLog { path: path.to_owned(), file })
     }
 

@@ -1,6 +1,7 @@
 //! `envcloak export`: the resolved secrets for tools that cannot be wrapped.
 
 use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
 
 use crate::cli::{ExportArgs, ExportFormat};
 use crate::error::CliError;
@@ -16,6 +17,15 @@ pub fn export(context: &Context, args: &ExportArgs) -> Result<u8, CliError> {
         return Err(super::failures_error(&plan, &resolution, "nothing exported"));
     }
     super::warn_skipped(&plan, &resolution);
+    let files: Vec<&str> = resolution.vars.iter().filter(|v| v.as_file).map(|v| v.name.as_str()).collect();
+    if !files.is_empty() {
+        return Err(CliError::new(format!(
+            "nothing exported: {} {} as = \"file\", which export cannot hand over as a file",
+            files.join(", "),
+            if files.len() == 1 { "is" } else { "are" }
+        ))
+        .hint("export would print the value where the command expects a path: use `envcloak run`, or a profile without as = \"file\""));
+    }
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let written = match args.format {
@@ -33,7 +43,10 @@ pub fn export(context: &Context, args: &ExportArgs) -> Result<u8, CliError> {
 /// `${` is written as `${=:-$}{`: the variable `=` can never be set, so it
 /// expands to its default `$`, and expansion results are not expanded again.
 /// CR and LF are escaped, so each entry is one line and a CR survives the
-/// newline translation python-dotenv applies when it reads a file.
+/// newline translation python-dotenv applies when it reads a file. A value
+/// ending in `\` gets `${=:-}` (which expands to nothing) after it:
+/// python-dotenv's reader takes a `\"` just before the closing quote for an
+/// escaped quote and would run on into the next line, losing both entries.
 fn dotenv_double_quoted(value: &str, out: &mut String) {
     let mut rest = value;
     while let Some(c) = rest.chars().next() {
@@ -46,6 +59,9 @@ fn dotenv_double_quoted(value: &str, out: &mut String) {
             c => out.push(c),
         }
         rest = &rest[c.len_utf8()..];
+    }
+    if value.ends_with('\\') {
+        out.push_str("${=:-}");
     }
 }
 
@@ -72,7 +88,7 @@ fn write_each(
     for var in vars {
         let value = var.value.expose();
         let mut line =
-            zeroize::Zeroizing::new(String::with_capacity(prefix.len() + var.name.len() + 7 * value.len() + 4));
+            zeroize::Zeroizing::new(String::with_capacity(prefix.len() + var.name.len() + 7 * value.len() + 10));
         line.push_str(prefix);
         line.push_str(&var.name);
         line.push('=');
@@ -110,8 +126,10 @@ fn github(out: &mut dyn Write, vars: &[Resolved]) -> Result<u8, CliError> {
     let failed =
         |e: std::io::Error| CliError::new(format!("cannot write to GITHUB_ENV ({}): {e}", env_file.to_string_lossy()));
     for var in vars {
-        // Each line, and the encoded forms, so the runner masks those too.
-        let forms = crate::mask::masked_forms(var.value.expose(), 1);
+        // Each line, and the encoded forms, so the runner masks those too;
+        // not a value under 4 bytes (`::add-mask::1` would mask every `1`
+        // in the rest of the job's log), as in envcloak's own masking.
+        let forms = crate::mask::masked_forms(var.value.expose(), crate::mask::MIN_MASKED_LEN);
         for line in forms.iter().filter(|f| !f.contains(['\n', '\r']) && !f.trim().is_empty()) {
             // The runner decodes %25, %0D and %0A in workflow commands.
             let escaped = zeroize::Zeroizing::new(line.replace('%', "%25"));
@@ -120,7 +138,14 @@ fn github(out: &mut dyn Write, vars: &[Resolved]) -> Result<u8, CliError> {
         }
     }
     out.flush().map_err(|e| CliError::new(format!("cannot write to stdout: {e}")))?;
-    let mut file = std::fs::OpenOptions::new().append(true).create(true).open(&env_file).map_err(failed)?;
+    // Created private if missing; a symlink is not followed.
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(0o600)
+        .custom_flags(nix::libc::O_NOFOLLOW)
+        .open(&env_file)
+        .map_err(failed)?;
     for var in vars {
         let delimiter = loop {
             let candidate = format!("ghadelimiter_{}", random_hex()?);

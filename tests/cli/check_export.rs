@@ -216,7 +216,8 @@ fn export_github_masks_every_line_and_appends_heredocs() {
     require!(have_age, have_python_dotenv);
     let (ws, expected, masks) = export_github(TRICKY);
     for (name, value) in &expected {
-        for line in value.lines().filter(|l| !l.trim().is_empty()) {
+        // Lines under 4 bytes are not masked (as in envcloak's own masking).
+        for line in value.lines().filter(|l| !l.trim().is_empty() && l.len() >= 4) {
             assert!(masks.iter().any(|m| m == line), "no ::add-mask:: for a line of {name}");
         }
     }
@@ -257,4 +258,42 @@ fn export_github_add_mask_escapes_percent() {
         !masks.iter().any(|m| contains(m.as_bytes(), b"\n") && !contains(value.as_bytes(), b"\n")),
         "a mask changed shape"
     );
+}
+
+/// A value ending in a backslash used to make python-dotenv read on into the
+/// next line and drop both; an `as = "file"` value would be printed where
+/// the command expects a path; a 1-byte `::add-mask::1` would mask every
+/// `1` in the job's log; a new GITHUB_ENV was created readable by all.
+#[test]
+fn export_keeps_trailing_backslashes_refuses_file_values_and_never_masks_short_values() {
+    require!(have_age, have_python_dotenv);
+    // Unquoted values keep their backslashes as written.
+    let (ws, expected) = project("ENDS=fake-ends-with\\\nNEXT=\"fake next\"\nDOUBLE=fake\\\\\nLAST='fake last'\n");
+    let out = ws.envcloak().args(["export", "--format", "dotenv"]).run();
+    out.expect(0);
+    ws.write("exported.env", &out.stdout);
+    compare(&expected, &python_dotenv(&ws, "exported.env"), "values ending in backslashes, read by python-dotenv");
+
+    let (ws, _) = project("SHORT=1\nLONG=fake-long-enough\n");
+    let github_env = ws.join("new/github_env");
+    std::fs::create_dir(ws.join("new")).unwrap();
+    let out = ws.envcloak().env("GITHUB_ENV", &github_env).args(["export", "--format", "github"]).run();
+    out.expect(0);
+    let masks: Vec<&str> = out
+        .stdout
+        .split(|b| *b == b'\n')
+        .filter_map(|l| l.strip_prefix(b"::add-mask::"))
+        .map(|m| std::str::from_utf8(m).unwrap())
+        .collect();
+    assert!(!masks.contains(&"1"), "a 1-byte value was given to ::add-mask::");
+    assert!(masks.contains(&"fake-long-enough"), "the long value was not masked");
+    let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&github_env).unwrap().permissions()) & 0o777;
+    assert_eq!(mode, 0o600, "a new GITHUB_ENV was created with mode {mode:o}");
+
+    ws.write(
+        "envcloak.toml",
+        "default_profile = \"dev\"\n[age]\nidentity = \"key.txt\"\n[profiles.dev.env]\n\
+         KEY_FILE = { ref = \"age://secrets.env.age#LONG\", as = \"file\" }\n",
+    );
+    ws.envcloak().args(["export", "--format", "dotenv"]).run().expect(125).stderr_has(&["KEY_FILE", "as = \"file\""]);
 }

@@ -29,3 +29,4 @@ mod signals;
 mod source_rules;
 mod trust;
 mod vault;
+mod written_files;
