@@ -1,6 +1,7 @@
 //! The one place values leave envcloak: the child's environment (or secret
 //! files), the program lookup, and exec.
 
+use std::collections::HashMap;
 use std::ffi::{CStr, OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -101,8 +102,11 @@ pub fn build_env(vars: &[Resolved], options: &EnvOptions<'_>) -> Result<ChildEnv
         .map(|(name, value)| CEntry::new(&[name.as_bytes(), b"=", value.as_bytes()]))
         .collect();
     let mut files = SecretFiles::default();
+    // Where each name is, so that many variables take linear time.
+    let mut position: HashMap<Vec<u8>, usize> =
+        entries.iter().enumerate().map(|(at, entry)| (entry.name().to_vec(), at)).collect();
     for var in vars {
-        let existing = entries.iter().position(|e| e.name() == var.name.as_bytes());
+        let existing = position.get(var.name.as_bytes()).copied();
         if options.no_override && existing.is_some() {
             crate::diag::note!("{} is already set; not overridden (--no-override)", var.name);
             continue;
@@ -115,7 +119,10 @@ pub fn build_env(vars: &[Resolved], options: &EnvOptions<'_>) -> Result<ChildEnv
         };
         match existing {
             Some(at) => entries[at] = entry,
-            None => entries.push(entry),
+            None => {
+                position.insert(var.name.as_bytes().to_vec(), entries.len());
+                entries.push(entry);
+            }
         }
     }
     Ok(ChildEnv { entries, files })

@@ -187,7 +187,10 @@ fn apply(plan: &Plan, documents: &HashMap<Source, Result<Document, FetchError>>)
         let as_file = matches!(mapping.target, Target::Variable { as_file: true, .. });
         let imported = matches!(mapping.target, Target::Import { .. });
         for (name, value) in values {
-            if let Some(e) = invalid(&name, &value).or_else(|| imported.then(|| controls_loading(&name)).flatten()) {
+            let refused = invalid(&name, &value)
+                .or_else(|| imported.then(|| controls_loading(&name)).flatten())
+                .or_else(|| (!as_file).then(|| too_long(&name, &value)).flatten());
+            if let Some(e) = refused {
                 resolution.failures.push(Failure { name, mapping: index, error: e, optional });
                 continue;
             }
@@ -301,6 +304,23 @@ fn controls_loading(name: &str) -> Option<FetchError> {
         FetchError::new(format!("{name} decides which code the command loads; an import never sets it")).with_hint(
             format!("if the command should get it, map it explicitly: {name} = \"REF#KEY\" in the profile's env"),
         )
+    })
+}
+
+/// Linux's limit on one environment string, `NAME=value` and its NUL
+/// (`MAX_ARG_STRLEN`, 32 pages).
+pub const MAX_ENV_STRING: usize = 128 * 1024;
+
+/// Why `NAME=value` is too long for the kernel, if it is: said here, naming
+/// the variable, rather than as "Argument list too long" from the exec.
+fn too_long(name: &str, value: &SecretValue) -> Option<FetchError> {
+    let length = name.len() + 1 + value.expose().len() + 1;
+    (length > MAX_ENV_STRING).then(|| {
+        FetchError::new(format!(
+            "{name}={{value}} is {length} bytes; Linux takes at most {} KiB per environment string (MAX_ARG_STRLEN)",
+            MAX_ENV_STRING / 1024
+        ))
+        .with_hint(format!("pass it as a file instead: {name} = {{ ref = \"…\", as = \"file\" }}"))
     })
 }
 

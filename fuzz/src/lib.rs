@@ -58,6 +58,7 @@ pub fn dotenv(data: &[u8]) {
             let line = match &e {
                 DotenvError::Syntax { line }
                 | DotenvError::MissingEquals { line }
+                | DotenvError::TooLong { line }
                 | DotenvError::NulByte { line, .. } => *line,
             };
             assert!(line >= 2 && line <= lines(&document), "error line {line} is outside the document");

@@ -77,13 +77,21 @@ fn table(rows: &[Row]) -> String {
             [&row.name, &row.source, &format!("{}{version}", row.status)].map(|cell| printable(cell).into_owned())
         })
         .collect();
-    let width = |column: usize, title: &str| cells.iter().map(|c| c[column].len()).max().unwrap_or(0).max(title.len());
+    let width = |column: usize, title: &str| {
+        cells.iter().map(|c| c[column].chars().count()).max().unwrap_or(0).max(title.len())
+    };
     let (name_w, source_w) = (width(0, "NAME"), width(1, "SOURCE"));
-    let mut text = format!("{:name_w$}  {:source_w$}  STATUS\n", "NAME", "SOURCE");
+    let mut text = format!("{}  {}  STATUS\n", pad("NAME", name_w), pad("SOURCE", source_w));
     for [name, source, status] in cells {
-        text += &format!("{name:name_w$}  {source:source_w$}  {status}\n");
+        text += &format!("{}  {}  {status}\n", pad(&name, name_w), pad(&source, source_w));
     }
     text
+}
+
+/// `cell` padded with spaces to `width` characters (by hand: `format!`'s
+/// width stops at 65535, and a name can be longer).
+fn pad(cell: &str, width: usize) -> String {
+    format!("{cell}{}", " ".repeat(width.saturating_sub(cell.chars().count())))
 }
 
 /// Where the network backends connected, and which setting said so.

@@ -20,6 +20,7 @@ mod faults;
 mod flask_example;
 mod hostile_files;
 mod leaks;
+mod limits;
 mod masking;
 mod options;
 mod passphrase;

@@ -68,6 +68,12 @@ pub enum DotenvError {
         /// 1-based line of the statement.
         line: usize,
     },
+    /// `${VAR}` expansion would make the value longer than [`MAX_EXPANDED`].
+    #[error("line {line}: the value expands to more than 1 MiB")]
+    TooLong {
+        /// 1-based line of the statement.
+        line: usize,
+    },
     /// The value holds a NUL byte (cannot be an environment variable). The
     /// name is shown with control characters escaped, so a crafted name
     /// cannot send terminal escape sequences.
@@ -117,7 +123,7 @@ pub fn parse(text: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<Vec<
         let Some(raw) = raw else {
             return Err(DotenvError::MissingEquals { line });
         };
-        let value = expand(&raw, &entries, &latest, lookup);
+        let value = expand(&raw, &entries, &latest, lookup).ok_or(DotenvError::TooLong { line })?;
         if value.contains('\0') {
             return Err(DotenvError::NulByte { line, name });
         }
@@ -131,6 +137,10 @@ pub fn parse(text: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<Vec<
         });
     }
 }
+
+/// The most a value may expand to: `${A}${A}` chains double with each line,
+/// and 40 lines would otherwise ask for a terabyte.
+pub const MAX_EXPANDED: usize = 1 << 20;
 
 /// A statement python-dotenv could not parse (its `Binding.error`).
 struct Unparseable;
@@ -369,33 +379,37 @@ fn variable(s: &str) -> Option<(&str, Option<&str>, usize)> {
 }
 
 /// main.py's `resolve_variables` for one value: the latest earlier value in
-/// the document, else `lookup`, else the default, else empty.
+/// the document, else `lookup`, else the default, else empty; `None` when it
+/// would grow past [`MAX_EXPANDED`].
 fn expand(
     raw: &str,
     entries: &[DotenvEntry],
     latest: &HashMap<String, usize>,
     lookup: &dyn Fn(&str) -> Option<String>,
-) -> Zeroizing<String> {
+) -> Option<Zeroizing<String>> {
     let mut out = Zeroizing::new(String::with_capacity(raw.len()));
+    let push = |out: &mut Zeroizing<String>, piece: &str| {
+        (out.len() + piece.len() <= MAX_EXPANDED).then(|| push_wiped(out, piece))
+    };
     let mut rest = raw;
     while let Some(start) = rest.find("${") {
-        push_wiped(&mut out, &rest[..start]);
+        push(&mut out, &rest[..start])?;
         let Some((name, default, len)) = variable(&rest[start..]) else {
-            push_wiped(&mut out, "$");
+            push(&mut out, "$")?;
             rest = &rest[start + 1..];
             continue;
         };
         if let Some(&index) = latest.get(name) {
-            push_wiped(&mut out, entries[index].value.expose_secret());
+            push(&mut out, entries[index].value.expose_secret())?;
         } else if let Some(found) = env_lookup(name, lookup) {
-            push_wiped(&mut out, &found);
+            push(&mut out, &found)?;
         } else {
-            push_wiped(&mut out, default.unwrap_or(""));
+            push(&mut out, default.unwrap_or(""))?;
         }
         rest = &rest[start + len..];
     }
-    push_wiped(&mut out, rest);
-    out
+    push(&mut out, rest)?;
+    Some(out)
 }
 
 fn env_lookup(name: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Option<Zeroizing<String>> {

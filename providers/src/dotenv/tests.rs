@@ -285,3 +285,13 @@ fn debug_and_errors_never_show_values() {
         assert!(!format!("{e} {e:?}").contains("supersecret"), "error shows a value");
     }
 }
+
+#[test]
+fn doubling_expansion_stops_at_the_limit() {
+    let mut text = String::from("A0=fake-doubling-seed\n");
+    for i in 1..40 {
+        text.push_str(&format!("A{i}=${{A{}}}${{A{}}}\n", i - 1, i - 1));
+    }
+    let error = parse(&text, &|_| None).map(|entries| entries.len()).unwrap_err();
+    assert!(matches!(error, DotenvError::TooLong { line } if line > 10), "{error:?}");
+}

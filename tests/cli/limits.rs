@@ -1,0 +1,43 @@
+//! Documented limits with clear errors instead of an abort, a panic or an
+//! exec failure blamed on the command.
+
+use crate::support::Workspace;
+
+#[test]
+fn a_doubling_expansion_stops_at_one_mib() {
+    let mut dotenv = String::from("A0=fake-doubling-seed\n");
+    for i in 1..40 {
+        dotenv.push_str(&format!("A{i}=${{A{}}}${{A{}}}\n", i - 1, i - 1));
+    }
+    let (ws, _identity) = Workspace::project(&dotenv);
+    ws.envcloak().args(["run", "--", "true"]).run().expect(125).stderr_has(&["expands to more than 1 MiB"]);
+}
+
+#[test]
+fn a_value_over_the_kernels_string_limit_is_named_before_the_exec() {
+    let big = "f".repeat(200 * 1024);
+    let (ws, _identity) = Workspace::project(&format!("BIG={big}\nSMALL=fake-small-value\n"));
+    ws.secret(&big);
+    let out = ws.envcloak().args(["check"]).run();
+    out.expect(1);
+    assert!(out.stdout().contains("MAX_ARG_STRLEN"), "check does not name the limit\n{}", out.diag());
+    ws.envcloak().args(["run", "--", "true"]).run().expect(125).stderr_has(&["BIG", "MAX_ARG_STRLEN", "as = \"file\""]);
+    // As a file it is fine.
+    ws.write(
+        "envcloak.toml",
+        "default_profile = \"dev\"\n[age]\nidentity = \"key.txt\"\n[profiles.dev.env]\n\
+         BIG = { ref = \"age://secrets.env.age#BIG\", as = \"file\" }\n",
+    );
+    let out = ws.envcloak().args(["run", "--", "sh", "-c", "test $(wc -c < \"$BIG\") -eq 204800"]).run();
+    out.expect(0);
+}
+
+#[test]
+fn a_very_long_name_is_reported_not_a_panic() {
+    let name = "N".repeat(140_000);
+    let (ws, _identity) = Workspace::project(&format!("{name}=fake-long-name-value\n"));
+    let out = ws.envcloak().args(["check"]).run();
+    assert_ne!(out.code(), 101, "check panicked\n{}", out.diag());
+    let out = ws.envcloak().args(["run", "--", "true"]).run();
+    out.expect(125).stderr_has(&["MAX_ARG_STRLEN"]);
+}
