@@ -133,7 +133,8 @@ define one of the profile's names. Findings go to stdout as path:line: NAME, nev
 with the value.
 
 Exit status: 0 when nothing was found, 1 when something was, 125 when the
-profile could not be resolved.
+profile could not be resolved or a path could not be searched (named on
+stderr, even with -q).
 
 Examples:
   envcloak scan                          the current folder, as .gitignore leaves it

@@ -117,6 +117,33 @@ impl Finder {
             .map(|(line, secret, _, encoding)| Hit { line, name: self.names[secret].clone(), encoding })
             .collect()
     }
+
+    /// `text` with every occurrence of a secret (in any form searched)
+    /// replaced by `*****`; overlapping occurrences are masked as one.
+    pub fn masked(&self, text: &str) -> String {
+        let Some(nfa) = &self.nfa else { return text.to_owned() };
+        let mut spans: Vec<(usize, usize)> = nfa
+            .try_find_overlapping_iter(Input::new(text))
+            .expect("overlapping search is supported by a standard NFA")
+            .map(|m| (m.start(), m.end()))
+            .collect();
+        spans.sort_unstable();
+        let mut merged: Vec<(usize, usize)> = Vec::new();
+        for (start, end) in spans {
+            match merged.last_mut() {
+                Some(last) if start <= last.1 => last.1 = last.1.max(end),
+                _ => merged.push((start, end)),
+            }
+        }
+        let (mut out, mut done) = (String::with_capacity(text.len()), 0);
+        for (start, end) in merged {
+            out.push_str(&String::from_utf8_lossy(&text.as_bytes()[done..start]));
+            out.push_str("*****");
+            done = end;
+        }
+        out.push_str(&String::from_utf8_lossy(&text.as_bytes()[done..]));
+        out
+    }
 }
 
 /// A PEM boundary line (`-----BEGIN …-----`, `-----END …-----`): the same in
@@ -153,6 +180,13 @@ mod tests {
         let hits = finder().find(text);
         let found: Vec<(usize, Encoding)> = hits.iter().map(|h| (h.line, h.encoding)).collect();
         assert_eq!(found, [(1, Encoding::Plain), (2, Encoding::Line), (3, Encoding::Line), (6, Encoding::Line)]);
+    }
+
+    #[test]
+    fn masked_hides_every_form_and_overlaps_as_one() {
+        let finder = Finder::new([("A", "fake-secret-alpha"), ("B", "alpha-secret-bravo")]);
+        assert_eq!(finder.masked("x/fake-secret-alpha-secret-bravo/y"), "x/*****/y");
+        assert_eq!(finder.masked("nothing here"), "nothing here");
     }
 
     #[test]

@@ -19,12 +19,12 @@ pub fn export(context: &Context, args: &ExportArgs) -> Result<u8, CliError> {
     super::warn_skipped(&plan, &resolution);
     let files: Vec<&str> = resolution.vars.iter().filter(|v| v.as_file).map(|v| v.name.as_str()).collect();
     if !files.is_empty() {
-        return Err(CliError::new(format!(
-            "nothing exported: {} {} as = \"file\", which export cannot hand over as a file",
+        // export cannot hand over a file: say so where a path is expected.
+        crate::diag::warning!(
+            "{} {} as = \"file\": export prints the value itself, not a path to a file (`envcloak run` passes a file)",
             files.join(", "),
             if files.len() == 1 { "is" } else { "are" }
-        ))
-        .hint("export would print the value where the command expects a path: use `envcloak run`, or a profile without as = \"file\""));
+        );
     }
     let stdout = std::io::stdout();
     let mut out = stdout.lock();

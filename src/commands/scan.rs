@@ -52,17 +52,15 @@ pub fn scan(context: &Context, args: &ScanArgs) -> Result<u8, CliError> {
     for entry in tree::files(&paths, !args.no_ignore) {
         match entry {
             Ok(path) => search_file(&path, &finder, &names, &mut tally, &mut out),
-            Err(reason) => {
-                tally.unreadable += 1;
-                crate::diag::warning!("cannot search {reason}");
-            }
+            Err(reason) => not_searched(&mut tally, &finder.masked(&reason)),
         }
     }
     if args.history {
         let repository = history::repository_of(&paths[0])?;
         let commits = history::search(&repository, &finder, &mut |found| {
             let commit = &found.commit[..found.commit.len().min(12)];
-            let line = finding(&found.path, &found.hit, &format!("commit {commit}"));
+            let path = finder.masked(&crate::error::printable(&found.path));
+            let line = finding(&path, &found.hit, &format!("commit {commit}"));
             // Reporting stops at a closed stdout; the summary still counts.
             let _ = out.write_all(line.as_bytes());
             tally.findings += 1;
@@ -72,22 +70,39 @@ pub fn scan(context: &Context, args: &ScanArgs) -> Result<u8, CliError> {
     }
     out.flush().ok();
     summarize(&tally, finder.searched().len(), too_short.len());
-    Ok(if tally.findings > 0 { exit::FOUND } else { exit::SUCCESS })
+    Ok(if tally.findings > 0 {
+        exit::FOUND
+    } else if tally.unreadable > 0 {
+        // Not "clean": something it was asked to search was not searched.
+        exit::ENVCLOAK_FAILED
+    } else {
+        exit::SUCCESS
+    })
+}
+
+/// A path that was not searched: said even with `-q` (a hook that reads only
+/// the exit status still fails), and counted.
+fn not_searched(tally: &mut Tally, reason: &str) {
+    tally.unreadable += 1;
+    eprintln!("envcloak: error: not searched: {reason}");
 }
 
 /// Searches one file for values, and a dotenv file for definitions.
 fn search_file(path: &Path, finder: &Finder, names: &[&str], tally: &mut Tally, out: &mut dyn Write) {
-    let shown = tree::shown(path);
+    let escaped = tree::shown(path);
+    // A file named after a secret is a finding, and its name is shown masked.
+    let shown = finder.masked(&escaped);
     let text = match read(path) {
         Ok(text) => text,
-        Err(reason) => {
-            tally.unreadable += 1;
-            crate::diag::warning!("cannot search {shown}: {reason}");
-            return;
-        }
+        Err(reason) => return not_searched(tally, &format!("{shown}: {reason}")),
     };
     tally.files += 1;
-    let mut lines: Vec<String> = finder.find(&text).iter().map(|hit| finding(&shown, hit, "")).collect();
+    let mut lines: Vec<String> = finder
+        .find(escaped.as_bytes())
+        .iter()
+        .map(|hit| format!("{shown}: {} (in the file name)\n", hit.name))
+        .collect();
+    lines.extend(finder.find(&text).iter().map(|hit| finding(&shown, hit, "")));
     if dotenv_files::is_plaintext_dotenv(path) {
         for (line, name) in dotenv_files::definitions(&text, names) {
             lines.push(format!("{shown}:{line}: {name} (defined in a plaintext dotenv file)\n"));
@@ -132,7 +147,7 @@ fn finding(path: &str, hit: &Hit, extra: &str) -> String {
 
 fn summarize(tally: &Tally, searched: usize, too_short: usize) {
     if tally.unreadable > 0 {
-        crate::diag::warning!("{} could not be searched", plural(tally.unreadable, "path"));
+        eprintln!("envcloak: error: {} could not be searched", plural(tally.unreadable, "path"));
     }
     if !crate::diag::enabled(crate::diag::Level::Warn) {
         return;

@@ -41,7 +41,17 @@ pub fn repository_of(path: &Path) -> Result<PathBuf, CliError> {
 /// for each secret and returns how many commits were read.
 pub fn search(repository: &Path, finder: &Finder, found: &mut dyn FnMut(CommitHit)) -> Result<usize, CliError> {
     let mut child = git(repository)
-        .args(["-c", "core.quotePath=false", "log", "-p", "--all", "--no-color", "--no-ext-diff", "--no-textconv"])
+        .args([
+            "-c",
+            "core.quotePath=false",
+            "log",
+            "-p",
+            "--all",
+            "--text",
+            "--no-color",
+            "--no-ext-diff",
+            "--no-textconv",
+        ])
         .args(["--unified=0", "--format=commit %H"])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

@@ -1,7 +1,10 @@
 //! The files to search: every regular file under the given paths, in a
 //! stable order, leaving out what `.gitignore`, `.ignore` and git's exclude
 //! files leave out (unless told not to) and the `.git` folder itself. Hidden
-//! files such as `.env` are searched.
+//! files such as `.env` are searched. In a git repository, a tracked file is
+//! searched even when an ignore file matches it (git still commits it). A
+//! FIFO, socket or device is reported as not searched, never skipped quietly;
+//! a symlink is not followed (git stores the link, not its target).
 
 use std::path::{Path, PathBuf};
 
@@ -26,11 +29,48 @@ pub fn files(paths: &[PathBuf], respect_ignore: bool) -> impl Iterator<Item = En
         .follow_links(false)
         .sort_by_file_name(|a, b| a.cmp(b))
         .filter_entry(|entry| entry.file_name() != ".git");
-    builder.build().filter_map(|entry| match entry {
-        Ok(entry) if entry.file_type().is_some_and(|t| t.is_file()) => Some(Ok(tidy(entry.into_path()))),
-        Ok(_) => None,
-        Err(error) => Some(Err(error.to_string())),
-    })
+    let mut walked = std::collections::BTreeSet::new();
+    let mut entries: Vec<Entry> = builder
+        .build()
+        .filter_map(|entry| match entry {
+            Ok(entry) => match entry.file_type() {
+                Some(kind) if kind.is_file() => {
+                    let path = tidy(entry.into_path());
+                    walked.insert(path.clone());
+                    Some(Ok(path))
+                }
+                Some(kind) if kind.is_dir() || kind.is_symlink() => None,
+                _ => Some(Err(format!("{}: not a regular file (a FIFO, socket or device)", shown(entry.path())))),
+            },
+            Err(error) => Some(Err(error.to_string())),
+        })
+        .collect();
+    if respect_ignore {
+        let tracked = tracked_files(paths).into_iter().filter(|p| !walked.contains(p) && p.is_file());
+        entries.extend(tracked.map(Ok));
+    }
+    entries.into_iter()
+}
+
+/// The files git tracks under `paths` (empty outside a repository or
+/// without git).
+fn tracked_files(paths: &[PathBuf]) -> Vec<PathBuf> {
+    use std::os::unix::ffi::OsStrExt;
+    let output = std::process::Command::new("git")
+        .args(["ls-files", "-z", "--cached", "--"])
+        .args(paths)
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .output();
+    match output {
+        Ok(output) if output.status.success() => output
+            .stdout
+            .split(|b| *b == 0)
+            .filter(|name| !name.is_empty())
+            .map(|name| tidy(PathBuf::from(std::ffi::OsStr::from_bytes(name))))
+            .collect(),
+        _ => Vec::new(),
+    }
 }
 
 /// `./app.py` as `app.py`.
@@ -41,9 +81,10 @@ fn tidy(path: PathBuf) -> PathBuf {
     }
 }
 
-/// How a path is shown in a report.
+/// How a path is shown in a report: control characters escaped, so a file
+/// name cannot add a line or move the cursor.
 pub fn shown(path: &Path) -> String {
-    path.to_string_lossy().into_owned()
+    crate::error::printable(&path.to_string_lossy()).into_owned()
 }
 
 #[cfg(test)]

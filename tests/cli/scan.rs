@@ -144,3 +144,60 @@ fn history_outside_a_repository_and_unresolvable_profiles_fail_with_125() {
     let out = ws.envcloak().arg("scan").run();
     out.expect(125).stderr_has(&["cannot scan", "age://secrets.env.age", "every secret must resolve"]);
 }
+
+/// `scan` never reports clean when it did not look: history marked `-diff`
+/// (or holding a NUL byte) is searched as text, a tracked file that
+/// `.gitignore` also matches is searched, and a FIFO makes the scan fail
+/// (even with `-q`, as the pre-commit hook runs it).
+#[test]
+fn scan_does_not_report_clean_when_it_did_not_look() {
+    require!(have_age);
+    let ws = project();
+    git(&ws, &["init", "-q"]);
+    ws.write(".gitattributes", "* -diff\n");
+    ws.write("blob.bin", format!("\0binary {API_TOKEN}\n"));
+    ws.write("tracked.log", format!("token: {API_TOKEN}\n"));
+    git(&ws, &["add", "-f", ".gitattributes", "blob.bin", "tracked.log"]);
+    git(&ws, &["commit", "-q", "-m", "add"]);
+    ws.write(".gitignore", "*.log\n");
+    git(&ws, &["rm", "-q", "--cached", "blob.bin"]);
+    std::fs::remove_file(ws.join("blob.bin")).unwrap();
+    git(&ws, &["add", ".gitignore"]);
+    git(&ws, &["commit", "-q", "-m", "remove"]);
+
+    let out = ws.envcloak().args(["scan", "--history"]).run();
+    out.expect(1).no_leak(&VALUES);
+    assert!(
+        out.stdout().contains("tracked.log:1: API_TOKEN\n"),
+        "the tracked, ignored file was not searched\n{}",
+        out.diag()
+    );
+    assert!(
+        out.stdout().contains("blob.bin:1: API_TOKEN (commit"),
+        "history marked -diff was not searched\n{}",
+        out.diag()
+    );
+
+    let clean = project();
+    clean.command("mkfifo").arg(clean.join("pipe")).run().expect(0);
+    let out = clean.envcloak().args(["-q", "scan"]).run();
+    out.expect(125).stderr_has(&["not searched", "pipe"]);
+}
+
+/// A file name is escaped (a newline cannot fake a finding) and masked (a
+/// file named after a secret is a finding, never printed in the clear).
+#[test]
+fn file_names_are_escaped_and_masked() {
+    require!(have_age);
+    let ws = project();
+    ws.write(format!("notes-{API_TOKEN}.txt"), "nothing\n");
+    ws.write("fake\napp.py:1: API_TOKEN", "nothing\n");
+    let out = ws.envcloak().args(["scan"]).run();
+    out.expect(1).no_leak(&VALUES);
+    assert!(out.stdout().contains("notes-*****.txt: API_TOKEN (in the file name)"), "{}", out.diag());
+    assert!(
+        out.stdout().lines().all(|l| !l.starts_with("app.py:1:")),
+        "a file name added a fake finding\n{}",
+        out.diag()
+    );
+}
