@@ -6,7 +6,7 @@
 //! envcloak itself is forwarded to the child, once. Ctrl-Z stops the child,
 //! then envcloak, so the shell's job control works; `fg` resumes both.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 use std::sync::Arc;
@@ -33,8 +33,8 @@ const FORWARDED: &[i32] = &[
     SIGVTALRM, SIGXCPU, SIGXFSZ, SIGURG,
 ];
 
-/// How long output of a half-written value is held before it is shown
-/// anyway (prompts and progress bars must appear).
+/// How long output of a half-written value is held on a terminal before it
+/// is shown anyway (prompts and progress bars must appear).
 const IDLE_FLUSH: Duration = Duration::from_millis(200);
 
 /// How long output is still copied after the command has exited, for
@@ -138,12 +138,16 @@ fn spawn_error(e: Errno) -> CliError {
     CliError::new(format!("cannot prepare to start the command: {}", e.desc()))
 }
 
+/// Copies one pipe to envcloak's stdout (or stderr), masking. Held bytes
+/// are released after [`IDLE_FLUSH`] only on a terminal.
 fn start_pump(read: OwnedFd, masker: Arc<Masker>, stderr: bool, done: std::sync::mpsc::Sender<()>) {
     std::thread::spawn(move || {
         let result = if stderr {
-            mask::pump(read, &mut std::io::stderr(), masker, IDLE_FLUSH)
+            let idle = std::io::stderr().is_terminal().then_some(IDLE_FLUSH);
+            mask::pump(read, &mut std::io::stderr(), masker, idle)
         } else {
-            mask::pump(read, &mut std::io::stdout(), masker, IDLE_FLUSH)
+            let idle = std::io::stdout().is_terminal().then_some(IDLE_FLUSH);
+            mask::pump(read, &mut std::io::stdout(), masker, idle)
         };
         if let Err(e) = result {
             crate::diag::note!("output copy ended: {e}");

@@ -124,3 +124,28 @@ fn exec_mode_replaces_envcloak_and_supervised_mode_stays_the_parent() {
         }
     }
 }
+
+/// A closed reader ends a masked command with SIGPIPE, as without envcloak:
+/// `yes | head -n1` ends, and envcloak exits 141 (128+SIGPIPE) like `yes`.
+/// The same for a command writing to stderr.
+#[test]
+fn a_closed_reader_ends_a_masked_command_with_sigpipe() {
+    require!(have_age);
+    let (ws, _) = Workspace::project(SECRETS);
+    let pipelines = [
+        ("stdout", r#""$0" run --mask -- yes | head -n1 >/dev/null; echo "${PIPESTATUS[*]}""#),
+        (
+            "stderr",
+            r#""$0" run --mask -- sh -c 'yes >&2' 2>&1 >/dev/null | head -n1 >/dev/null; echo "${PIPESTATUS[*]}""#,
+        ),
+    ];
+    for (stream, pipeline) in pipelines {
+        let out = ws
+            .command("bash")
+            .args(["-c", &format!("set -o pipefail; {pipeline}"), crate::support::BIN])
+            .timeout(std::time::Duration::from_secs(15))
+            .run();
+        out.expect(0);
+        assert!(out.stdout() == "141 0\n", "{stream}: envcloak and head should end with 141 and 0\n{}", out.diag());
+    }
+}
