@@ -22,7 +22,7 @@ use signal_hook::iterator::Signals;
 
 use crate::error::CliError;
 use crate::exit;
-use crate::inject::{exec_error, CEntry};
+use crate::inject::{exec_error, shell_argv, CEntry};
 use crate::mask::{self, Masker};
 
 /// The signals forwarded to the child: every catchable one a process manager
@@ -84,10 +84,10 @@ pub fn run(child: Child<'_>, before_spawn: impl FnOnce(), after_spawn: impl FnOn
     .map_err(spawn_error)?;
 
     before_spawn();
-    let spawned = nix::spawn::posix_spawn(child.program, &actions, &attr, &child.argv, &child.env);
+    let spawned = spawn(&child, &actions, &attr);
     after_spawn();
     drop(child.env);
-    let pid = spawned.map_err(|errno| exec_error(&child.program.display().to_string(), errno))?;
+    let pid = spawned?;
     crate::diag::debug!("started process {pid} in its own process group");
     if let Some(terminal) = &terminal {
         terminal.give_to(pid);
@@ -128,6 +128,24 @@ pub fn run(child: Child<'_>, before_spawn: impl FnOnce(), after_spawn: impl FnOn
         }
     }
     status
+}
+
+/// Starts the program; a script without `#!` (`ENOEXEC`) is run by
+/// `/bin/sh`, as `execvp` (and so exec mode) does.
+fn spawn(
+    child: &Child<'_>,
+    actions: &nix::spawn::PosixSpawnFileActions,
+    attr: &nix::spawn::PosixSpawnAttr,
+) -> Result<Pid, CliError> {
+    let spawned = match nix::spawn::posix_spawn(child.program, actions, attr, &child.argv, &child.env) {
+        Err(Errno::ENOEXEC) => {
+            crate::diag::debug!("{} has no #! line; running it with /bin/sh", child.program.display());
+            let argv = shell_argv(child.program, &child.argv);
+            nix::spawn::posix_spawn(Path::new("/bin/sh"), actions, attr, &argv, &child.env)
+        }
+        spawned => spawned,
+    };
+    spawned.map_err(|errno| exec_error(&child.program.display().to_string(), errno))
 }
 
 fn output_pipe() -> Result<(OwnedFd, OwnedFd), CliError> {

@@ -149,3 +149,22 @@ fn a_closed_reader_ends_a_masked_command_with_sigpipe() {
         assert!(out.stdout() == "141 0\n", "{stream}: envcloak and head should end with 141 and 0\n{}", out.diag());
     }
 }
+
+/// A script without `#!` runs through /bin/sh in both modes, as `execvp`
+/// runs it (exec mode always did; supervised mode got 126 from ENOEXEC).
+#[test]
+fn a_script_without_shebang_runs_with_sh_in_both_modes() {
+    require!(have_age);
+    let (ws, _) = Workspace::project(SECRETS);
+    let script = ws.write("no-shebang", "echo \"script got $1 and ${API_KEY:+its secret}\"\nexit 7\n");
+    crate::support::chmod(&script, 0o755);
+    for (mode, flags) in MODES {
+        let out = run(&ws, flags, &["./no-shebang", "one-arg"]);
+        assert!(out.code() == 7, "{mode}: the script's own status 7 is expected\n{}", out.diag());
+        assert!(
+            out.stdout() == "script got one-arg and its secret\n",
+            "{mode}: the script did not run\n{}",
+            out.diag()
+        );
+    }
+}
