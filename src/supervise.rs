@@ -3,8 +3,10 @@
 //! The child gets its own process group and, on a terminal, the terminal's
 //! foreground, so a Ctrl-C from the terminal reaches the child once (from the
 //! kernel) and never again through envcloak. Every catchable signal sent to
-//! envcloak itself is forwarded to the child, once. Ctrl-Z stops the child,
-//! then envcloak, so the shell's job control works; `fg` resumes both.
+//! envcloak itself is forwarded once: those that end a command to the
+//! child's whole process group, the others to the child alone. Ctrl-Z stops
+//! the child, then envcloak, so the shell's job control works; `fg` resumes
+//! both.
 
 use std::io::{IsTerminal, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
@@ -32,6 +34,13 @@ const FORWARDED: &[i32] = &[
     SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGWINCH, SIGTTIN, SIGTTOU, SIGTSTP, SIGCONT, SIGALRM,
     SIGVTALRM, SIGXCPU, SIGXFSZ, SIGURG,
 ];
+
+/// The forwarded signals that go to the child's whole process group: those
+/// that end a command (so what it started ends with it, as the terminal or
+/// `timeout` would end it without envcloak), and SIGCONT (so all of it
+/// resumes). The others (USR1, USR2, WINCH, TTIN, TTOU, TSTP…) are messages
+/// to one process, as a process manager means them, and go to the child alone.
+const GROUP_WIDE: &[Signal] = &[Signal::SIGHUP, Signal::SIGINT, Signal::SIGQUIT, Signal::SIGTERM, Signal::SIGCONT];
 
 /// How long output of a half-written value is held on a terminal before it
 /// is shown anyway (prompts and progress bars must appear).
@@ -104,8 +113,7 @@ pub fn run(child: Child<'_>, before_spawn: impl FnOnce(), after_spawn: impl FnOn
     let forwarder = std::thread::spawn(move || {
         for signal in signals.forever() {
             if let Ok(signal) = Signal::try_from(signal) {
-                crate::diag::debug!("forwarding {signal} to the command");
-                let _ = kill(pid, signal);
+                forward(signal, pid);
             }
         }
     });
@@ -146,6 +154,18 @@ fn spawn(
         spawned => spawned,
     };
     spawned.map_err(|errno| exec_error(&child.program.display().to_string(), errno))
+}
+
+/// Sends `signal` to the child: to its whole process group when it is in
+/// [`GROUP_WIDE`], else to the child alone.
+fn forward(signal: Signal, pid: Pid) {
+    if GROUP_WIDE.contains(&signal) {
+        crate::diag::debug!("forwarding {signal} to the command's process group");
+        let _ = killpg(pid, signal);
+    } else {
+        crate::diag::debug!("forwarding {signal} to the command");
+        let _ = kill(pid, signal);
+    }
 }
 
 fn output_pipe() -> Result<(OwnedFd, OwnedFd), CliError> {

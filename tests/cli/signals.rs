@@ -117,3 +117,26 @@ fn ctrl_c_on_a_terminal_reaches_the_child_once() {
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
+
+/// Whether process `pid` still runs (a zombie waiting to be reaped does not).
+fn running(pid: &str) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .is_ok_and(|stat| stat.rsplit_once(')').is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z')))
+}
+
+/// `timeout` ending a supervised run ends the whole command, not only the
+/// process envcloak started: a grandchild holding the secrets in its
+/// environment does not outlive it.
+#[test]
+fn a_forwarded_signal_reaches_the_grandchildren_too() {
+    require!(have_age);
+    let (ws, _) = Workspace::project(SECRETS);
+    let grandchild = "sh -c 'echo $$ > grandchild.pid; sleep 3; echo late > marker'; echo never";
+    let out =
+        ws.command("timeout").args(["1", crate::support::BIN, "run", "--mask", "--", "sh", "-c", grandchild]).run();
+    out.expect(124);
+    let pid = std::fs::read_to_string(ws.join("grandchild.pid")).expect("the grandchild started");
+    std::thread::sleep(Duration::from_millis(3500));
+    assert!(!ws.join("marker").exists(), "the grandchild outlived the run and wrote its marker\n{}", out.diag());
+    assert!(!running(pid.trim()), "the grandchild is still running\n{}", out.diag());
+}
