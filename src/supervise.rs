@@ -11,12 +11,15 @@
 use std::io::{IsTerminal, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::Path;
+use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
+use nix::spawn::{PosixSpawnAttr, PosixSpawnFileActions, PosixSpawnFlags};
 use nix::sys::signal::{kill, killpg, pthread_sigmask, SigSet, SigmaskHow, Signal};
+use nix::sys::stat::fstat;
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{getpgrp, getpid, pipe2, tcgetpgrp, tcsetpgrp, Pid};
 use signal_hook::consts::signal::*;
@@ -67,30 +70,10 @@ pub struct Child<'a> {
 pub fn run(child: Child<'_>, before_spawn: impl FnOnce(), after_spawn: impl FnOnce()) -> Result<u8, CliError> {
     let mut signals =
         Signals::new(FORWARDED).map_err(|e| CliError::new(format!("cannot install signal handlers: {e}")))?;
-    let outputs = match &child.masker {
-        Some(_) => Some((output_pipe()?, output_pipe()?)),
-        None => None,
-    };
+    let outputs = child.masker.as_ref().map(|_| Outputs::create()).transpose()?;
     let terminal = ForegroundTerminal::detect();
-
-    let mut actions = nix::spawn::PosixSpawnFileActions::init().map_err(spawn_error)?;
-    if let Some(((_, out_w), (_, err_w))) = &outputs {
-        actions.add_dup2(out_w.as_raw_fd(), 1).map_err(spawn_error)?;
-        actions.add_dup2(err_w.as_raw_fd(), 2).map_err(spawn_error)?;
-    }
-    let mut attr = nix::spawn::PosixSpawnAttr::init().map_err(spawn_error)?;
-    attr.set_pgroup(Pid::from_raw(0)).map_err(spawn_error)?;
-    attr.set_sigmask(&SigSet::empty()).map_err(spawn_error)?;
-    // Rust ignores SIGPIPE in its own processes; the child gets the default.
-    let mut defaults = SigSet::empty();
-    defaults.add(Signal::SIGPIPE);
-    attr.set_sigdefault(&defaults).map_err(spawn_error)?;
-    attr.set_flags(
-        nix::spawn::PosixSpawnFlags::POSIX_SPAWN_SETPGROUP
-            | nix::spawn::PosixSpawnFlags::POSIX_SPAWN_SETSIGMASK
-            | nix::spawn::PosixSpawnFlags::POSIX_SPAWN_SETSIGDEF,
-    )
-    .map_err(spawn_error)?;
+    let actions = file_actions(outputs.as_ref())?;
+    let attr = spawn_attributes()?;
 
     before_spawn();
     let spawned = spawn(&child, &actions, &attr);
@@ -102,13 +85,7 @@ pub fn run(child: Child<'_>, before_spawn: impl FnOnce(), after_spawn: impl FnOn
         terminal.give_to(pid);
     }
 
-    let pumps = outputs.zip(child.masker).map(|(((out_r, out_w), (err_r, err_w)), masker)| {
-        drop((out_w, err_w));
-        let (done, finished) = std::sync::mpsc::channel();
-        start_pump(out_r, Arc::clone(&masker), false, done.clone());
-        start_pump(err_r, masker, true, done);
-        finished
-    });
+    let pumps = outputs.zip(child.masker).map(|(outputs, masker)| outputs.start_pumps(&masker));
     let handle = signals.handle();
     let forwarder = std::thread::spawn(move || {
         for signal in signals.forever() {
@@ -124,36 +101,10 @@ pub fn run(child: Child<'_>, before_spawn: impl FnOnce(), after_spawn: impl FnOn
     if let Some(terminal) = &terminal {
         terminal.take_back();
     }
-    if let Some(done) = pumps {
-        // Background processes the command left behind may hold its output
-        // open; their output is copied for a moment, not waited for forever.
-        let deadline = std::time::Instant::now() + OUTPUT_GRACE;
-        for _ in 0..2 {
-            if done.recv_timeout(deadline.saturating_duration_since(std::time::Instant::now())).is_err() {
-                crate::diag::note!("the command's output is still open (a background process?); not waiting for it");
-                break;
-            }
-        }
+    if let Some((done, count)) = pumps {
+        wait_for_pumps(&done, count);
     }
     status
-}
-
-/// Starts the program; a script without `#!` (`ENOEXEC`) is run by
-/// `/bin/sh`, as `execvp` (and so exec mode) does.
-fn spawn(
-    child: &Child<'_>,
-    actions: &nix::spawn::PosixSpawnFileActions,
-    attr: &nix::spawn::PosixSpawnAttr,
-) -> Result<Pid, CliError> {
-    let spawned = match nix::spawn::posix_spawn(child.program, actions, attr, &child.argv, &child.env) {
-        Err(Errno::ENOEXEC) => {
-            crate::diag::debug!("{} has no #! line; running it with /bin/sh", child.program.display());
-            let argv = shell_argv(child.program, &child.argv);
-            nix::spawn::posix_spawn(Path::new("/bin/sh"), actions, attr, &argv, &child.env)
-        }
-        spawned => spawned,
-    };
-    spawned.map_err(|errno| exec_error(&child.program.display().to_string(), errno))
 }
 
 /// Sends `signal` to the child: to its whole process group when it is in
@@ -168,6 +119,108 @@ fn forward(signal: Signal, pid: Pid) {
     }
 }
 
+/// Background processes the command left behind may hold its output open;
+/// their output is copied for a moment, not waited for forever.
+fn wait_for_pumps(done: &Receiver<()>, count: usize) {
+    let deadline = Instant::now() + OUTPUT_GRACE;
+    for _ in 0..count {
+        if done.recv_timeout(deadline.saturating_duration_since(Instant::now())).is_err() {
+            crate::diag::note!("the command's output is still open (a background process?); not waiting for it");
+            break;
+        }
+    }
+}
+
+/// Starts the program; a script without `#!` (`ENOEXEC`) is run by
+/// `/bin/sh`, as `execvp` (and so exec mode) does.
+fn spawn(child: &Child<'_>, actions: &PosixSpawnFileActions, attr: &PosixSpawnAttr) -> Result<Pid, CliError> {
+    let spawned = match nix::spawn::posix_spawn(child.program, actions, attr, &child.argv, &child.env) {
+        Err(Errno::ENOEXEC) => {
+            crate::diag::debug!("{} has no #! line; running it with /bin/sh", child.program.display());
+            let argv = shell_argv(child.program, &child.argv);
+            nix::spawn::posix_spawn(Path::new("/bin/sh"), actions, attr, &argv, &child.env)
+        }
+        spawned => spawned,
+    };
+    spawned.map_err(|errno| exec_error(&child.program.display().to_string(), errno))
+}
+
+/// The child's stdout and stderr become the write ends of `outputs`.
+fn file_actions(outputs: Option<&Outputs>) -> Result<PosixSpawnFileActions, CliError> {
+    let mut actions = PosixSpawnFileActions::init().map_err(spawn_error)?;
+    if let Some(outputs) = outputs {
+        let (_, out_w) = &outputs.stdout;
+        let err_w = outputs.stderr.as_ref().map_or(out_w, |(_, w)| w);
+        actions.add_dup2(out_w.as_raw_fd(), 1).map_err(spawn_error)?;
+        actions.add_dup2(err_w.as_raw_fd(), 2).map_err(spawn_error)?;
+    }
+    Ok(actions)
+}
+
+/// Its own process group, an empty signal mask, and the default SIGPIPE
+/// (Rust ignores SIGPIPE in its own processes).
+fn spawn_attributes() -> Result<PosixSpawnAttr, CliError> {
+    let mut attr = PosixSpawnAttr::init().map_err(spawn_error)?;
+    attr.set_pgroup(Pid::from_raw(0)).map_err(spawn_error)?;
+    attr.set_sigmask(&SigSet::empty()).map_err(spawn_error)?;
+    let mut defaults = SigSet::empty();
+    defaults.add(Signal::SIGPIPE);
+    attr.set_sigdefault(&defaults).map_err(spawn_error)?;
+    attr.set_flags(
+        PosixSpawnFlags::POSIX_SPAWN_SETPGROUP
+            | PosixSpawnFlags::POSIX_SPAWN_SETSIGMASK
+            | PosixSpawnFlags::POSIX_SPAWN_SETSIGDEF,
+    )
+    .map_err(spawn_error)?;
+    Ok(attr)
+}
+
+/// The pipes the child writes its output to, as (read end, write end).
+struct Outputs {
+    /// For stdout, and for stderr too when `stderr` is `None`.
+    stdout: (OwnedFd, OwnedFd),
+    /// A pipe of its own for stderr, unless envcloak's stdout and stderr
+    /// are the same file (`2>&1`): then one pipe keeps their order exact and
+    /// masking sees one stream.
+    stderr: Option<(OwnedFd, OwnedFd)>,
+}
+
+impl Outputs {
+    fn create() -> Result<Self, CliError> {
+        let shared = same_file(std::io::stdout().as_fd(), std::io::stderr().as_fd());
+        if shared {
+            crate::diag::debug!("stdout and stderr are the same file; the command gets one pipe for both");
+        }
+        Ok(Self { stdout: output_pipe()?, stderr: if shared { None } else { Some(output_pipe()?) } })
+    }
+
+    /// Closes envcloak's copies of the write ends and starts one copying
+    /// thread per pipe; returns where they report their end, and how many.
+    fn start_pumps(self, masker: &Arc<Masker>) -> (Receiver<()>, usize) {
+        let (done, finished) = mpsc::channel();
+        let (out_r, out_w) = self.stdout;
+        drop(out_w);
+        start_pump(out_r, Arc::clone(masker), false, done.clone());
+        let count = match self.stderr {
+            Some((err_r, err_w)) => {
+                drop(err_w);
+                start_pump(err_r, Arc::clone(masker), true, done);
+                2
+            }
+            None => 1,
+        };
+        (finished, count)
+    }
+}
+
+/// Whether `a` and `b` are the same open file (same device and inode).
+fn same_file(a: BorrowedFd<'_>, b: BorrowedFd<'_>) -> bool {
+    match (fstat(a), fstat(b)) {
+        (Ok(a), Ok(b)) => a.st_dev == b.st_dev && a.st_ino == b.st_ino,
+        _ => false,
+    }
+}
+
 fn output_pipe() -> Result<(OwnedFd, OwnedFd), CliError> {
     pipe2(OFlag::O_CLOEXEC).map_err(|e| CliError::new(format!("cannot create an output pipe: {e}")))
 }
@@ -178,7 +231,7 @@ fn spawn_error(e: Errno) -> CliError {
 
 /// Copies one pipe to envcloak's stdout (or stderr), masking. Held bytes
 /// are released after [`IDLE_FLUSH`] only on a terminal.
-fn start_pump(read: OwnedFd, masker: Arc<Masker>, stderr: bool, done: std::sync::mpsc::Sender<()>) {
+fn start_pump(read: OwnedFd, masker: Arc<Masker>, stderr: bool, done: Sender<()>) {
     std::thread::spawn(move || {
         let result = if stderr {
             let idle = std::io::stderr().is_terminal().then_some(IDLE_FLUSH);

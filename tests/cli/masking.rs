@@ -163,6 +163,22 @@ fn run_into_log(ws: &Workspace, script: &str, redirect: &str) -> Vec<u8> {
     ws.read("out.log")
 }
 
+/// stdout and stderr into one file (`2>&1`): the command gets one pipe for
+/// both, so lines keep their order and a value written half on stdout, half
+/// on stderr is masked.
+#[test]
+fn stdout_and_stderr_into_one_file_keep_their_order_and_are_masked_as_one() {
+    require!(have_age);
+    let ws = project();
+    let script = r#"
+for i in 1 2 3 4 5 6 7 8; do echo "out $i"; echo "err $i" >&2; done
+printf 'split: fake-sec'; printf 'ret-value\n' >&2
+echo end"#;
+    let log = run_into_log(&ws, script, "> out.log 2>&1");
+    let expected: String = (1..=8).map(|i| format!("out {i}\nerr {i}\n")).collect::<String>() + "split: *****\nend\n";
+    assert!(log == expected.as_bytes(), "the log is out of order or not masked\n{}", ws.redact(&log));
+}
+
 /// Overlapping values are masked as their union: no part of either shows.
 #[test]
 fn overlapping_values_are_masked_as_their_union() {
