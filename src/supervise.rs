@@ -1,13 +1,16 @@
 //! Supervised mode: envcloak stays while the child runs, to mask its output.
 //!
-//! The child gets its own process group and, on a terminal, the terminal's
-//! foreground, so a Ctrl-C from the terminal reaches the child once (from the
-//! kernel) and never again through envcloak. Every catchable signal sent to
-//! envcloak itself is forwarded once: those that end a command to the
-//! child's whole process group, the others to the child alone. Ctrl-Z stops
-//! the child, then envcloak, so the shell's job control works; `fg` resumes
-//! both.
+//! The child gets its own process group and, when envcloak runs in the
+//! terminal's foreground, the terminal's foreground, so a Ctrl-C from the
+//! terminal reaches the child once (from the kernel) and never again through
+//! envcloak. Every catchable signal sent to envcloak itself is forwarded
+//! once: those that end a command to the child's whole process group, the
+//! others to the child alone. Ctrl-Z stops the child, then envcloak, so
+//! the shell's job control works; `fg` resumes both. A child that needs the
+//! terminal while envcloak's job is in the background stops envcloak too,
+//! and gets the terminal once the job is brought to the foreground.
 
+use std::fs::OpenOptions;
 use std::io::{IsTerminal, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::Path;
@@ -71,7 +74,7 @@ pub fn run(child: Child<'_>, before_spawn: impl FnOnce(), after_spawn: impl FnOn
     let mut signals =
         Signals::new(FORWARDED).map_err(|e| CliError::new(format!("cannot install signal handlers: {e}")))?;
     let outputs = child.masker.as_ref().map(|_| Outputs::create()).transpose()?;
-    let terminal = ForegroundTerminal::detect();
+    let terminal = ForegroundTerminal::detect().map(Arc::new);
     let actions = file_actions(outputs.as_ref())?;
     let attr = spawn_attributes()?;
 
@@ -87,19 +90,20 @@ pub fn run(child: Child<'_>, before_spawn: impl FnOnce(), after_spawn: impl FnOn
 
     let pumps = outputs.zip(child.masker).map(|(outputs, masker)| outputs.start_pumps(&masker));
     let handle = signals.handle();
+    let forwarder_terminal = terminal.clone();
     let forwarder = std::thread::spawn(move || {
         for signal in signals.forever() {
             if let Ok(signal) = Signal::try_from(signal) {
-                forward(signal, pid);
+                forward(signal, pid, forwarder_terminal.as_deref());
             }
         }
     });
 
-    let status = wait(pid, terminal.as_ref());
+    let status = wait(pid, terminal.as_deref());
     handle.close();
     let _ = forwarder.join();
     if let Some(terminal) = &terminal {
-        terminal.take_back();
+        terminal.take_back(pid);
     }
     if let Some((done, count)) = pumps {
         wait_for_pumps(&done, count);
@@ -108,8 +112,14 @@ pub fn run(child: Child<'_>, before_spawn: impl FnOnce(), after_spawn: impl FnOn
 }
 
 /// Sends `signal` to the child: to its whole process group when it is in
-/// [`GROUP_WIDE`], else to the child alone.
-fn forward(signal: Signal, pid: Pid) {
+/// [`GROUP_WIDE`], else to the child alone. On `fg` (SIGCONT while
+/// envcloak's job has the terminal) the child gets the terminal first.
+fn forward(signal: Signal, pid: Pid, terminal: Option<&ForegroundTerminal>) {
+    if signal == Signal::SIGCONT {
+        if let Some(terminal) = terminal {
+            terminal.give_to(pid);
+        }
+    }
     if GROUP_WIDE.contains(&signal) {
         crate::diag::debug!("forwarding {signal} to the command's process group");
         let _ = killpg(pid, signal);
@@ -230,9 +240,15 @@ fn spawn_error(e: Errno) -> CliError {
 }
 
 /// Copies one pipe to envcloak's stdout (or stderr), masking. Held bytes
-/// are released after [`IDLE_FLUSH`] only on a terminal.
+/// are released after [`IDLE_FLUSH`] only on a terminal. SIGTTOU is blocked
+/// in the thread: with `stty tostop` a write from envcloak's process group
+/// (in the background while the child has the terminal) then goes through
+/// instead of raising SIGTTOU over and over.
 fn start_pump(read: OwnedFd, masker: Arc<Masker>, stderr: bool, done: Sender<()>) {
     std::thread::spawn(move || {
+        let mut ttou = SigSet::empty();
+        ttou.add(Signal::SIGTTOU);
+        let _ = pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&ttou), None);
         let result = if stderr {
             let idle = std::io::stderr().is_terminal().then_some(IDLE_FLUSH);
             mask::pump(read, &mut std::io::stderr(), masker, idle)
@@ -269,41 +285,57 @@ fn on_child_stopped(pid: Pid, signal: Signal, terminal: Option<&ForegroundTermin
     let Some(terminal) = terminal else {
         return;
     };
-    if matches!(signal, Signal::SIGTTIN | Signal::SIGTTOU) && terminal.is_foreground(pid) {
-        // It touched the terminal just before it was handed the foreground.
+    let ours = terminal.foreground().is_some_and(|fg| fg == pid || fg == getpgrp());
+    if matches!(signal, Signal::SIGTTIN | Signal::SIGTTOU) && ours {
+        // It touched the terminal before it was handed the foreground.
+        terminal.give_to(pid);
         let _ = killpg(pid, Signal::SIGCONT);
         return;
     }
-    // Ctrl-Z: stop envcloak too, so the shell sees the job stopped; on `fg`
-    // give the terminal back to the child and wake it.
-    terminal.take_back();
+    // Ctrl-Z, or the child needs the terminal while envcloak's job is in the
+    // background: stop envcloak too, so the shell sees the job stopped; on
+    // `fg` give the terminal to the child, and on `fg` or `bg` wake it.
+    terminal.take_back(pid);
     let _ = kill(getpid(), Signal::SIGSTOP);
     terminal.give_to(pid);
     let _ = killpg(pid, Signal::SIGCONT);
 }
 
-/// The controlling terminal, when envcloak runs in its foreground.
+/// envcloak's controlling terminal, found on stdin, stdout, stderr or
+/// `/dev/tty`; the foreground is only ever passed between envcloak's process
+/// group and the child's, never taken from another job.
 struct ForegroundTerminal {
     fd: OwnedFd,
 }
 
 impl ForegroundTerminal {
     fn detect() -> Option<Self> {
-        let stdin = std::io::stdin();
-        let fd = stdin.as_fd().try_clone_to_owned().ok()?;
-        (tcgetpgrp(&fd).ok()? == getpgrp()).then_some(Self { fd })
+        let (stdin, stdout, stderr) = (std::io::stdin(), std::io::stdout(), std::io::stderr());
+        let standard = [stdin.as_fd(), stdout.as_fd(), stderr.as_fd()];
+        let fd = match standard.into_iter().find(|fd| tcgetpgrp(fd).is_ok()) {
+            Some(fd) => fd.try_clone_to_owned().ok()?,
+            None => OwnedFd::from(OpenOptions::new().read(true).write(true).open("/dev/tty").ok()?),
+        };
+        tcgetpgrp(&fd).is_ok().then_some(Self { fd })
     }
 
-    fn is_foreground(&self, pgrp: Pid) -> bool {
-        tcgetpgrp(&self.fd).is_ok_and(|fg| fg == pgrp)
+    /// The terminal's foreground process group.
+    fn foreground(&self) -> Option<Pid> {
+        tcgetpgrp(&self.fd).ok()
     }
 
+    /// Hands the foreground to `pgrp` if envcloak's group has it.
     fn give_to(&self, pgrp: Pid) {
-        self.set_foreground(pgrp);
+        if self.foreground() == Some(getpgrp()) {
+            self.set_foreground(pgrp);
+        }
     }
 
-    fn take_back(&self) {
-        self.set_foreground(getpgrp());
+    /// Takes the foreground back from `pgrp` if it has it.
+    fn take_back(&self, pgrp: Pid) {
+        if self.foreground() == Some(pgrp) {
+            self.set_foreground(getpgrp());
+        }
     }
 
     /// tcsetpgrp from a background group raises SIGTTOU unless it is
@@ -313,8 +345,7 @@ impl ForegroundTerminal {
         ttou.add(Signal::SIGTTOU);
         let mut old = SigSet::empty();
         let _ = pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&ttou), Some(&mut old));
-        let fd: BorrowedFd<'_> = self.fd.as_fd();
-        if let Err(e) = tcsetpgrp(fd, pgrp) {
+        if let Err(e) = tcsetpgrp(&self.fd, pgrp) {
             crate::diag::debug!("cannot hand the terminal to process group {pgrp}: {}", e.desc());
         }
         let _ = pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&old), None);
