@@ -308,14 +308,16 @@ fn copy(
 }
 
 /// Whether `source` becomes readable (or hits EOF/an error) within `limit`;
-/// a signal interrupting the wait counts as readable, so the caller reads.
+/// a signal interrupting the wait starts it again.
 fn readable_within(source: &File, limit: Duration) -> io::Result<bool> {
     let timeout = PollTimeout::try_from(limit).unwrap_or(PollTimeout::MAX);
-    let mut fds = [PollFd::new(source.as_fd(), PollFlags::POLLIN)];
-    match poll(&mut fds, timeout) {
-        Ok(ready) => Ok(ready > 0),
-        Err(nix::errno::Errno::EINTR) => Ok(true),
-        Err(e) => Err(io::Error::from(e)),
+    loop {
+        let mut fds = [PollFd::new(source.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, timeout) {
+            Ok(ready) => return Ok(ready > 0),
+            Err(nix::errno::Errno::EINTR) => {}
+            Err(e) => return Err(io::Error::from(e)),
+        }
     }
 }
 
