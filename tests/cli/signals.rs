@@ -133,7 +133,7 @@ fn a_forwarded_signal_reaches_the_grandchildren_too() {
     let (ws, _) = Workspace::project(SECRETS);
     let grandchild = "sh -c 'echo $$ > grandchild.pid; sleep 3; echo late > marker'; echo never";
     let out =
-        ws.command("timeout").args(["1", crate::support::BIN, "run", "--mask", "--", "sh", "-c", grandchild]).run();
+        ws.command("timeout").args(["2", crate::support::BIN, "run", "--mask", "--", "sh", "-c", grandchild]).run();
     out.expect(124);
     let pid = std::fs::read_to_string(ws.join("grandchild.pid")).expect("the grandchild started");
     std::thread::sleep(Duration::from_millis(3500));
