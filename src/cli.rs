@@ -180,7 +180,8 @@ Order: the profile's imports in the order listed (a later one wins), then its en
 entries, then -i, then -e. With `extends`, the base profile is applied first.
 
 envcloak replaces itself with COMMAND (exec) unless it must stay to mask output;
-then it forwards every signal it receives to COMMAND, once.";
+then it forwards every signal it receives to COMMAND, once (HUP, INT, QUIT, TERM
+and CONT to COMMAND's whole process group).";
 
 /// `-e` and `-i`, shared by the commands that resolve secrets.
 #[derive(Args, Debug, Clone, Default)]

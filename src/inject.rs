@@ -142,6 +142,14 @@ pub fn argv(command: &[OsString]) -> Result<Vec<CEntry>, CliError> {
         .collect()
 }
 
+/// The argument vector `execvp` uses for a script without `#!` (one the
+/// kernel refuses with `ENOEXEC`): `/bin/sh`, the script, its arguments.
+pub fn shell_argv(script: &Path, argv: &[CEntry]) -> Vec<CEntry> {
+    let mut shell = vec![CEntry::new(&[b"/bin/sh"]), CEntry::new(&[script.as_os_str().as_bytes()])];
+    shell.extend(argv.iter().skip(1).map(|arg| CEntry::new(&[arg.bytes()])));
+    shell
+}
+
 /// Finds `program` like `env(1)`: a name with `/` is used as is, otherwise
 /// it is searched in envcloak's own `PATH`, never in one a secret set, so a
 /// value cannot choose which program runs. Not found is exit 127, not

@@ -2,22 +2,22 @@
 //!
 //! A [`Masker`] is built once from the secret values and shared (through an
 //! [`Arc`]) by the threads that pump the child's output. Each output stream
-//! gets its own [`MaskStream`], which replaces every occurrence of a secret
-//! with `*****` even when the value is split across reads. [`pump`] ties it
-//! together: it reads a pipe until EOF and writes the masked bytes out.
+//! gets its own [`MaskStream`], which replaces every run of bytes covered by
+//! occurrences of secret values with `*****`, even when a value is split
+//! across reads. [`pump`] ties it together: it reads a pipe until EOF and
+//! writes the masked bytes out.
 
 use std::fmt;
 use std::fs::File;
 use std::io::{self, ErrorKind, Read, Write};
-use std::os::fd::OwnedFd;
-use std::sync::mpsc::{self, RecvTimeoutError, SyncSender};
+use std::os::fd::{AsFd, OwnedFd};
 use std::sync::Arc;
-use std::thread;
 use std::time::Duration;
 
 use aho_corasick::automaton::Automaton;
 use aho_corasick::nfa::contiguous::NFA;
-use aho_corasick::{Anchored, Input, Match, MatchKind};
+use aho_corasick::{Anchored, Input, MatchKind};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use zeroize::{Zeroize, Zeroizing};
 
 mod forms;
@@ -30,21 +30,18 @@ pub use forms::{masked_forms, value_forms, Encoding};
 /// values (and empty values) are skipped by [`Masker::new`].
 pub const MIN_MASKED_LEN: usize = 4;
 
-/// What every occurrence of a secret value is replaced with.
+/// What every run of secret bytes is replaced with.
 const MASK: &[u8] = b"*****";
 
 /// Size of a single read from the child's pipe.
 const READ_BUF_LEN: usize = 8 * 1024;
 
-/// Number of read chunks that may be queued between reader and masker.
-const CHANNEL_DEPTH: usize = 4;
-
 /// A set of secret values to mask, compiled into an Aho-Corasick automaton.
 ///
-/// Matching is leftmost-longest: at the leftmost position where any value
-/// starts, the longest value starting there is replaced, and scanning resumes
-/// after it. Only values of at least [`MIN_MASKED_LEN`] bytes are used; empty
-/// and shorter values are skipped.
+/// Every byte inside any occurrence of any value is secret, including where
+/// occurrences overlap or touch: each maximal run of such bytes becomes one
+/// `*****`, so no part of overlapping values shows. Only values of at least
+/// [`MIN_MASKED_LEN`] bytes are used; empty and shorter values are skipped.
 ///
 /// The pattern bytes live only inside the automaton (no other copy is kept),
 /// and `Debug` shows only how many values are masked, never the values.
@@ -76,77 +73,46 @@ impl Masker {
             return Masker { nfa: None };
         }
         let nfa = NFA::builder()
-            .match_kind(MatchKind::LeftmostLongest)
+            .match_kind(MatchKind::Standard)
             .build(&patterns)
             .expect("secret values exceed the automaton size limits");
         Masker { nfa: Some(nfa) }
     }
 
-    /// Masks every match in `buf` as if `buf` were the end of the stream.
-    fn mask_all(&self, buf: &[u8], out: &mut Vec<u8>) {
+    /// For each byte of `buf`, whether some occurrence of a value in `buf`
+    /// covers it.
+    fn covered(&self, buf: &[u8]) -> Vec<bool> {
         let Some(nfa) = &self.nfa else {
-            out.extend_from_slice(buf);
-            return;
+            return vec![false; buf.len()];
         };
-        let mut pos = 0;
-        for m in find_iter(nfa, buf) {
-            out.extend_from_slice(&buf[pos..m.start()]);
-            out.extend_from_slice(MASK);
-            pos = m.end();
+        // reach[s]: the furthest end of an occurrence starting at s.
+        let mut reach = vec![0; buf.len()];
+        let matches = nfa.try_find_overlapping_iter(Input::new(buf)).expect("overlapping search on a standard NFA");
+        for m in matches {
+            reach[m.start()] = reach[m.start()].max(m.end());
         }
-        out.extend_from_slice(&buf[pos..]);
+        let mut until = 0;
+        reach
+            .into_iter()
+            .enumerate()
+            .map(|(i, end)| {
+                until = until.max(end);
+                i < until
+            })
+            .collect()
     }
 
-    /// Emits the part of `buf` whose masking cannot change whatever bytes
-    /// follow, and returns the offset where the undecided tail starts.
-    ///
-    /// A position `s` is undecided when `buf[s..]` is a proper prefix of some
-    /// value: more input could complete a match starting at `s` (or make a
-    /// match starting at `s` longer). The greedy leftmost-longest scan is
-    /// replayed and stopped at the first undecided position it reaches.
-    fn mask_decided(&self, buf: &[u8], out: &mut Vec<u8>) -> usize {
+    /// The smallest `s` such that `buf[s..]` is a non-empty proper prefix of
+    /// some value (more input could make an occurrence start at `s`), or
+    /// `buf.len()`. No byte before it can ever be covered by a later match.
+    fn first_undecided(&self, buf: &[u8]) -> usize {
         let Some(nfa) = &self.nfa else {
-            out.extend_from_slice(buf);
             return buf.len();
         };
-        // A proper prefix is shorter than the longest value, so no position
-        // before `tail_lo` can be undecided.
-        let tail_lo = buf.len().saturating_sub(nfa.max_pattern_len() - 1);
-        let mut pos = 0;
-        // Cached result of `first_undecided`: still valid while it is >= the
-        // search start, as `pos` only grows.
-        let mut cached = None;
-        let mut undecided_from = |from: usize| match cached {
-            Some(u) if u >= from => u,
-            _ => *cached.insert(first_undecided(nfa, buf, from)),
-        };
-        for m in find_iter(nfa, buf) {
-            if m.start() >= tail_lo {
-                let undecided = undecided_from(pos.max(tail_lo));
-                if m.start() >= undecided {
-                    out.extend_from_slice(&buf[pos..undecided]);
-                    return undecided;
-                }
-            }
-            out.extend_from_slice(&buf[pos..m.start()]);
-            out.extend_from_slice(MASK);
-            pos = m.end();
-        }
-        let undecided = undecided_from(pos.max(tail_lo));
-        out.extend_from_slice(&buf[pos..undecided]);
-        undecided
+        // A proper prefix is shorter than the longest value.
+        let from = buf.len().saturating_sub(nfa.max_pattern_len() - 1);
+        (from..buf.len()).find(|&s| is_proper_prefix(nfa, &buf[s..])).unwrap_or(buf.len())
     }
-}
-
-/// Leftmost-longest, non-overlapping matches of `nfa` in `buf`.
-fn find_iter<'a>(nfa: &'a NFA, buf: &'a [u8]) -> impl Iterator<Item = Match> + 'a {
-    nfa.try_find_iter(Input::new(buf)).expect("unanchored search is supported by every NFA")
-}
-
-/// The smallest `s >= from` such that `buf[s..]` is a non-empty proper
-/// prefix of some pattern, or `buf.len()` if there is none.
-fn first_undecided(nfa: &NFA, buf: &[u8], from: usize) -> usize {
-    (from..buf.len()).find(|&s| is_proper_prefix(nfa, &buf[s..])).unwrap_or(buf.len())
 }
 
 /// Whether `bytes` is a proper prefix of (strictly shorter than and equal to
@@ -169,73 +135,94 @@ fn is_proper_prefix(nfa: &NFA, bytes: &[u8]) -> bool {
 
 /// Incremental masking state for one output stream (e.g. the child's stdout).
 ///
-/// Bytes that could be the start of a secret value are held back until the
-/// next [`feed`](MaskStream::feed) shows whether the value completes, so a
-/// value split across any number of reads is still masked. The hold buffer is
-/// zeroized whenever bytes leave it and when the stream is dropped. `Debug`
-/// shows only the number of held bytes.
+/// Bytes that could be the start of a secret value are held back until later
+/// bytes show whether the value completes, so a value split across any number
+/// of reads is still masked. Held bytes may be released early with
+/// [`release`](MaskStream::release) (a prompt on a terminal); they are then
+/// kept as context, so the rest of a value whose start was released is still
+/// masked. The hold buffer is zeroized whenever bytes leave it and when the
+/// stream is dropped. `Debug` shows only the number of held bytes.
 pub struct MaskStream {
     /// The shared set of values to mask.
     masker: Arc<Masker>,
-    /// Held tail: always a proper prefix of some value between calls.
+    /// The undecided tail of the stream: at most (longest value − 1) bytes.
     hold: Zeroizing<Vec<u8>>,
+    /// How many leading bytes of `hold` are already written out.
+    released: usize,
+    /// Whether the output so far ends with a `*****` whose run reaches
+    /// `hold[released]`, so a run that continues there needs no new mask.
+    in_mask: bool,
 }
 
 impl fmt::Debug for MaskStream {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("MaskStream").field("masker", &self.masker).field("pending_len", &self.hold.len()).finish()
+        f.debug_struct("MaskStream").field("masker", &self.masker).field("pending_len", &self.pending()).finish()
     }
 }
 
 impl MaskStream {
     /// Creates an empty stream that masks the values of `masker`.
     pub fn new(masker: Arc<Masker>) -> MaskStream {
-        MaskStream { masker, hold: Zeroizing::new(Vec::new()) }
+        MaskStream { masker, hold: Zeroizing::new(Vec::new()), released: 0, in_mask: false }
     }
 
-    /// Processes `input` and appends to `out` everything that can be emitted
-    /// now, with every secret value replaced by `*****`.
+    /// Processes `input` and appends to `out` everything that is decided,
+    /// with every run of secret bytes replaced by `*****`.
     ///
-    /// Holding rule: let `buf` be the held tail followed by `input`. The
-    /// leftmost-longest scan over `buf` is replayed; it stops at the first
-    /// position `s` (not inside an already masked match) where `buf[s..]` is a
-    /// proper prefix of some value, and `buf[s..]` is held. Everything before
-    /// is final. The held tail is therefore the shortest one that could still
-    /// change the output, and at most (longest value length − 1) bytes long;
-    /// a completely received value that no longer value extends is masked
-    /// immediately.
+    /// Holding rule: with `buf` the held tail followed by `input`, the first
+    /// position `s` where `buf[s..]` is a proper prefix of some value is
+    /// undecided, and so is everything after it, except bytes that complete
+    /// occurrences already cover. The rest is final and written out. The held
+    /// tail is therefore the shortest one that could still change the output,
+    /// at most (longest value length − 1) bytes long; a completely received
+    /// value that no longer value extends is masked immediately.
     pub fn feed(&mut self, input: &[u8], out: &mut Vec<u8>) {
-        if self.hold.is_empty() {
-            let keep = self.masker.mask_decided(input, out);
-            self.append(&input[keep..]);
-        } else {
-            self.append(input);
-            let keep = self.masker.mask_decided(&self.hold, out);
-            self.retain_from(keep);
-        }
+        self.append(input);
+        let undecided = self.masker.first_undecided(&self.hold);
+        let covered = self.masker.covered(&self.hold);
+        let known_secret = covered[undecided..].iter().take_while(|c| **c).count();
+        self.write_up_to(&covered, undecided + known_secret, out);
+        self.released -= undecided;
+        self.retain_from(undecided);
     }
 
-    /// Emits the held tail, treating it as the end of the stream: complete
-    /// values inside it are still masked, but a partial value is emitted as
-    /// is.
+    /// Writes out the held bytes not yet written, as if the stream ended
+    /// here: complete values among them are masked, a partial value is
+    /// written as it is.
     ///
-    /// Used at end of stream and when no byte arrived for a while, so prompts
-    /// and progress bars appear. Trade-off: bytes emitted this way are final;
-    /// if the rest of a value arrives later, the value is *not* masked (its
-    /// start is already out). Splitting the stream at flush points is
-    /// otherwise invisible: the output equals masking each flushed segment on
-    /// its own.
-    pub fn flush_pending(&mut self, out: &mut Vec<u8>) {
-        if !self.hold.is_empty() {
-            self.masker.mask_all(&self.hold, out);
-            self.hold.zeroize();
-        }
+    /// Used at the end of the stream and, on a terminal, when nothing arrived
+    /// for a while, so prompts and progress bars appear. The released bytes
+    /// stay as context: if the rest of a value arrives later, that rest is
+    /// still masked (its start is already out and cannot be taken back).
+    pub fn release(&mut self, out: &mut Vec<u8>) {
+        let covered = self.masker.covered(&self.hold);
+        self.write_up_to(&covered, self.hold.len(), out);
     }
 
     /// Whether bytes are currently held back, waiting for more input or a
-    /// [`flush_pending`](MaskStream::flush_pending).
+    /// [`release`](MaskStream::release).
     pub fn has_pending(&self) -> bool {
-        !self.hold.is_empty()
+        self.pending() > 0
+    }
+
+    /// The number of held bytes not yet written out.
+    fn pending(&self) -> usize {
+        self.hold.len() - self.released
+    }
+
+    /// Writes `hold[released..end]` to `out`, each run of `covered` bytes as
+    /// one `*****` (none where the run continues one already written).
+    fn write_up_to(&mut self, covered: &[bool], end: usize, out: &mut Vec<u8>) {
+        let start = self.released.min(end);
+        for (&secret, &byte) in covered[start..end].iter().zip(&self.hold[start..end]) {
+            if !secret {
+                out.push(byte);
+            } else if !self.in_mask {
+                out.extend_from_slice(MASK);
+            }
+            self.in_mask = secret;
+        }
+        self.released = self.released.max(end);
     }
 
     /// Appends to the hold buffer; a reallocation zeroizes the old buffer.
@@ -263,108 +250,82 @@ impl MaskStream {
 /// `masker`.
 ///
 /// Reads happen in chunks of up to 8 KiB; after each chunk the masked bytes
-/// are written and `output` is flushed so output flows. When bytes are held
-/// back (a possible value start) and nothing arrives for `idle_flush`, they
-/// are emitted with [`MaskStream::flush_pending`]; at EOF the held tail is
-/// emitted the same way.
+/// are written and `output` is flushed so output flows. With `idle_release`
+/// (for a terminal), bytes held back as a possible value start are written
+/// once nothing arrived for that long; without it (files, pipes, CI logs)
+/// they wait for the bytes that decide them or for EOF. `EINTR` is retried.
 ///
-/// The blocking reads run on a helper thread (scoped to this call) that hands
-/// chunks over a bounded channel; the idle timeout is the channel's receive
-/// timeout, so no `poll(2)` is needed. `EINTR` is retried. If writing fails,
-/// writing stops but the pipe is still drained until EOF so the child never
-/// blocks on a full pipe.
+/// When `output` is closed (`BrokenPipe`, as in `envcloak … | head`), copying
+/// stops and `input` is closed, so the child's next write fails with `EPIPE`
+/// (or kills it with SIGPIPE) as if it wrote to the closed reader itself.
 ///
 /// # Errors
 ///
-/// Returns a read error from the pipe, an error spawning the reader thread,
-/// or the first write/flush error other than `BrokenPipe` (a closed output
-/// such as `envcloak … | head` is not an error).
-pub fn pump(input: OwnedFd, output: &mut dyn Write, masker: Arc<Masker>, idle_flush: Duration) -> io::Result<()> {
-    let (tx, rx) = mpsc::sync_channel(CHANNEL_DEPTH);
-    let source = File::from(input);
-    thread::scope(|scope| {
-        thread::Builder::new()
-            .name("envcloak-pipe-reader".into())
-            .spawn_scoped(scope, move || read_chunks(source, &tx))?;
-
-        let mut stream = MaskStream::new(masker);
-        let mut sink = Sink { output, error: None };
-        let mut out = Vec::with_capacity(READ_BUF_LEN + MASK.len());
-        let mut read_error = None;
-        loop {
-            let msg = if stream.has_pending() {
-                match rx.recv_timeout(idle_flush) {
-                    Ok(msg) => Some(msg),
-                    Err(RecvTimeoutError::Timeout) => {
-                        stream.flush_pending(&mut out);
-                        sink.emit(&mut out);
-                        continue;
-                    }
-                    Err(RecvTimeoutError::Disconnected) => None,
-                }
-            } else {
-                rx.recv().ok()
-            };
-            match msg {
-                Some(Ok(chunk)) => {
-                    stream.feed(&chunk, &mut out);
-                    sink.emit(&mut out);
-                }
-                Some(Err(e)) => {
-                    read_error = Some(e);
-                    break;
-                }
-                None => break,
-            }
-        }
-        stream.flush_pending(&mut out);
-        sink.emit(&mut out);
-        match (read_error, sink.error) {
-            (Some(e), _) => Err(e),
-            (None, Some(e)) if e.kind() != ErrorKind::BrokenPipe => Err(e),
-            _ => Ok(()),
-        }
-    })
+/// Returns a read or poll error on the pipe, or a write/flush error other
+/// than `BrokenPipe`.
+pub fn pump(
+    input: OwnedFd,
+    output: &mut dyn Write,
+    masker: Arc<Masker>,
+    idle_release: Option<Duration>,
+) -> io::Result<()> {
+    match copy(File::from(input), output, masker, idle_release) {
+        Err(e) if e.kind() == ErrorKind::BrokenPipe => Ok(()),
+        result => result,
+    }
 }
 
-/// Reader thread body: sends chunks read from `source` until EOF or error.
-fn read_chunks(mut source: File, tx: &SyncSender<io::Result<Zeroizing<Vec<u8>>>>) {
+/// [`pump`]'s loop; returns the first error, `BrokenPipe` included, and
+/// closes `source` on the way out.
+fn copy(
+    mut source: File,
+    output: &mut dyn Write,
+    masker: Arc<Masker>,
+    idle_release: Option<Duration>,
+) -> io::Result<()> {
+    let mut stream = MaskStream::new(masker);
+    let mut buf = Zeroizing::new(vec![0u8; READ_BUF_LEN]);
+    let mut out = Vec::with_capacity(READ_BUF_LEN + MASK.len());
     loop {
-        let mut buf = Zeroizing::new(vec![0u8; READ_BUF_LEN]);
-        let msg = match source.read(&mut buf) {
-            Ok(0) => return,
-            Ok(n) => {
-                buf.truncate(n);
-                Ok(buf)
+        let idle = idle_release.filter(|_| stream.has_pending());
+        if let Some(idle) = idle {
+            if !readable_within(&source, idle)? {
+                stream.release(&mut out);
+                emit(output, &mut out)?;
+                continue;
             }
+        }
+        match source.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => stream.feed(&buf[..n], &mut out),
             Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-            Err(e) => Err(e),
-        };
-        let failed = msg.is_err();
-        if tx.send(msg).is_err() || failed {
-            return;
+            Err(e) => return Err(e),
+        }
+        emit(output, &mut out)?;
+    }
+    stream.release(&mut out);
+    emit(output, &mut out)
+}
+
+/// Whether `source` becomes readable (or hits EOF/an error) within `limit`;
+/// a signal interrupting the wait starts it again.
+fn readable_within(source: &File, limit: Duration) -> io::Result<bool> {
+    let timeout = PollTimeout::try_from(limit).unwrap_or(PollTimeout::MAX);
+    loop {
+        let mut fds = [PollFd::new(source.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, timeout) {
+            Ok(ready) => return Ok(ready > 0),
+            Err(nix::errno::Errno::EINTR) => {}
+            Err(e) => return Err(io::Error::from(e)),
         }
     }
 }
 
-/// The output side of [`pump`]: stops writing after the first error.
-struct Sink<'a> {
-    /// Where masked bytes go.
-    output: &'a mut dyn Write,
-    /// First write or flush error, after which nothing more is written.
-    error: Option<io::Error>,
-}
-
-impl Sink<'_> {
-    /// Writes and flushes `out` (unless writing already failed), then clears it.
-    fn emit(&mut self, out: &mut Vec<u8>) {
-        if !out.is_empty() && self.error.is_none() {
-            if let Err(e) = self.output.write_all(out).and_then(|()| self.output.flush()) {
-                self.error = Some(e);
-            }
-        }
-        out.clear();
-    }
+/// Writes and flushes `out` (if not empty), then clears it.
+fn emit(output: &mut dyn Write, out: &mut Vec<u8>) -> io::Result<()> {
+    let result = if out.is_empty() { Ok(()) } else { output.write_all(out).and_then(|()| output.flush()) };
+    out.clear();
+    result
 }
 
 #[cfg(test)]

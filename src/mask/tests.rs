@@ -1,5 +1,6 @@
 use super::*;
-use std::sync::mpsc::Receiver;
+use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::thread;
 use std::time::Instant;
 
 /// Obviously fake "secrets" with overlapping and prefix relations, plus
@@ -7,46 +8,50 @@ use std::time::Instant;
 const FAKES: &[&[u8]] =
     &[b"FAKE_SECRET_ONE", b"FAKE_SECRET", b"SECRET_ONE_TWO", b"xyzw", b"abab", b"ababab", b"bab", b"", b"1", b"yes"];
 
-/// Naive leftmost-longest replacement, used as the reference.
-fn reference(values: &[&[u8]], input: &[u8]) -> Vec<u8> {
+/// Which bytes of `input` occurrences of `values` (of at least
+/// [`MIN_MASKED_LEN`] bytes) cover, overlapping ones included.
+fn coverage(values: &[&[u8]], input: &[u8]) -> Vec<bool> {
+    let mut covered = vec![false; input.len()];
+    for value in values.iter().filter(|v| v.len() >= MIN_MASKED_LEN) {
+        for start in 0..input.len() {
+            if input[start..].starts_with(value) {
+                covered[start..start + value.len()].iter_mut().for_each(|c| *c = true);
+            }
+        }
+    }
+    covered
+}
+
+/// `input` with each run of `masked` bytes replaced by one `*****`.
+fn render(input: &[u8], masked: &[bool]) -> Vec<u8> {
     let mut out = Vec::new();
-    let mut i = 0;
-    while i < input.len() {
-        let longest =
-            values.iter().filter(|v| v.len() >= MIN_MASKED_LEN && input[i..].starts_with(v)).map(|v| v.len()).max();
-        match longest {
-            Some(len) => {
-                out.extend_from_slice(MASK);
-                i += len;
-            }
-            None => {
-                out.push(input[i]);
-                i += 1;
-            }
+    for (i, &byte) in input.iter().enumerate() {
+        if !masked[i] {
+            out.push(byte);
+        } else if i == 0 || !masked[i - 1] {
+            out.extend_from_slice(MASK);
         }
     }
     out
 }
 
+/// Naive union masking, used as the reference.
+fn reference(values: &[&[u8]], input: &[u8]) -> Vec<u8> {
+    render(input, &coverage(values, input))
+}
+
 /// Naive holding rule: length of the tail a stream must hold after being
-/// fed `buf`. Replays the greedy scan; the first position where the rest
-/// is a proper prefix of a value starts the tail.
+/// fed `buf`: from the first position where the rest is a proper prefix of
+/// a value.
 fn reference_hold(values: &[&[u8]], buf: &[u8]) -> usize {
     let values: Vec<&[u8]> = values.iter().copied().filter(|v| v.len() >= MIN_MASKED_LEN).collect();
-    let mut t = 0;
-    while t < buf.len() {
-        let rest = &buf[t..];
-        if values.iter().any(|v| v.len() > rest.len() && v.starts_with(rest)) {
-            return rest.len();
-        }
-        let longest = values.iter().filter(|v| rest.starts_with(v)).map(|v| v.len()).max();
-        t += longest.unwrap_or(1);
-    }
-    0
+    let undecided =
+        (0..buf.len()).find(|&s| values.iter().any(|v| v.len() > buf.len() - s && v.starts_with(&buf[s..])));
+    undecided.map_or(0, |s| buf.len() - s)
 }
 
 /// Feeds `pieces` one by one, checks that exactly the shortest possible
-/// tail is held (and so at most longest-1 bytes), then flushes.
+/// tail is held (and so at most longest-1 bytes), then releases the rest.
 fn stream(masker: &Arc<Masker>, values: &[&[u8]], pieces: &[&[u8]]) -> Vec<u8> {
     let max = values.iter().map(|v| v.len()).filter(|&l| l >= MIN_MASKED_LEN).max();
     let mut s = MaskStream::new(Arc::clone(masker));
@@ -62,14 +67,16 @@ fn stream(masker: &Arc<Masker>, values: &[&[u8]], pieces: &[&[u8]]) -> Vec<u8> {
         );
         assert!(s.hold.len() < max.unwrap_or(1), "hold exceeds longest-1");
     }
-    s.flush_pending(&mut out);
-    assert!(!s.has_pending(), "flush left bytes pending");
+    s.release(&mut out);
+    assert!(!s.has_pending(), "release left bytes pending");
     out
 }
 
-fn one_shot(masker: &Masker, input: &[u8]) -> Vec<u8> {
+fn one_shot(masker: &Arc<Masker>, input: &[u8]) -> Vec<u8> {
+    let mut s = MaskStream::new(Arc::clone(masker));
     let mut out = Vec::new();
-    masker.mask_all(input, &mut out);
+    s.feed(input, &mut out);
+    s.release(&mut out);
     out
 }
 
@@ -113,7 +120,7 @@ fn overlapping_and_prefix_values() {
     check_all_splits(values, input);
 
     let values: &[&[u8]] = &[b"aaaa", b"aaaaaa"];
-    assert!(reference(values, b"aaaaaaaaaaa") == b"**********a", "reference disagrees with the hand-computed result");
+    assert!(reference(values, b"aaaaaaaaaaa") == b"*****", "reference disagrees with the hand-computed result");
     check_all_splits(values, b"aaaaaaaaaaa");
     check_all_splits(values, b"aaabaaaaabaaaaaaaaaaaaaaba");
 
@@ -124,14 +131,14 @@ fn overlapping_and_prefix_values() {
 #[test]
 fn a_value_split_in_the_middle_of_a_longer_hold() {
     // A complete value ("ABCD") inside a held prefix of a longer value is
-    // masked by flush_pending, not emitted in clear.
+    // masked by release, not emitted in clear.
     let masker = Arc::new(Masker::new(&[b"TOKEN_ABCDEFGH", b"ABCD"]));
     let mut s = MaskStream::new(masker);
     let mut out = Vec::new();
     s.feed(b"xx TOKEN_ABCD", &mut out);
     assert!(out == b"xx ", "only the decided part is emitted");
     assert_eq!(s.hold.len(), 10);
-    s.flush_pending(&mut out);
+    s.release(&mut out);
     assert!(out == b"xx TOKEN_*****", "complete value in the tail not masked");
 }
 
@@ -144,14 +151,14 @@ fn no_values_passthrough() {
         s.feed(b"anything at all abc 1", &mut out);
         assert!(!s.has_pending());
         s.feed(b"", &mut out);
-        s.flush_pending(&mut out);
+        s.release(&mut out);
         assert!(out == b"anything at all abc 1", "passthrough changed the output");
     }
 }
 
 #[test]
 fn short_values_not_masked() {
-    let masker = Masker::new(&[b"abc", b"true", b"", b"x"]);
+    let masker = Arc::new(Masker::new(&[b"abc", b"true", b"", b"x"]));
     assert_eq!(MIN_MASKED_LEN, 4);
     assert!(
         one_shot(&masker, b"abc true x abcd truex") == b"abc ***** x abcd *****x",
@@ -172,11 +179,11 @@ fn held_tail_that_is_not_a_value_is_emitted() {
     assert!(out == b"hello FAKE_SECRET_VALUX\n", "held non-value not emitted in full");
     assert!(!s.has_pending());
 
-    // The same via flush_pending (idle prompt).
+    // The same via release (idle prompt).
     let mut out = Vec::new();
     s.feed(b"prompt> FAKE_", &mut out);
     assert!(out == b"prompt> ", "possible value start not held");
-    s.flush_pending(&mut out);
+    s.release(&mut out);
     assert!(out == b"prompt> FAKE_", "flush did not emit the held tail");
     assert!(!s.has_pending());
 
@@ -190,7 +197,7 @@ fn held_tail_that_is_not_a_value_is_emitted() {
     assert_eq!(s.hold.len(), 1);
     s.feed(b"", &mut out);
     assert_eq!(s.hold.len(), 1);
-    s.flush_pending(&mut out);
+    s.release(&mut out);
     assert!(out == b"x ***** *****F", "held byte lost");
     assert_eq!(format!("{s:?}"), "MaskStream { masker: Masker { patterns: 1, .. }, pending_len: 0 }");
 
@@ -247,22 +254,45 @@ fn random_inputs_match_reference() {
         let out = stream(&masker, &values, &pieces);
         assert!(out == reference(&values, &input), "round {round}: output differs");
 
-        // Random pieces with random flush_pending calls: equals the
-        // one-shot masking of each flushed segment on its own.
+        // Random pieces with random releases: a byte is masked when the
+        // input up to the first release after it shows it covered; the rest
+        // of a value whose start was released is still masked.
         let mut s = MaskStream::new(Arc::clone(&masker));
-        let (mut out, mut expected, mut seg_start) = (Vec::new(), Vec::new(), 0);
+        let (mut out, mut masked, mut seg_start) = (Vec::new(), Vec::new(), 0);
         for w in cuts.windows(2) {
             s.feed(&input[w[0]..w[1]], &mut out);
             if rng.below(8) == 0 {
-                s.flush_pending(&mut out);
-                expected.extend(reference(&values, &input[seg_start..w[1]]));
+                s.release(&mut out);
+                masked.extend_from_slice(&coverage(&values, &input[..w[1]])[seg_start..]);
                 seg_start = w[1];
             }
         }
-        s.flush_pending(&mut out);
-        expected.extend(reference(&values, &input[seg_start..]));
-        assert!(out == expected, "round {round}: output with flushes differs");
+        s.release(&mut out);
+        masked.extend_from_slice(&coverage(&values, &input)[seg_start..]);
+        assert!(out == render(&input, &masked), "round {round}: output with releases differs");
     }
+}
+
+/// Overlapping values are masked as their union: no part of either shows.
+#[test]
+fn overlapping_values_are_masked_as_their_union() {
+    let values: &[&[u8]] = &[b"hunter2-alpha", b"alpha-secret-bravo-99"];
+    check_all_splits(values, b"x hunter2-alpha-secret-bravo-99 y");
+    let masker = Arc::new(Masker::new(values));
+    assert!(one_shot(&masker, b"x hunter2-alpha-secret-bravo-99 y") == b"x ***** y", "overlap not masked whole");
+}
+
+/// A released start of a value (an idle prompt) does not let its rest out.
+#[test]
+fn the_rest_of_a_released_value_is_still_masked() {
+    let masker = Arc::new(Masker::new(&[b"FAKE_SECRET_VALUE"]));
+    let mut s = MaskStream::new(masker);
+    let mut out = Vec::new();
+    s.feed(b"hint: FAKE_SEC", &mut out);
+    s.release(&mut out);
+    assert!(out == b"hint: FAKE_SEC", "the prompt was not released");
+    s.feed(b"RET_VALUE done", &mut out);
+    assert!(out == b"hint: FAKE_SEC***** done", "the rest of the value leaked");
 }
 
 /// A `Write` that forwards every flushed write to a channel.
@@ -302,7 +332,7 @@ fn pump_masks_a_value_written_in_two_parts() {
         w.write_all(b"MP_SECRET done\n").unwrap();
     });
     let mut out = Vec::new();
-    pump(r, &mut out, masker, Duration::from_millis(200)).unwrap();
+    pump(r, &mut out, masker, Some(Duration::from_millis(200))).unwrap();
     writer.join().unwrap();
     assert!(out == b"token=***** done\n", "pumped output not masked");
 }
@@ -319,7 +349,7 @@ fn pump_flushes_a_held_prompt_when_idle() {
         let _ = done_rx.recv_timeout(Duration::from_secs(10));
     });
     let (tx, rx) = mpsc::sync_channel(64);
-    let pumper = thread::spawn(move || pump(r, &mut ChanWriter(tx), masker, Duration::from_millis(30)));
+    let pumper = thread::spawn(move || pump(r, &mut ChanWriter(tx), masker, Some(Duration::from_millis(30))));
     let got = collect(&rx, 18, Instant::now() + Duration::from_secs(5));
     done_tx.send(()).unwrap();
     writer.join().unwrap();
@@ -351,13 +381,29 @@ fn pump_many_chunks_matches_reference() {
         }
     });
     let mut out = Vec::new();
-    pump(r, &mut out, masker, Duration::from_secs(5)).unwrap();
+    pump(r, &mut out, masker, Some(Duration::from_secs(5))).unwrap();
     writer.join().unwrap();
     assert!(out == expected, "pumped output differs from reference");
 }
 
 #[test]
-fn pump_keeps_draining_after_broken_pipe() {
+fn pump_without_idle_release_waits_for_the_rest_of_a_value() {
+    let (r, w) = nix::unistd::pipe().unwrap();
+    let masker = Arc::new(Masker::new(&[b"FAKE_SLOW_SECRET"]));
+    let writer = thread::spawn(move || {
+        let mut w = File::from(w);
+        w.write_all(b"token=FAKE_SL").unwrap();
+        thread::sleep(Duration::from_millis(300));
+        w.write_all(b"OW_SECRET done\n").unwrap();
+    });
+    let mut out = Vec::new();
+    pump(r, &mut out, masker, None).unwrap();
+    writer.join().unwrap();
+    assert!(out == b"token=***** done\n", "a value written in two slow parts was not masked");
+}
+
+#[test]
+fn pump_closes_its_input_after_broken_pipe() {
     struct Broken;
     impl Write for Broken {
         fn write(&mut self, _: &[u8]) -> io::Result<usize> {
@@ -368,11 +414,11 @@ fn pump_keeps_draining_after_broken_pipe() {
         }
     }
     let (r, w) = nix::unistd::pipe().unwrap();
-    // Far more than a pipe buffer: the writer only finishes if drained.
-    let writer = thread::spawn(move || {
-        File::from(w).write_all(&vec![b'x'; 1 << 20]).unwrap();
-    });
+    // Far more than a pipe buffer: the writer only finishes once its reader
+    // is gone, with EPIPE.
+    let writer = thread::spawn(move || File::from(w).write_all(&vec![b'x'; 1 << 20]));
     let masker = Arc::new(Masker::new(&[b"FAKE_NEVER_SEEN"]));
-    pump(r, &mut Broken, masker, Duration::from_millis(50)).unwrap();
-    writer.join().unwrap();
+    pump(r, &mut Broken, masker, None).unwrap();
+    let written = writer.join().unwrap();
+    assert!(written.is_err_and(|e| e.kind() == ErrorKind::BrokenPipe), "the writer did not get EPIPE");
 }

@@ -124,3 +124,47 @@ fn exec_mode_replaces_envcloak_and_supervised_mode_stays_the_parent() {
         }
     }
 }
+
+/// A closed reader ends a masked command with SIGPIPE, as without envcloak:
+/// `yes | head -n1` ends, and envcloak exits 141 (128+SIGPIPE) like `yes`.
+/// The same for a command writing to stderr.
+#[test]
+fn a_closed_reader_ends_a_masked_command_with_sigpipe() {
+    require!(have_age);
+    let (ws, _) = Workspace::project(SECRETS);
+    let pipelines = [
+        ("stdout", r#""$0" run --mask -- yes | head -n1 >/dev/null; echo "${PIPESTATUS[*]}""#),
+        (
+            "stderr",
+            r#""$0" run --mask -- sh -c 'yes >&2' 2>&1 >/dev/null | head -n1 >/dev/null; echo "${PIPESTATUS[*]}""#,
+        ),
+    ];
+    for (stream, pipeline) in pipelines {
+        let out = ws
+            .command("bash")
+            .args(["-c", &format!("set -o pipefail; {pipeline}"), crate::support::BIN])
+            .timeout(std::time::Duration::from_secs(15))
+            .run();
+        out.expect(0);
+        assert!(out.stdout() == "141 0\n", "{stream}: envcloak and head should end with 141 and 0\n{}", out.diag());
+    }
+}
+
+/// A script without `#!` runs through /bin/sh in both modes, as `execvp`
+/// runs it (exec mode always did; supervised mode got 126 from ENOEXEC).
+#[test]
+fn a_script_without_shebang_runs_with_sh_in_both_modes() {
+    require!(have_age);
+    let (ws, _) = Workspace::project(SECRETS);
+    let script = ws.write("no-shebang", "echo \"script got $1 and ${API_KEY:+its secret}\"\nexit 7\n");
+    crate::support::chmod(&script, 0o755);
+    for (mode, flags) in MODES {
+        let out = run(&ws, flags, &["./no-shebang", "one-arg"]);
+        assert!(out.code() == 7, "{mode}: the script's own status 7 is expected\n{}", out.diag());
+        assert!(
+            out.stdout() == "script got one-arg and its secret\n",
+            "{mode}: the script did not run\n{}",
+            out.diag()
+        );
+    }
+}

@@ -81,19 +81,20 @@ fn no_mask_or_no_ci_leaves_output_alone() {
     assert_masked(&print(ws.envcloak(), &["--no-mask", "--mask"]), "--no-mask --mask");
 }
 
-/// A prompt (here, the start of a value) written without a newline shows
-/// up promptly even though it could be the start of a secret.
+/// A prompt written without a newline shows up promptly, also through a
+/// pipe, as long as it cannot be the start of a value (on a terminal even
+/// a possible start shows after 0.2 s: see the terminal test below).
 #[test]
 fn interactive_output_still_flows() {
     require!(have_age);
     let ws = project();
-    let script = "echo started; printf 'Token hint: fake-sec'; sleep 2; echo; echo done";
+    let script = "echo started; printf 'Token hint: '; sleep 2; echo; echo done";
     for flags in [&["--mask"][..], &[][..]] {
         let mut running = ws.envcloak().arg("run").args(flags).args(["--", "sh", "-c", script]).spawn();
         let started = running.stdout_until(Duration::from_secs(10), |out| contains(out, b"started\n"));
         let started = started.expect("the child's first line never arrived");
-        let prefix = running.stdout_until(Duration::from_secs(3), |out| contains(out, b"Token hint: fake-sec"));
-        let out_of_time = prefix.map(|at| at.duration_since(started));
+        let prompt = running.stdout_until(Duration::from_secs(3), |out| contains(out, b"Token hint: "));
+        let out_of_time = prompt.map(|at| at.duration_since(started));
         let out = running.wait();
         out.expect(0);
         assert!(
@@ -152,4 +153,73 @@ fn encoded_forms_and_lines_of_a_value_are_masked_even_split_across_writes() {
         assert_eq!(*line, format!("form {i}: ***** end"), "form {i} is not masked in place");
     }
     assert_eq!(lines[13], r#"{"config": {"token": "*****"}}"#, "the JSON-escaped value inside a document");
+}
+
+/// Runs `envcloak run --mask -- sh -c SCRIPT` through `sh` with `redirect`
+/// (e.g. `> out.log 2>&1`) and returns the log file `out.log`.
+fn run_into_log(ws: &Workspace, script: &str, redirect: &str) -> Vec<u8> {
+    let outer = format!(r#""$0" run --mask -- sh -c "$1" {redirect}"#);
+    ws.command("sh").args(["-c", &outer, crate::support::BIN, script]).run().expect(0);
+    ws.read("out.log")
+}
+
+/// stdout and stderr into one file (`2>&1`): the command gets one pipe for
+/// both, so lines keep their order and a value written half on stdout, half
+/// on stderr is masked.
+#[test]
+fn stdout_and_stderr_into_one_file_keep_their_order_and_are_masked_as_one() {
+    require!(have_age);
+    let ws = project();
+    let script = r#"
+for i in 1 2 3 4 5 6 7 8; do echo "out $i"; echo "err $i" >&2; done
+printf 'split: fake-sec'; printf 'ret-value\n' >&2
+echo end"#;
+    let log = run_into_log(&ws, script, "> out.log 2>&1");
+    let expected: String = (1..=8).map(|i| format!("out {i}\nerr {i}\n")).collect::<String>() + "split: *****\nend\n";
+    assert!(log == expected.as_bytes(), "the log is out of order or not masked\n{}", ws.redact(&log));
+}
+
+/// Overlapping values are masked as their union: no part of either shows.
+#[test]
+fn overlapping_values_are_masked_as_their_union() {
+    require!(have_age);
+    let (ws, _) = Workspace::project("PART_A=hunter2-alpha\nPART_B=alpha-secret-bravo-99\n");
+    for value in ["hunter2-alpha", "alpha-secret-bravo-99", "secret-bravo-99", "hunter2"] {
+        ws.secret(value);
+    }
+    let script = r#"printf 'joined: %s%s\n' "$PART_A" "${PART_B#alpha}""#;
+    let out = ws.envcloak().args(["run", "--mask", "--", "sh", "-c", script]).run();
+    out.expect(0);
+    assert!(out.stdout == b"joined: *****\n", "part of a value shows\n{}", out.diag());
+}
+
+/// The two halves of the value, written 0.5 s apart.
+const SLOW: &str = "printf 'slow: fake-sec'; sleep 0.5; printf 'ret-value\\n'";
+
+/// To a file or a pipe, the start of a value is held until the rest decides
+/// it, however long that takes.
+#[test]
+fn a_value_written_slowly_is_masked_in_files_and_pipes() {
+    require!(have_age);
+    let ws = project();
+    let log = run_into_log(&ws, SLOW, "> out.log");
+    assert!(log == b"slow: *****\n", "file: the value leaked\n{}", ws.redact(&log));
+    let out = ws.envcloak().args(["run", "--mask", "--", "sh", "-c", SLOW]).run();
+    out.expect(0);
+    assert!(out.stdout == b"slow: *****\n", "pipe: the value leaked\n{}", out.diag());
+}
+
+/// On a terminal the start of a value shows after 0.2 s (it may be a
+/// prompt), but the rest is still masked.
+#[test]
+fn a_value_written_slowly_on_a_terminal_shows_only_its_start() {
+    require!(have_age, have_python_dotenv);
+    let ws = project();
+    let (report, screen) = ws.on_pty(20, &[crate::support::BIN, "run", "--mask", "--", "sh", "-c", SLOW]);
+    assert!(report["exit"] == 0, "envcloak failed: {report}\n{}", ws.redact(&screen));
+    assert!(
+        contains(&screen, b"slow: fake-sec*****") && !contains(&screen, b"ret-value"),
+        "the rest of the value leaked\n{}",
+        ws.redact(&screen)
+    );
 }

@@ -10,10 +10,14 @@
         Runs CMD on a new pseudo-terminal and answers every prompt (output
         ending in ":") that mentions "passphrase" with ANSWER and Enter.
 
+    pty_driver.py screen SCREEN_FILE TIMEOUT CMD [ARGS...]
+        Runs CMD on a new pseudo-terminal, types nothing, and saves what it
+        wrote on the terminal to SCREEN_FILE.
+
 Prints one JSON object on stdout:
     {"exit": CODE, "timed_out": BOOL, "typed": N}
 CODE is the exit status, or 128+N when CMD died of signal N; "typed" counts
-the Ctrl-Cs or answers typed. What CMD wrote on the terminal is not printed.
+the Ctrl-Cs or answers typed. What CMD wrote on the terminal is not printed (only saved, in screen mode).
 """
 
 import json
@@ -23,6 +27,34 @@ import select
 import signal
 import sys
 import time
+
+
+def kill_session(sid):
+    """SIGKILLs every process of session `sid` (CMD and all it started)."""
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+            if int(fields[3]) == sid:
+                os.kill(int(entry), signal.SIGKILL)
+        except (OSError, IndexError, ValueError):
+            pass
+
+
+def drain(master):
+    """What is left to read on the terminal once CMD has ended."""
+    rest = bytearray()
+    while select.select([master], [], [], 0.05)[0]:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:  # EIO: the terminal's other side is closed
+            break
+        if not chunk:
+            break
+        rest += chunk
+    return rest
 
 
 def main():
@@ -42,8 +74,11 @@ def main():
     ready_since = None
     while status is None:
         if time.monotonic() > deadline:
-            os.kill(pid, signal.SIGKILL)
+            kill_session(pid)
             os.waitpid(pid, 0)
+            if mode == "screen":
+                with open(arg, "wb") as saved:
+                    saved.write(screen)
             print(json.dumps({"exit": None, "timed_out": True, "typed": typed}))
             return
         if mode == "ctrl-c" and typed == 0 and os.path.exists(arg):
@@ -66,6 +101,10 @@ def main():
         done, wait_status = os.waitpid(pid, os.WNOHANG)
         if done:
             status = wait_status
+    screen += drain(master)
+    if mode == "screen":
+        with open(arg, "wb") as saved:
+            saved.write(screen)
     if os.WIFSIGNALED(status):
         code = 128 + os.WTERMSIG(status)
     else:

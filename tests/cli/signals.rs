@@ -117,3 +117,81 @@ fn ctrl_c_on_a_terminal_reaches_the_child_once() {
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
+
+/// Whether process `pid` still runs (a zombie waiting to be reaped does not).
+fn running(pid: &str) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .is_ok_and(|stat| stat.rsplit_once(')').is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z')))
+}
+
+/// `timeout` ending a supervised run ends the whole command, not only the
+/// process envcloak started: a grandchild holding the secrets in its
+/// environment does not outlive it.
+#[test]
+fn a_forwarded_signal_reaches_the_grandchildren_too() {
+    require!(have_age);
+    let (ws, _) = Workspace::project(SECRETS);
+    let grandchild = "sh -c 'echo $$ > grandchild.pid; sleep 3; echo late > marker'; echo never";
+    let out =
+        ws.command("timeout").args(["2", crate::support::BIN, "run", "--mask", "--", "sh", "-c", grandchild]).run();
+    out.expect(124);
+    let pid = std::fs::read_to_string(ws.join("grandchild.pid")).expect("the grandchild started");
+    std::thread::sleep(Duration::from_millis(3500));
+    assert!(!ws.join("marker").exists(), "the grandchild outlived the run and wrote its marker\n{}", out.diag());
+    assert!(!running(pid.trim()), "the grandchild is still running\n{}", out.diag());
+}
+
+/// Job control on a terminal with `stty tostop`, driven through bash with
+/// job control (`set -m`: each job is a process group whose parent, bash,
+/// is in the same session, as in an interactive shell) on a
+/// pseudo-terminal; each case writes `status` when envcloak is done.
+fn on_terminal(ws: &Workspace, case: &str, script: &str) -> String {
+    let (report, screen) = ws.on_pty(20, &["bash", "-c", script, crate::support::BIN]);
+    let status = std::fs::read_to_string(ws.join("status")).unwrap_or_default();
+    let _ = std::fs::remove_file(ws.join("status"));
+    assert!(
+        report["timed_out"] == false && status == "0\n",
+        "{case}: envcloak did not finish with 0 (report {report}, status {status:?})\n--- terminal ---\n{}",
+        ws.redact(&screen)
+    );
+    ws.redact(&screen)
+}
+
+/// With `stty tostop`, a masked command in the foreground that writes far
+/// more than a pipe holds finishes (envcloak's own writes to the terminal
+/// must not raise SIGTTOU over and over while the command has it).
+#[test]
+fn tostop_and_lots_of_masked_output_finish() {
+    require!(have_age, have_python_dotenv);
+    let (ws, _) = Workspace::project(SECRETS);
+    ws.secret("fake-signal-secret");
+    let script =
+        r#"set -m; stty tostop; "$0" run --mask -- sh -c 'seq 1 30000; echo "key=$API_KEY"'; echo $? > status"#;
+    let screen = on_terminal(&ws, "foreground", script);
+    assert!(screen.contains("30000\r\nkey=*****"), "the output is incomplete or not masked\n{screen}");
+}
+
+/// The terminal is found through stdout or /dev/tty when stdin is not one:
+/// the command gets the foreground and can write to /dev/tty.
+#[test]
+fn the_terminal_is_found_when_stdin_is_a_pipe() {
+    require!(have_age, have_python_dotenv);
+    let (ws, _) = Workspace::project(SECRETS);
+    let script = r#"set -m; stty tostop; true | "$0" run --mask -- sh -c 'echo direct > /dev/tty'; echo $? > status"#;
+    let screen = on_terminal(&ws, "stdin a pipe", script);
+    assert!(screen.contains("direct"), "the command's write to /dev/tty is missing\n{screen}");
+}
+
+/// `envcloak run --mask … &` then `fg`: the command, stopped because it
+/// needs the terminal while the job is in the background, gets the
+/// terminal and finishes once the job is in the foreground.
+#[test]
+fn a_background_job_brought_to_the_foreground_finishes() {
+    require!(have_age, have_python_dotenv);
+    let (ws, _) = Workspace::project(SECRETS);
+    let script = r#"set -m; stty tostop
+"$0" run --mask -- sh -c 'echo via-envcloak; sleep 0.5; echo direct > /dev/tty' &
+sleep 1.5; fg >/dev/null; echo $? > status"#;
+    let screen = on_terminal(&ws, "& then fg", script);
+    assert!(screen.contains("via-envcloak") && screen.contains("direct"), "output is missing\n{screen}");
+}

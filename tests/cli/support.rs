@@ -106,6 +106,34 @@ impl Workspace {
         value.to_owned()
     }
 
+    /// `bytes` as text with every registered secret replaced by `[SECRET]`:
+    /// safe to print in a failure message.
+    pub fn redact(&self, bytes: &[u8]) -> String {
+        let secrets = self.secrets.lock().unwrap();
+        let text = String::from_utf8_lossy(bytes).into_owned();
+        secrets.iter().filter(|s| !s.is_empty()).fold(text, |t, s| t.replace(s.as_str(), "[SECRET]"))
+    }
+
+    /// Runs `command` as the session leader of a new pseudo-terminal with
+    /// `pty_driver.py screen` (which kills the whole session after
+    /// `timeout_secs`); returns the driver's report and what was written on
+    /// the terminal. Needs [`have_python_dotenv`]'s python.
+    pub fn on_pty(&self, timeout_secs: u32, command: &[&str]) -> (serde_json::Value, Vec<u8>) {
+        let screen = tempfile::NamedTempFile::new_in(self.path()).expect("create a screen file");
+        let out = self
+            .command(py())
+            .arg(format!("{CLI_DIR}/pty_driver.py"))
+            .arg("screen")
+            .arg(screen.path())
+            .arg(timeout_secs.to_string())
+            .args(command)
+            .timeout(Duration::from_secs(u64::from(timeout_secs) + 20))
+            .run();
+        out.expect(0);
+        let report = serde_json::from_slice(&out.stdout).expect("driver report");
+        (report, std::fs::read(screen.path()).expect("read the screen file"))
+    }
+
     /// The envcloak binary, run in this folder with a clean environment.
     pub fn envcloak(&self) -> Cmd {
         self.command(BIN)
