@@ -17,6 +17,7 @@ mod metrics;
 mod plan;
 mod private_dir;
 mod progress;
+mod random;
 mod resolve;
 mod scan;
 mod secret_file;

@@ -37,8 +37,9 @@ pub fn edit(context: &Context, args: &EditArgs) -> Result<u8, CliError> {
     // Keep the name the user knows, minus `.age`, so editors pick a syntax.
     let name = args.file.file_stem().map_or("secrets.env".into(), |s| s.to_string_lossy().into_owned());
     let plain_path = scratch.write(&name, &original)?;
+    let withheld = crate::backends::Backends::from_config(context.config()?.as_ref()).bootstrap_credentials();
     let interrupted = EditorSignals::install()?;
-    let edited_ok = run_editor(&plain_path);
+    let edited_ok = run_editor(&plain_path, &withheld);
     if let Some(signal) = interrupted.ended_by() {
         drop(scratch);
         return Err(CliError::new(format!(
@@ -88,24 +89,50 @@ fn validate(text: &[u8]) -> Result<(), CliError> {
     Ok(())
 }
 
-fn run_editor(path: &Path) -> Result<(), CliError> {
+/// Runs the editor on `path`, without the `withheld` credentials in its
+/// environment, and with a known editor's history, undo, swap and backup
+/// files off (as `pass` does), so no line of the plaintext lands in `~/.viminfo`
+/// or `~/.vim/undo/`.
+fn run_editor(path: &Path, withheld: &[String]) -> Result<(), CliError> {
     let editor = std::env::var("VISUAL")
         .ok()
         .filter(|e| !e.trim().is_empty())
         .or_else(|| std::env::var("EDITOR").ok().filter(|e| !e.trim().is_empty()))
         .unwrap_or_else(|| "vi".into());
+    let private = private_flags(&editor);
     // Through the shell, so EDITOR="code --wait" works.
-    let status = std::process::Command::new("/bin/sh")
-        .arg("-c")
-        .arg(format!("exec {editor} \"$1\""))
-        .arg("sh")
-        .arg(path)
-        .status()
-        .map_err(|e| CliError::new(format!("cannot start the editor `{editor}`: {e}")))?;
+    let mut command = std::process::Command::new("/bin/sh");
+    command.arg("-c").arg(format!("exec {editor}{private} \"$1\"")).arg("sh").arg(path);
+    for name in withheld {
+        command.env_remove(name);
+    }
+    let status = command.status().map_err(|e| CliError::new(format!("cannot start the editor `{editor}`: {e}")))?;
     if !status.success() {
         return Err(CliError::new(format!("the editor `{editor}` failed ({status}); the file was not changed")));
     }
     Ok(())
+}
+
+/// Flags that keep a known editor from writing the text elsewhere: vim and
+/// neovim get no viminfo/shada, swap, undo or backup files; nano reads no
+/// rc file (which could turn its history log on). Others get none.
+fn private_flags(editor: &str) -> &'static str {
+    let program = editor.split_whitespace().next().unwrap_or("");
+    let found = if program.contains('/') {
+        Some(std::path::PathBuf::from(program))
+    } else {
+        std::env::var_os("PATH")
+            .and_then(|paths| std::env::split_paths(&paths).map(|dir| dir.join(program)).find(|p| p.is_file()))
+    };
+    let real = found.and_then(|p| p.canonicalize().ok());
+    let name = real.as_deref().and_then(Path::file_name).map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    if name.starts_with("vim") || name.starts_with("nvim") {
+        " -n -i NONE -c 'set noundofile nobackup nowritebackup noswapfile'"
+    } else if name.starts_with("nano") {
+        " --ignorercfiles"
+    } else {
+        ""
+    }
 }
 
 /// Replaces the encrypted file, keeping its mode.

@@ -161,10 +161,5 @@ fn github(out: &mut dyn Write, vars: &[Resolved]) -> Result<u8, CliError> {
 }
 
 fn random_hex() -> Result<String, CliError> {
-    use std::io::Read;
-    let mut bytes = [0u8; 16];
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut bytes))
-        .map_err(|e| CliError::new(format!("cannot read random bytes: {e}")))?;
-    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+    crate::random::hex(16).map_err(|e| CliError::new(format!("cannot read random bytes: {e}")))
 }

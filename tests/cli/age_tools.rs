@@ -308,3 +308,45 @@ fn edit_survives_signals_to_the_terminal_group() {
     }
     assert!(problems.is_empty(), "signals to the terminal's process group during edit:\n  {}", problems.join("\n  "));
 }
+
+/// Stock vim writes deleted lines to `~/.viminfo`; envcloak runs vim with no
+/// viminfo, swap, undo or backup files. The editor does not get the
+/// withheld credentials either.
+#[test]
+fn edit_keeps_vim_history_off_and_credentials_out_of_the_editor() {
+    require!(have_age, have_vim);
+    let (ws, id) = Workspace::project("KEEP=fake-kept-line\nDROP=fake-deleted-line-value\n");
+    ws.secret("fake-deleted-line-value");
+    ws.write("recipients.txt", format!("{}\n", id.recipient));
+    let key = std::fs::read_to_string(ws.join("key.txt")).unwrap();
+    let key_line = key.lines().find(|l| l.starts_with("AGE-SECRET-KEY-")).unwrap().to_owned();
+    ws.secret(&key_line);
+    let out = ws
+        .envcloak()
+        .env("EDITOR", "vim -c 'g/DROP/d' -c wq")
+        .env("ENVCLOAK_AGE_KEY", &key_line)
+        .args(["edit", "-R", "recipients.txt", "secrets.env.age"])
+        .stdin("")
+        .run();
+    out.expect(0);
+    let plain = age_decrypt(&ws, "key.txt", "secrets.env.age");
+    assert_eq!(plain, b"KEEP=fake-kept-line\n", "vim's edit was not saved");
+    let found = files_containing(&[(ws.path(), true)], b"fake-deleted-line-value", SystemTime::UNIX_EPOCH);
+    assert!(found.is_empty(), "the deleted line was written to {found:?}");
+
+    // The editor's environment holds no withheld credential.
+    let script = format!("#!/bin/sh\nenv > \"{}\"\n", ws.join("editor-env").display());
+    let dump = ws.script("dump-env.sh", &script).display().to_string();
+    ws.envcloak()
+        .env("EDITOR", &dump)
+        .env("ENVCLOAK_AGE_KEY", &key_line)
+        .env("VAULT_TOKEN", "fake-editor-vault-token")
+        .args(["edit", "-R", "recipients.txt", "secrets.env.age"])
+        .run()
+        .expect(0);
+    let env = String::from_utf8(ws.read("editor-env")).unwrap();
+    assert!(
+        !env.contains("AGE-SECRET-KEY-") && !env.contains("fake-editor-vault-token"),
+        "the editor got a credential"
+    );
+}

@@ -36,6 +36,11 @@ pub fn have_age() -> bool {
         || missing("the age CLI is not installed (Debian package `age`)")
 }
 
+pub fn have_vim() -> bool {
+    static OK: OnceLock<bool> = OnceLock::new();
+    *OK.get_or_init(|| probe("vim", &["--version"])) || missing("vim is not installed (Debian package `vim`)")
+}
+
 pub fn have_ssh_keygen() -> bool {
     static OK: OnceLock<bool> = OnceLock::new();
     *OK.get_or_init(|| probe("sh", &["-c", "command -v ssh-keygen"]))
