@@ -49,6 +49,21 @@ impl PassphrasePrompt for TerminalPrompt {
 /// The signals that end envcloak while it waits at the prompt.
 const ENDING: &[i32] = &[SIGINT, SIGTERM, SIGHUP, SIGQUIT];
 
+/// The terminal and its settings while a prompt has echo off, for
+/// [`restore_terminal`].
+static SILENCED: std::sync::Mutex<Option<(File, Termios)>> = std::sync::Mutex::new(None);
+
+/// Turns echo back on if a prompt is still waiting (resolution gave up at
+/// `--timeout` while the prompt thread reads): the terminal is never left
+/// silent when envcloak exits.
+pub fn restore_terminal() {
+    let silenced = SILENCED.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+    if let Some((tty, saved)) = silenced {
+        let _ = tcsetattr(&tty, SetArg::TCSANOW, &saved);
+        let _ = writeln!(&tty);
+    }
+}
+
 /// While echo is off, a Ctrl-C (or TERM, HUP, QUIT) first turns echo back
 /// on, then ends envcloak as the signal would have: the terminal is never
 /// left silent.
@@ -60,6 +75,8 @@ struct EchoGuard {
 impl EchoGuard {
     fn install(tty: &File, saved: &Termios) -> Option<Self> {
         let restore = tty.try_clone().ok()?;
+        *SILENCED.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
+            Some((tty.try_clone().ok()?, saved.clone()));
         let saved = saved.clone();
         let mut signals = Signals::new(ENDING).ok()?;
         let handle = signals.handle();
@@ -74,6 +91,7 @@ impl EchoGuard {
     }
 
     fn remove(self) {
+        *SILENCED.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
         self.handle.close();
         let _ = self.watcher.join();
     }

@@ -247,7 +247,8 @@ pub fn age_file(data: &[u8]) {
         let line = AGE_IDENTITY.lines().find(|l| l.starts_with("AGE-SECRET-KEY-")).expect("an identity line");
         age::x25519::Identity::from_str(line).expect("the corpus identity parses")
     });
-    let identities = Identities { list: vec![Box::new(identity.clone())], tried: vec!["fuzz identity".into()] };
+    let identities =
+        Identities { list: vec![Box::new(identity.clone())], tried: vec!["fuzz identity".into()], locked: Vec::new() };
     let prompt: Arc<dyn PassphrasePrompt> = Arc::new(CheckingPrompt(data.to_vec()));
     match age_file::decrypt(data, "fuzz.age", &identities, Some(&prompt)) {
         Ok(plaintext) => {

@@ -127,6 +127,7 @@ impl Context {
         // A backend still blocked after the deadline (a stalled read, a
         // passphrase prompt) must not hold the run: do not wait for it.
         runtime.shutdown_background();
+        crate::tty::restore_terminal();
         let resolution = resolution.map_err(|resolve::Interrupted(signal)| {
             CliError::new(format!("stopped by {} before the command started", crate::signals::name(signal)))
                 .status(exit::SIGNAL_BASE.saturating_add(u8::try_from(signal).unwrap_or(0)))

@@ -68,8 +68,9 @@ fn passphrase_file_on_a_terminal_is_asked_for() {
     }
 }
 
-/// Waits for the passphrase prompt on a new pseudo-terminal, types Ctrl-C,
-/// and reports envcloak's exit status and whether the terminal echoes again.
+/// Waits for the passphrase prompt on a new pseudo-terminal, types Ctrl-C
+/// (unless `CTRL_C=0`: then it lets `--timeout` run out), and reports
+/// envcloak's exit status and whether the terminal echoes again.
 const CTRL_C_AT_PROMPT_PY: &str = r#"
 import json, os, pty, select, sys, termios, time
 pid, master = pty.fork()
@@ -84,7 +85,9 @@ while True:
         break
     if not typed and b"assphrase" in screen and screen.rstrip().endswith(b":"):
         time.sleep(0.2)
-        os.write(master, b"\x03"); typed = True
+        if os.environ.get("CTRL_C", "1") == "1":
+            os.write(master, b"\x03")
+        typed = True
     if select.select([master], [], [], 0.02)[0]:
         try: screen += os.read(master, 4096)
         except OSError: pass
@@ -110,4 +113,36 @@ fn ctrl_c_at_the_passphrase_prompt_turns_echo_back_on() {
     assert!(report["typed"] == true, "no passphrase prompt appeared: {report}");
     assert!(report["exit"] == 130, "envcloak did not end as SIGINT does: {report}");
     assert!(report["echo"] == true, "the terminal was left with echo off: {report}");
+}
+
+/// A passphrase-protected SSH key: the prompt running into `--timeout`
+/// leaves the terminal echoing; without a terminal the error says the key is
+/// locked, not that no identity matched.
+#[test]
+fn a_locked_ssh_key_times_out_echoing_and_is_named_without_a_terminal() {
+    require!(have_age, have_ssh_keygen, have_python_dotenv);
+    let (ws, _) = Workspace::project(&secrets());
+    ws.command("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "fake-ssh-passphrase", "-f", "ssh_key"])
+        .run()
+        .expect(0);
+    crate::support::chmod(&ws.join("ssh_key"), 0o600);
+    ws.command("age").args(["-R", "ssh_key.pub", "-o", "ssh.env.age"]).stdin(secrets()).run().expect(0);
+    let args = ["run", "--timeout", "2s", "-i", "age://ssh.env.age", "--", "true"];
+    let out = ws
+        .command(py())
+        .env("CTRL_C", "0")
+        .env("ENVCLOAK_AGE_KEY_FILE", ws.join("ssh_key"))
+        .args(["-c", CTRL_C_AT_PROMPT_PY, crate::support::BIN])
+        .args(args)
+        .timeout(std::time::Duration::from_secs(30))
+        .run();
+    out.expect(0);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("driver report");
+    assert!(report["typed"] == true, "no passphrase prompt appeared: {report}");
+    assert!(report["exit"] == 125, "the timeout did not end the run with 125: {report}");
+    assert!(report["echo"] == true, "the terminal was left with echo off: {report}");
+
+    let out = ws.envcloak().env("ENVCLOAK_AGE_KEY_FILE", ws.join("ssh_key")).args(args).stdin("").run();
+    out.expect(125).stderr_has(&["passphrase-protected SSH key", "no terminal"]);
 }

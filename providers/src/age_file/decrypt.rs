@@ -123,6 +123,13 @@ fn header_stanzas(header: &[u8]) -> impl Iterator<Item = &[u8]> {
 }
 
 fn no_match(label: &str, header: &[u8], identities: &Identities) -> FetchError {
+    if !identities.locked.is_empty() {
+        return FetchError::new(format!(
+            "{label}: the passphrase-protected SSH key {} cannot be unlocked: there is no terminal to ask for its passphrase",
+            identities.locked.join(", ")
+        ))
+        .with_hint("run on a terminal, or (in CI) use a key without a passphrase: ENVCLOAK_AGE_KEY or an age identity file");
+    }
     // rage adds a random `…-grease` stanza to every file; it is no recipient.
     let is_grease = |line: &[u8]| line.split(|b| *b == b' ').nth(1).is_some_and(|tag| tag.ends_with(b"-grease"));
     let recipients = header_stanzas(header).filter(|line| !is_grease(line)).count();
@@ -185,7 +192,7 @@ mod tests {
     }
 
     fn refusal(file: &[u8], prompt: Option<&Arc<dyn PassphrasePrompt>>) -> String {
-        let identities = Identities { list: Vec::new(), tried: Vec::new() };
+        let identities = Identities { list: Vec::new(), tried: Vec::new(), locked: Vec::new() };
         match decrypt(file, "f.age", &identities, prompt) {
             Ok(_) => panic!("decrypted a malformed file"),
             Err(e) => e.reason,

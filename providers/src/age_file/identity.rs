@@ -48,6 +48,9 @@ pub struct Identities {
     pub list: Vec<BoxedIdentity>,
     /// One line per source tried, e.g. `ENVCLOAK_AGE_KEY (1 identity)`.
     pub tried: Vec<String>,
+    /// Passphrase-protected SSH keys that cannot be unlocked: no terminal to
+    /// ask on.
+    pub locked: Vec<String>,
 }
 
 impl IdentitySources {
@@ -89,7 +92,7 @@ impl IdentitySources {
     /// identity) is skipped and named in [`Identities::tried`] when another
     /// source works; when none works, its error is the result.
     pub fn load(&self, prompt: Option<std::sync::Arc<dyn PassphrasePrompt>>) -> Result<Identities, FetchError> {
-        let mut identities = Identities { list: Vec::new(), tried: Vec::new() };
+        let mut identities = Identities { list: Vec::new(), tried: Vec::new(), locked: Vec::new() };
         let mut problems: Vec<FetchError> = Vec::new();
         for origin in &self.origins {
             let (label, text) = match origin {
@@ -101,6 +104,9 @@ impl IdentitySources {
             match text.and_then(|text| parse_identities(&text, &label, prompt.clone())) {
                 Ok(found) => {
                     identities.tried.push(format!("{label}: {}", describe(&found)));
+                    if prompt.is_none() && found.iter().any(|(kind, _)| *kind == LOCKED_SSH) {
+                        identities.locked.push(label.clone());
+                    }
                     identities.list.extend(found.into_iter().map(|(_, id)| id));
                 }
                 Err(problem) => {
@@ -168,6 +174,9 @@ fn read_private_file(path: &Path) -> Result<Zeroizing<String>, FetchError> {
     }
 }
 
+/// The kind of a passphrase-protected SSH key.
+const LOCKED_SSH: &str = "passphrase-protected SSH";
+
 /// Parses identity text: an OpenSSH/PEM private key, or lines of
 /// `AGE-SECRET-KEY-1…` with `#` comments.
 fn parse_identities(
@@ -185,7 +194,7 @@ fn parse_identities(
             .map_err(|e| invalid(format!("not a usable SSH private key ({e})")))?;
         let kind = match &identity {
             age::ssh::Identity::Unencrypted(_) => "SSH",
-            age::ssh::Identity::Encrypted(_) => "passphrase-protected SSH",
+            age::ssh::Identity::Encrypted(_) => LOCKED_SSH,
             age::ssh::Identity::Unsupported(_) => {
                 return Err(invalid("this SSH key type is not supported by age (use ed25519 or RSA)".into()))
             }
