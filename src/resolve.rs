@@ -188,6 +188,7 @@ fn apply(plan: &Plan, documents: &HashMap<Source, Result<Document, FetchError>>)
         let imported = matches!(mapping.target, Target::Import { .. });
         for (name, value) in values {
             let refused = invalid(&name, &value)
+                .or_else(|| too_big(&name, &value))
                 .or_else(|| imported.then(|| controls_loading(&name)).flatten())
                 .or_else(|| (!as_file).then(|| too_long(&name, &value)).flatten());
             if let Some(e) = refused {
@@ -310,6 +311,20 @@ fn controls_loading(name: &str) -> Option<FetchError> {
 /// Linux's limit on one environment string, `NAME=value` and its NUL
 /// (`MAX_ARG_STRLEN`, 32 pages).
 pub const MAX_ENV_STRING: usize = 128 * 1024;
+
+/// The longest value envcloak holds (an `as = "file"` one too): masking and
+/// `scan` search for every form of every value, and their memory grows with
+/// its length.
+pub const MAX_VALUE: usize = 1 << 20;
+
+/// Why a value is longer than envcloak holds, if it is.
+fn too_big(name: &str, value: &SecretValue) -> Option<FetchError> {
+    let length = value.expose().len();
+    (length > MAX_VALUE).then(|| {
+        FetchError::new(format!("the value of {name} is {length} bytes; envcloak holds values up to 1 MiB"))
+            .with_hint("keep large files (bundles, archives) out of secrets; store a key that opens them instead")
+    })
+}
 
 /// Why `NAME=value` is too long for the kernel, if it is: said here, naming
 /// the variable, rather than as "Argument list too long" from the exec.

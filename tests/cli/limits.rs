@@ -10,7 +10,7 @@ fn a_doubling_expansion_stops_at_one_mib() {
         dotenv.push_str(&format!("A{i}=${{A{}}}${{A{}}}\n", i - 1, i - 1));
     }
     let (ws, _identity) = Workspace::project(&dotenv);
-    ws.envcloak().args(["run", "--", "true"]).run().expect(125).stderr_has(&["expands to more than 1 MiB"]);
+    ws.envcloak().args(["run", "--", "true"]).run().expect(125).stderr_has(&["longer than 1 MiB"]);
 }
 
 #[test]
@@ -40,4 +40,22 @@ fn a_very_long_name_is_reported_not_a_panic() {
     assert_ne!(out.code(), 101, "check panicked\n{}", out.diag());
     let out = ws.envcloak().args(["run", "--", "true"]).run();
     out.expect(125).stderr_has(&["MAX_ARG_STRLEN"]);
+}
+
+#[test]
+fn values_over_one_mib_and_age_files_over_16_mib_are_refused() {
+    let big = "g".repeat(2 << 20);
+    let (ws, identity) = Workspace::project("SMALL=fake-small-value\n");
+    ws.age_encrypt("big.env.age", format!("BIG={big}\n"), &[&identity.recipient], false);
+    ws.secret(&big);
+    ws.write(
+        "envcloak.toml",
+        "default_profile = \"dev\"\n[age]\nidentity = \"key.txt\"\n[profiles.dev.env]\n\
+         BIG = { ref = \"age://big.env.age#BIG\", as = \"file\" }\n",
+    );
+    ws.envcloak().args(["run", "--mask", "--", "true"]).run().expect(125).stderr_has(&["BIG", "longer than 1 MiB"]);
+
+    ws.write("huge.env.age", vec![b'x'; 17 << 20]);
+    let out = ws.envcloak().args(["run", "-i", "age://huge.env.age", "--", "true"]).run();
+    out.expect(125).stderr_has(&["huge.env.age", "larger than 16 MiB"]);
 }

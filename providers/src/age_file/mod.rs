@@ -17,6 +17,9 @@ use secrecy::ExposeSecret;
 use crate::dotenv;
 use crate::{Backend, BoxFuture, Document, FetchError, Fetched, Provider, SecretValue, Source};
 
+/// The largest age file read, as for a Vault or AWS answer.
+pub const MAX_FILE_LEN: u64 = 16 << 20;
+
 /// Which variables of envcloak's environment `${VAR}` in a document may
 /// read (the rest count as unset).
 pub type Expandable = Arc<dyn Fn(&str) -> bool + Send + Sync>;
@@ -80,6 +83,12 @@ pub fn read_document(
     lookup: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Document, FetchError> {
     let label = path.display().to_string();
+    if std::fs::metadata(path).is_ok_and(|m| m.len() > MAX_FILE_LEN) {
+        return Err(FetchError::new(format!(
+            "{label} is larger than {} MiB, the most envcloak reads as a secrets file",
+            MAX_FILE_LEN >> 20
+        )));
+    }
     let ciphertext = std::fs::read(path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => FetchError::new(format!("file {label} does not exist"))
             .with_hint("age:// paths in envcloak.toml are relative to the folder of envcloak.toml; on the command line, to the current folder"),

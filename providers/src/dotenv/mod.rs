@@ -69,7 +69,7 @@ pub enum DotenvError {
         line: usize,
     },
     /// `${VAR}` expansion would make the value longer than [`MAX_EXPANDED`].
-    #[error("line {line}: the value expands to more than 1 MiB")]
+    #[error("line {line}: the value is longer than 1 MiB (after ${{VAR}} expansion)")]
     TooLong {
         /// 1-based line of the statement.
         line: usize,
