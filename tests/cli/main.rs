@@ -20,6 +20,7 @@ mod faults;
 mod flask_example;
 mod leaks;
 mod masking;
+mod memory;
 mod options;
 mod passphrase;
 mod scan;
