@@ -31,6 +31,11 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+/// Every heap block is wiped when freed, so no freed copy of a secret or a
+/// token outlives its use (see [`memory::ZeroizingAllocator`]).
+#[global_allocator]
+static ALLOCATOR: memory::ZeroizingAllocator = memory::ZeroizingAllocator;
+
 fn main() -> ExitCode {
     let core_limit = memory::harden_process();
     let cli = match cli::Cli::try_parse() {

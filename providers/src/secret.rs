@@ -4,6 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use secrecy::{ExposeSecret, SecretString};
+use zeroize::Zeroize;
 
 /// A secret value: zeroized when the last clone is dropped, redacted in `Debug`,
 /// and without `Display`. Clones share one allocation, so a value used by two
@@ -12,10 +13,19 @@ use secrecy::{ExposeSecret, SecretString};
 pub struct SecretValue(Arc<SecretString>);
 
 impl SecretValue {
-    /// Takes ownership of `value`; the string's buffer becomes the secret's
-    /// buffer (no copy is left behind).
-    pub fn new(value: String) -> Self {
-        Self(Arc::new(SecretString::from(value)))
+    /// Takes ownership of `value`: the secret gets a buffer of exactly its
+    /// length, and the string's own buffer is wiped (a `String` with spare
+    /// capacity would otherwise be reallocated and its old buffer freed as
+    /// it is).
+    pub fn new(mut value: String) -> Self {
+        let secret = Self::copy_of(&value);
+        value.zeroize();
+        secret
+    }
+
+    /// A secret holding a copy of `value`, in a buffer of exactly its length.
+    pub fn copy_of(value: &str) -> Self {
+        Self(Arc::new(exact_secret(value)))
     }
 
     /// The value itself. Call this only where the value must leave envcloak
@@ -33,6 +43,13 @@ impl SecretValue {
     pub fn is_empty(&self) -> bool {
         self.expose().is_empty()
     }
+}
+
+/// A `SecretString` holding a copy of `text` in a buffer of exactly its
+/// length, so nothing is reallocated on the way (as `SecretString::from`
+/// does with a `String` that has spare capacity).
+pub(crate) fn exact_secret(text: &str) -> SecretString {
+    SecretString::from(Box::<str>::from(text))
 }
 
 impl From<SecretString> for SecretValue {

@@ -22,6 +22,7 @@ mod hostile_files;
 mod leaks;
 mod limits;
 mod masking;
+mod memory;
 mod options;
 mod passphrase;
 mod scan;

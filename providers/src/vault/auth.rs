@@ -19,6 +19,8 @@ use super::http::{
 };
 use super::settings::{AuthMethod, Credential, JwtSource, VaultSettings};
 use super::transport;
+use crate::json_fields;
+use crate::secret::exact_secret;
 use crate::FetchError;
 
 /// A token and whether envcloak obtained it (and so must revoke it).
@@ -88,6 +90,7 @@ async fn post_login(
     }
     #[derive(serde::Deserialize)]
     struct Auth {
+        #[serde(deserialize_with = "json_fields::secret")]
         client_token: SecretString,
     }
     let body = Zeroizing::new(
@@ -114,8 +117,8 @@ fn unusable(message: String) -> HttpError {
 /// `VAULT_TOKEN`, then `BAO_TOKEN`, then `~/.vault-token`.
 fn user_token(settings: &VaultSettings) -> Result<Session, FetchError> {
     for var in ["VAULT_TOKEN", "BAO_TOKEN"] {
-        if let Some(token) = std::env::var(var).ok().filter(|t| !t.trim().is_empty()) {
-            return Ok(Session { token: SecretString::from(token.trim().to_owned()), owned: false });
+        if let Some(token) = std::env::var(var).ok().map(Zeroizing::new).filter(|t| !t.trim().is_empty()) {
+            return Ok(Session { token: exact_secret(token.trim()), owned: false });
         }
     }
     if let Some(home) = &settings.home {
@@ -142,7 +145,7 @@ fn read_credential(credential: &Credential, what: &str) -> Result<SecretString, 
     if trimmed.is_empty() {
         return Err(FetchError::new(format!("the Vault {what} ({}) is empty", credential_name(credential))));
     }
-    Ok(SecretString::from(trimmed.to_owned()))
+    Ok(exact_secret(trimmed))
 }
 
 fn read_file(path: &Path, what: &str) -> Result<Zeroizing<String>, FetchError> {
@@ -164,6 +167,7 @@ fn credential_name(credential: &Credential) -> String {
 async fn github_id_token(audience: Option<&str>, deadline: Instant) -> Result<SecretString, FetchError> {
     #[derive(serde::Deserialize)]
     struct IdToken {
+        #[serde(deserialize_with = "json_fields::secret")]
         value: SecretString,
     }
     let (Ok(url), Ok(bearer)) =
