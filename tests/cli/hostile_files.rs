@@ -150,3 +150,42 @@ fn decrypted_files_and_identities_stay_private() {
     let out = ws.envcloak().args(["run", "--", "true"]).run();
     out.expect(125).stderr_has(&["writable by group or others", "chmod 600"]);
 }
+
+/// A key name from a server, holding a line break and an escape sequence,
+/// cannot add a row to `check`'s table or send the sequence to the terminal.
+#[test]
+fn check_escapes_names_from_a_server() {
+    let Some(bao) = crate::support::bao::BaoServer::start() else { return };
+    bao.kv_put("secret", "app", &[("OK", "fake-ok-value"), ("A\u{1b}[2J\nFAKE", "fake-bad-name-value")]);
+    let ws = crate::vault::project(&bao.addr(), "", "import = [\"vault://secret/app\"]\n");
+    ws.secret(bao.root_token());
+    let out = ws.envcloak().env("VAULT_TOKEN", bao.root_token()).arg("check").run();
+    out.expect(1);
+    assert!(!out.stdout().contains('\u{1b}'), "an escape sequence reached the terminal\n{}", out.diag());
+    assert!(!out.stdout().lines().any(|l| l.starts_with("FAKE")), "a key name added a row\n{}", out.diag());
+    assert!(out.stdout().contains("A\\u{1b}[2J\\nFAKE"), "the name is shown escaped\n{}", out.diag());
+}
+
+/// `edit` never writes through a pre-placed link (the old fixed temporary
+/// name next to the file), and removes the plaintext folder a killed `edit`
+/// left in /dev/shm.
+#[test]
+fn edit_follows_no_planted_link_and_removes_a_killed_edits_plaintext() {
+    let (ws, identity) = Workspace::project("API_KEY=fake-edit-value\n");
+    ws.write("recipients.txt", format!("{}\n", identity.recipient));
+    ws.write("victim.txt", "keep me\n");
+    std::os::unix::fs::symlink(ws.join("victim.txt"), ws.join("secrets.env.age.envcloak-tmp")).unwrap();
+    let base = if std::path::Path::new("/dev/shm").is_dir() {
+        std::path::PathBuf::from("/dev/shm")
+    } else {
+        std::env::temp_dir()
+    };
+    // A folder of a process that no longer exists (above Linux's PID limit).
+    let stale = base.join(format!("envcloak-edit-4194305-{}", std::process::id()));
+    std::fs::create_dir(&stale).unwrap();
+    std::fs::write(stale.join("secrets.env"), "API_KEY=fake-stale-plaintext\n").unwrap();
+    let editor = ws.script("append.sh", "#!/bin/sh\necho 'NEW=fake-new-line' >> \"$1\"\n").display().to_string();
+    ws.envcloak().env("EDITOR", &editor).args(["edit", "-R", "recipients.txt", "secrets.env.age"]).run().expect(0);
+    assert_eq!(ws.read("victim.txt"), b"keep me\n", "edit wrote through a planted link");
+    assert!(!stale.exists(), "the killed edit's plaintext folder is still there");
+}
