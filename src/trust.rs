@@ -40,8 +40,7 @@ pub fn digest(text: &str) -> String {
 
 /// Whether `ENVCLOAK_TRUST` is set to a true value.
 fn trusted_by_variable() -> bool {
-    std::env::var(TRUST_VAR)
-        .is_ok_and(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on"))
+    crate::commands::env_flag(TRUST_VAR)
 }
 
 /// Whether `path` (with content `text`) was trusted with `envcloak trust`.

@@ -174,7 +174,13 @@ pub fn warn_skipped(plan: &Plan, resolution: &Resolution) {
 
 /// Whether the variable `CI` is set to a true value.
 pub fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "true" | "1" | "yes" | "on"))
+    env_flag("CI")
+}
+
+/// Whether the variable `name` is set to a true value (`1`, `true`, `yes`,
+/// `on`, in any case).
+pub fn env_flag(name: &str) -> bool {
+    std::env::var(name).is_ok_and(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "true" | "1" | "yes" | "on"))
 }
 
 /// Reads a file or stdin.

@@ -138,7 +138,7 @@ fn a_config_others_can_write_or_that_another_user_owns_is_refused() {
     support::chmod(&path, 0o644);
     ws.envcloak().args(["run", "--", "true"]).run().expect(0);
 
-    if !running_as_root() {
+    if !support::running_as_root() {
         eprintln!("SKIPPED part of a_config_others_can_write_or_that_another_user_owns_is_refused: chown needs root");
         return;
     }
@@ -148,10 +148,4 @@ fn a_config_others_can_write_or_that_another_user_owns_is_refused() {
     // Trusting it (after reading it) is the way to use it anyway.
     ws.envcloak().args(["trust"]).run().expect(0);
     ws.envcloak().args(["run", "--", "true"]).run().expect(0);
-}
-
-/// Whether the tests run as root: `/proc/self` belongs to the process's
-/// effective user.
-fn running_as_root() -> bool {
-    std::fs::metadata("/proc/self").map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0).unwrap_or(false)
 }

@@ -9,11 +9,6 @@ use std::time::Duration;
 
 use crate::support::{self, Workspace};
 
-/// Whether the tests run as root (`/proc/self` belongs to the effective user).
-fn running_as_root() -> bool {
-    std::fs::metadata("/proc/self").is_ok_and(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
-}
-
 fn mkfifo(ws: &Workspace, rel: &str) -> std::path::PathBuf {
     let path = ws.join(rel);
     ws.command("mkfifo").arg(&path).run().expect(0);
@@ -34,7 +29,7 @@ fn the_metrics_file_never_replaces_a_device_or_waits_for_a_fifo() {
     out.expect(0).stderr_has(&["metrics"]);
     assert!(std::fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo(), "the FIFO was replaced");
 
-    if !running_as_root() {
+    if !support::running_as_root() {
         eprintln!("SKIPPED part of the_metrics_file_never_replaces_a_device_or_waits_for_a_fifo: mknod needs root");
         return;
     }

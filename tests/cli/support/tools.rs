@@ -10,6 +10,11 @@ pub fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "true" | "1" | "yes" | "on"))
 }
 
+/// Whether the tests run as root (`/proc/self` belongs to the effective user).
+pub fn running_as_root() -> bool {
+    std::fs::metadata("/proc/self").is_ok_and(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
+}
+
 /// A missing tool: a failure on CI, else "skipped: …" on stderr.
 pub fn missing(reason: &str) -> bool {
     if in_ci() {
