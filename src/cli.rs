@@ -144,6 +144,7 @@ Examples:
 /// Options of `scan`.
 #[derive(Args, Debug)]
 pub struct ScanArgs {
+    /// The profile and ad-hoc mappings to resolve.
     #[command(flatten)]
     pub mappings: MappingArgs,
 
@@ -206,6 +207,7 @@ pub struct MappingArgs {
 /// Options of `run`.
 #[derive(Args, Debug)]
 pub struct RunArgs {
+    /// The profile and ad-hoc mappings to resolve.
     #[command(flatten)]
     pub mappings: MappingArgs,
 
@@ -248,6 +250,7 @@ pub struct RunArgs {
 /// Options of `check`.
 #[derive(Args, Debug)]
 pub struct CheckArgs {
+    /// The profile and ad-hoc mappings to resolve.
     #[command(flatten)]
     pub mappings: MappingArgs,
 
@@ -268,6 +271,7 @@ pub enum CheckFormat {
 /// Options of `export`.
 #[derive(Args, Debug)]
 pub struct ExportArgs {
+    /// The profile and ad-hoc mappings to resolve.
     #[command(flatten)]
     pub mappings: MappingArgs,
 

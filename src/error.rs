@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-use crate::exit;
+use crate::exit::Outcome;
 
 /// A failure reported to the user.
 #[derive(Debug)]
@@ -16,13 +16,13 @@ pub struct CliError {
     /// What to do next.
     pub hint: Option<String>,
     /// The exit status.
-    pub status: u8,
+    pub status: Outcome,
 }
 
 impl CliError {
     /// A failure before the child started (exit 125).
     pub fn new(message: impl Into<String>) -> Self {
-        Self { message: message.into(), details: Vec::new(), hint: None, status: exit::ENVCLOAK_FAILED }
+        Self { message: message.into(), details: Vec::new(), hint: None, status: Outcome::Failed }
     }
 
     /// Adds the fix to suggest.
@@ -44,7 +44,7 @@ impl CliError {
     }
 
     /// Uses another exit status.
-    pub fn status(mut self, status: u8) -> Self {
+    pub fn status(mut self, status: Outcome) -> Self {
         self.status = status;
         self
     }

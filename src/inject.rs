@@ -10,7 +10,7 @@ use nix::errno::Errno;
 use zeroize::Zeroizing;
 
 use crate::error::CliError;
-use crate::exit;
+use crate::exit::Outcome;
 use crate::resolve::Resolved;
 use crate::secret_file::SecretFiles;
 
@@ -194,14 +194,14 @@ pub fn exec_error(program: &str, errno: Errno) -> CliError {
     match errno {
         Errno::ENOENT | Errno::ENOTDIR => CliError::new(format!("command not found: {program}"))
             .hint("check the spelling and PATH (with --clean-env, keep PATH: --keep PATH)")
-            .status(exit::NOT_FOUND),
+            .status(Outcome::CommandNotFound),
         Errno::EACCES | Errno::EPERM => CliError::new(format!("permission denied: {program} is not executable"))
             .hint(format!("run: chmod +x {program}"))
-            .status(exit::CANNOT_EXECUTE),
+            .status(Outcome::CannotExecute),
         Errno::ENOEXEC => CliError::new(format!("{program} is not a program this system can run"))
             .hint("a script needs a #! line")
-            .status(exit::CANNOT_EXECUTE),
-        other => CliError::new(format!("cannot execute {program}: {}", other.desc())).status(exit::CANNOT_EXECUTE),
+            .status(Outcome::CannotExecute),
+        other => CliError::new(format!("cannot execute {program}: {}", other.desc())).status(Outcome::CannotExecute),
     }
 }
 

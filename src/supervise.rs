@@ -29,7 +29,7 @@ use signal_hook::consts::signal::*;
 use signal_hook::iterator::Signals;
 
 use crate::error::CliError;
-use crate::exit;
+use crate::exit::Outcome;
 use crate::inject::{exec_error, shell_argv, CEntry};
 use crate::mask::{self, Masker};
 
@@ -70,7 +70,7 @@ pub struct Child<'a> {
 
 /// Starts the child, forwards signals, masks output, and returns the exit
 /// status to end with.
-pub fn run(child: Child<'_>, before_spawn: impl FnOnce(), after_spawn: impl FnOnce()) -> Result<u8, CliError> {
+pub fn run(child: Child<'_>, before_spawn: impl FnOnce(), after_spawn: impl FnOnce()) -> Result<Outcome, CliError> {
     let mut signals =
         Signals::new(FORWARDED).map_err(|e| CliError::new(format!("cannot install signal handlers: {e}")))?;
     let outputs = child.masker.as_ref().map(|_| Outputs::create()).transpose()?;
@@ -266,14 +266,12 @@ fn start_pump(read: OwnedFd, masker: Arc<Masker>, stderr: bool, done: Sender<()>
 
 /// Waits for the child, following it through stops, and maps its end to an
 /// exit status (its own code, or 128+N for signal N).
-fn wait(pid: Pid, terminal: Option<&ForegroundTerminal>) -> Result<u8, CliError> {
+fn wait(pid: Pid, terminal: Option<&ForegroundTerminal>) -> Result<Outcome, CliError> {
     loop {
         match waitpid(pid, Some(WaitPidFlag::WUNTRACED)) {
             // An exit code is 0..=255 and a signal number below 128.
-            Ok(WaitStatus::Exited(_, code)) => return Ok(u8::try_from(code).unwrap_or(u8::MAX)),
-            Ok(WaitStatus::Signaled(_, signal, _)) => {
-                return Ok(exit::SIGNAL_BASE + u8::try_from(signal as i32).unwrap_or(0))
-            }
+            Ok(WaitStatus::Exited(_, code)) => return Ok(Outcome::Child(u8::try_from(code).unwrap_or(u8::MAX))),
+            Ok(WaitStatus::Signaled(_, signal, _)) => return Ok(Outcome::Signal(signal as i32)),
             Ok(WaitStatus::Stopped(_, signal)) => on_child_stopped(pid, signal, terminal),
             Ok(_) | Err(Errno::EINTR) => {}
             Err(e) => return Err(CliError::new(format!("lost track of the command: {}", e.desc()))),

@@ -12,7 +12,7 @@ use zeroize::Zeroizing;
 
 use crate::cli::{DecryptArgs, EncryptArgs, KeygenArgs};
 use crate::error::CliError;
-use crate::exit;
+use crate::exit::Outcome;
 
 use super::Context;
 
@@ -20,7 +20,7 @@ use super::Context;
 pub type BoxedRecipient = Box<dyn age::Recipient + Send>;
 
 /// `envcloak keygen`: a new X25519 identity in the `age-keygen` format.
-pub fn keygen(args: &KeygenArgs) -> Result<u8, CliError> {
+pub fn keygen(args: &KeygenArgs) -> Result<Outcome, CliError> {
     let identity = age::x25519::Identity::generate();
     let public = identity.to_public().to_string();
     let text = Zeroizing::new(format!(
@@ -50,11 +50,11 @@ pub fn keygen(args: &KeygenArgs) -> Result<u8, CliError> {
                 .map_err(|e| CliError::new(format!("cannot write the identity: {e}")))?;
         }
     }
-    Ok(exit::SUCCESS)
+    Ok(Outcome::Success)
 }
 
 /// `envcloak encrypt`.
-pub fn encrypt(context: &Context, args: &EncryptArgs) -> Result<u8, CliError> {
+pub fn encrypt(context: &Context, args: &EncryptArgs) -> Result<Outcome, CliError> {
     let recipients = recipients(context, &args.recipients, &args.recipients_files)?;
     if args.output.is_none() && !args.armor && std::io::stdout().is_terminal() {
         return Err(CliError::new("refusing to write binary age output to a terminal")
@@ -64,7 +64,7 @@ pub fn encrypt(context: &Context, args: &EncryptArgs) -> Result<u8, CliError> {
     refuse_empty(&plaintext, args)?;
     let ciphertext = encrypt_bytes(&plaintext, &recipients, args.armor)?;
     write_output(args.output.as_deref(), &ciphertext, 0o644)?;
-    Ok(exit::SUCCESS)
+    Ok(Outcome::Success)
 }
 
 /// Empty input is usually a failed command before the pipe (`envcloak
@@ -105,7 +105,7 @@ pub fn encrypt_bytes(plaintext: &[u8], recipients: &[BoxedRecipient], armor: boo
 }
 
 /// `envcloak decrypt`.
-pub fn decrypt(context: &Context, args: &DecryptArgs) -> Result<u8, CliError> {
+pub fn decrypt(context: &Context, args: &DecryptArgs) -> Result<Outcome, CliError> {
     let config = context.config()?;
     let sources = super::identity_sources(&args.identities, config.and_then(|c| c.age_identity));
     let prompt = super::prompt();
@@ -114,7 +114,7 @@ pub fn decrypt(context: &Context, args: &DecryptArgs) -> Result<u8, CliError> {
     let label = args.input.as_deref().map_or("stdin".into(), |p| p.display().to_string());
     let plaintext = envcloak_providers::age_file::decrypt(&ciphertext, &label, &identities, prompt.as_ref())?;
     write_output(args.output.as_deref(), &plaintext, 0o600)?;
-    Ok(exit::SUCCESS)
+    Ok(Outcome::Success)
 }
 
 /// Recipients from `-r` and `-R`, or else the config's `recipients_file`.

@@ -3,7 +3,7 @@
 use crate::backends::Destination;
 use crate::cli::{CheckArgs, CheckFormat};
 use crate::error::{printable, CliError};
-use crate::exit;
+use crate::exit::Outcome;
 use crate::plan::Plan;
 use crate::resolve::Resolution;
 
@@ -21,7 +21,7 @@ struct Row {
 }
 
 /// Resolves everything and prints NAME, SOURCE, STATUS; never a value.
-pub fn check(context: &Context, args: &CheckArgs) -> Result<u8, CliError> {
+pub fn check(context: &Context, args: &CheckArgs) -> Result<Outcome, CliError> {
     let resolved = context.resolve(&args.mappings)?;
     let destinations = resolved.destinations();
     let super::Resolved { plan, resolution, .. } = resolved;
@@ -31,7 +31,7 @@ pub fn check(context: &Context, args: &CheckArgs) -> Result<u8, CliError> {
         CheckFormat::Json => json(&plan, &rows, &destinations),
     };
     super::print_stdout(&report)?;
-    Ok(if resolution.has_required_failure() { exit::CHECK_FAILED } else { exit::SUCCESS })
+    Ok(if resolution.has_required_failure() { Outcome::Found } else { Outcome::Success })
 }
 
 fn rows(plan: &Plan, resolution: &Resolution) -> Vec<Row> {

@@ -5,9 +5,10 @@ use clap::CommandFactory;
 
 use crate::cli::{Cli, CompletionsArgs, ManArgs};
 use crate::error::CliError;
+use crate::exit::Outcome;
 
 /// Prints the completion script for `args.shell`.
-pub fn completions(args: &CompletionsArgs) -> Result<u8, CliError> {
+pub fn completions(args: &CompletionsArgs) -> Result<Outcome, CliError> {
     let mut command = Cli::command();
     let mut script = Vec::new();
     clap_complete::generate(args.shell, &mut command, "envcloak", &mut script);
@@ -15,7 +16,7 @@ pub fn completions(args: &CompletionsArgs) -> Result<u8, CliError> {
 }
 
 /// Prints envcloak(1), or envcloak-COMMAND(1) for `args.command`.
-pub fn man(args: &ManArgs) -> Result<u8, CliError> {
+pub fn man(args: &ManArgs) -> Result<Outcome, CliError> {
     let mut top = Cli::command();
     top.build();
     let page = match &args.command {
@@ -38,7 +39,7 @@ pub fn man(args: &ManArgs) -> Result<u8, CliError> {
         .render(&mut roff)
         .map_err(|e| CliError::new(format!("cannot render the man page: {e}")))?;
     super::print_stdout(&ascii_roff(&String::from_utf8_lossy(&roff)))?;
-    Ok(0)
+    Ok(Outcome::Success)
 }
 
 /// Roff with every non-ASCII character written as a `\[uXXXX]` escape, so
@@ -55,9 +56,9 @@ fn ascii_roff(roff: &str) -> String {
     out
 }
 
-fn print(bytes: &[u8]) -> Result<u8, CliError> {
+fn print(bytes: &[u8]) -> Result<Outcome, CliError> {
     super::print_stdout(&String::from_utf8_lossy(bytes))?;
-    Ok(0)
+    Ok(Outcome::Success)
 }
 
 #[cfg(test)]

@@ -7,13 +7,13 @@ use zeroize::Zeroizing;
 
 use crate::cli::EditArgs;
 use crate::error::CliError;
-use crate::exit;
+use crate::exit::Outcome;
 use crate::private_dir::PrivateDir;
 
 use super::Context;
 
 /// Edits an age-encrypted dotenv file in `$VISUAL`/`$EDITOR`.
-pub fn edit(context: &Context, args: &EditArgs) -> Result<u8, CliError> {
+pub fn edit(context: &Context, args: &EditArgs) -> Result<Outcome, CliError> {
     let recipients = super::age_tools::recipients(context, &args.recipients, &args.recipients_files)?;
     let armor = is_armored(&args.file);
     let existed = args.file.exists();
@@ -45,7 +45,7 @@ pub fn edit(context: &Context, args: &EditArgs) -> Result<u8, CliError> {
         return Err(CliError::new(format!(
             "interrupted by {signal}; the plaintext was removed and the file was not changed"
         ))
-        .status(exit::SIGNAL_BASE + signal as u8));
+        .status(Outcome::Signal(signal as i32)));
     }
     edited_ok?;
     let edited = Zeroizing::new(
@@ -55,14 +55,14 @@ pub fn edit(context: &Context, args: &EditArgs) -> Result<u8, CliError> {
 
     if *edited == *original && existed {
         eprintln!("envcloak: no changes; {} left as it was", args.file.display());
-        return Ok(exit::SUCCESS);
+        return Ok(Outcome::Success);
     }
     validate(&edited)?;
     let ciphertext = super::age_tools::encrypt_bytes(&edited, &recipients, armor)?;
     replace_atomically(&args.file, &ciphertext)?;
     let verb = if existed { "re-encrypted" } else { "encrypted" };
     eprintln!("envcloak: {} {verb} to {} recipient(s)", args.file.display(), recipients.len());
-    Ok(exit::SUCCESS)
+    Ok(Outcome::Success)
 }
 
 /// Keeps the armor of an existing file; new files ending in `.asc` are armored.

@@ -5,13 +5,14 @@ use std::os::unix::fs::OpenOptionsExt;
 
 use crate::cli::{ExportArgs, ExportFormat};
 use crate::error::CliError;
+use crate::exit::Outcome;
 use crate::resolve::Resolved;
 
 use super::Context;
 
 /// Prints the secrets in the chosen format (to stdout, and for `github` to
 /// the file named by `$GITHUB_ENV`).
-pub fn export(context: &Context, args: &ExportArgs) -> Result<u8, CliError> {
+pub fn export(context: &Context, args: &ExportArgs) -> Result<Outcome, CliError> {
     let super::Resolved { plan, resolution, .. } = context.resolve(&args.mappings)?;
     if resolution.has_required_failure() {
         return Err(super::failures_error(&plan, &resolution, "nothing exported"));
@@ -35,7 +36,7 @@ pub fn export(context: &Context, args: &ExportArgs) -> Result<u8, CliError> {
         ExportFormat::Github => return github(&mut out, &resolution.vars),
     };
     written.map_err(|e| CliError::new(format!("cannot write the export: {e}")))?;
-    Ok(crate::exit::SUCCESS)
+    Ok(Outcome::Success)
 }
 
 /// python-dotenv decodes `\\ \" \r \n` (among others) in a double-quoted
@@ -119,7 +120,7 @@ fn write_json(out: &mut dyn Write, vars: &[Resolved]) -> std::io::Result<()> {
 /// GitHub Actions: `::add-mask::` for every line and encoded form of every
 /// value (see [`crate::mask::masked_forms`]) on stdout,
 /// then `NAME<<DELIMITER` entries appended to `$GITHUB_ENV`.
-fn github(out: &mut dyn Write, vars: &[Resolved]) -> Result<u8, CliError> {
+fn github(out: &mut dyn Write, vars: &[Resolved]) -> Result<Outcome, CliError> {
     let Some(env_file) = std::env::var_os("GITHUB_ENV") else {
         return Err(CliError::new("GITHUB_ENV is not set").hint("--format github runs inside a GitHub Actions step"));
     };
@@ -157,7 +158,7 @@ fn github(out: &mut dyn Write, vars: &[Resolved]) -> Result<u8, CliError> {
             zeroize::Zeroizing::new(format!("{}<<{delimiter}\n{}\n{delimiter}\n", var.name, var.value.expose()));
         file.write_all(entry.as_bytes()).map_err(failed)?;
     }
-    Ok(crate::exit::SUCCESS)
+    Ok(Outcome::Success)
 }
 
 fn random_hex() -> Result<String, CliError> {

@@ -19,7 +19,7 @@ use crate::backends::{Backends, Destination};
 use crate::cli::{Cli, Command, MappingArgs};
 use crate::config::Config;
 use crate::error::CliError;
-use crate::exit;
+use crate::exit::Outcome;
 use crate::inject::Passthrough;
 use crate::memory::CoreLimit;
 use crate::plan::{self, Plan};
@@ -55,7 +55,7 @@ impl Resolved {
 }
 
 /// Runs the chosen command; returns the exit status.
-pub fn dispatch(cli: Cli, core_limit: CoreLimit) -> Result<u8, CliError> {
+pub fn dispatch(cli: Cli, core_limit: CoreLimit) -> Result<Outcome, CliError> {
     let cwd = std::env::current_dir().map_err(|e| CliError::new(format!("cannot read the current folder: {e}")))?;
     let context = Context { config_flag: cli.config, profile_flag: cli.profile, cwd, core_limit };
     match cli.command {
@@ -130,7 +130,7 @@ impl Context {
         crate::tty::restore_terminal();
         let resolution = resolution.map_err(|resolve::Interrupted(signal)| {
             CliError::new(format!("stopped by {} before the command started", crate::signals::name(signal)))
-                .status(exit::SIGNAL_BASE.saturating_add(u8::try_from(signal).unwrap_or(0)))
+                .status(Outcome::Signal(signal))
         })?;
         if resolution.vars.is_empty() && !resolution.has_required_failure() && !mappings.allow_empty {
             return Err(CliError::new(format!(

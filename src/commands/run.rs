@@ -6,6 +6,7 @@ use std::time::Instant;
 use crate::audit::{AuditLog, RunReport};
 use crate::cli::RunArgs;
 use crate::error::CliError;
+use crate::exit::Outcome;
 use crate::inject::{self, EnvOptions};
 use crate::mask::{masked_forms, Masker, MIN_MASKED_LEN};
 use crate::metrics;
@@ -15,7 +16,7 @@ use super::Context;
 
 /// Runs the command with the resolved secrets; with `--audit-log` or
 /// `--metrics-file`, reports the run once it is over.
-pub fn run(context: &Context, args: RunArgs) -> Result<u8, CliError> {
+pub fn run(context: &Context, args: RunArgs) -> Result<Outcome, CliError> {
     // A run that cannot be audited does not start.
     let mut audit = args.audit_log.as_deref().map(AuditLog::open).transpose()?;
     let reporting = audit.is_some() || args.metrics_file.is_some();
@@ -23,8 +24,8 @@ pub fn run(context: &Context, args: RunArgs) -> Result<u8, CliError> {
     let result = start(context, &args, reporting.then_some(&mut report), audit.as_mut());
     if reporting {
         let (status, error) = match &result {
-            Ok(status) => (*status, None),
-            Err(e) => (e.status, Some(e)),
+            Ok(outcome) => (outcome.code(), None),
+            Err(e) => (e.status.code(), Some(e)),
         };
         if let Some(audit) = &mut audit {
             if let Err(e) = audit.append(&report.audit_record(status, error)) {
@@ -49,7 +50,7 @@ fn start(
     args: &RunArgs,
     report: Option<&mut RunReport>,
     audit: Option<&mut AuditLog>,
-) -> Result<u8, CliError> {
+) -> Result<Outcome, CliError> {
     let began = Instant::now();
     let super::Resolved { plan, resolution, backends } =
         context.resolve_for(&args.mappings, args.clean_env, &args.keep)?;

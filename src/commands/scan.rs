@@ -10,7 +10,7 @@ use zeroize::Zeroizing;
 
 use crate::cli::ScanArgs;
 use crate::error::CliError;
-use crate::exit;
+use crate::exit::Outcome;
 use crate::scan::{dotenv_files, history, tree, Finder, Hit, MIN_SEARCHED_LEN};
 
 use super::Context;
@@ -30,7 +30,7 @@ struct Tally {
 
 /// Resolves the profile, searches, prints the findings; exit 1 when there
 /// are any.
-pub fn scan(context: &Context, args: &ScanArgs) -> Result<u8, CliError> {
+pub fn scan(context: &Context, args: &ScanArgs) -> Result<Outcome, CliError> {
     let super::Resolved { plan, resolution, .. } = context.resolve(&args.mappings)?;
     if resolution.has_required_failure() {
         return Err(super::failures_error(&plan, &resolution, "cannot scan")
@@ -71,12 +71,12 @@ pub fn scan(context: &Context, args: &ScanArgs) -> Result<u8, CliError> {
     out.flush().ok();
     summarize(&tally, finder.searched().len(), too_short.len());
     Ok(if tally.findings > 0 {
-        exit::FOUND
+        Outcome::Found
     } else if tally.unreadable > 0 {
         // Not "clean": something it was asked to search was not searched.
-        exit::ENVCLOAK_FAILED
+        Outcome::Failed
     } else {
-        exit::SUCCESS
+        Outcome::Success
     })
 }
 

@@ -9,7 +9,7 @@ use crate::backends::Backends;
 use crate::cli::TrustArgs;
 use crate::config::Config;
 use crate::error::CliError;
-use crate::exit;
+use crate::exit::Outcome;
 use crate::trust::{digest, TrustStore};
 
 use super::Context;
@@ -24,7 +24,7 @@ macro_rules! tell {
 }
 
 /// Trusts, forgets or lists config files.
-pub fn trust(context: &Context, args: &TrustArgs) -> Result<u8, CliError> {
+pub fn trust(context: &Context, args: &TrustArgs) -> Result<Outcome, CliError> {
     let mut store = TrustStore::open()?;
     if args.list {
         let mut text = String::new();
@@ -32,7 +32,7 @@ pub fn trust(context: &Context, args: &TrustArgs) -> Result<u8, CliError> {
             text.push_str(&format!("{}\n", crate::error::printable(&path.display().to_string())));
         }
         super::print_stdout(&text)?;
-        return Ok(exit::SUCCESS);
+        return Ok(Outcome::Success);
     }
     let path = config_path(context, args)?;
     if args.remove {
@@ -40,7 +40,7 @@ pub fn trust(context: &Context, args: &TrustArgs) -> Result<u8, CliError> {
             return Err(CliError::new(format!("{} was not trusted", path.display())).hint("see envcloak trust --list"));
         }
         tell!("{} is no longer trusted", path.display());
-        return Ok(exit::SUCCESS);
+        return Ok(Outcome::Success);
     }
     let text =
         std::fs::read_to_string(&path).map_err(|e| CliError::new(format!("cannot read {}: {e}", path.display())))?;
@@ -56,7 +56,7 @@ pub fn trust(context: &Context, args: &TrustArgs) -> Result<u8, CliError> {
     for reason in reasons {
         tell!("it may send credentials to {reason}");
     }
-    Ok(exit::SUCCESS)
+    Ok(Outcome::Success)
 }
 
 /// The file to trust: the argument, else `--config`, else the one
