@@ -129,14 +129,14 @@ impl RunReport {
         }
         for failure in &resolution.failures {
             let (reference, backend) = source(failure.mapping);
-            let reason = failure_reason(&failure.error.reason);
+            let reason = failure.error.kind.label();
             match self.failure_counts.iter_mut().find(|(b, r, _)| b == backend && *r == reason) {
                 Some((_, _, count)) => *count += 1,
                 None => self.failure_counts.push((backend.to_owned(), reason, 1)),
             }
             self.failures.push(json!({
                 "name": failure.name, "reference": reference, "backend": backend,
-                "optional": failure.optional, "reason": failure.error.reason,
+                "optional": failure.optional, "kind": reason, "reason": failure.error.reason,
             }));
         }
         for (backend, took) in &resolution.timings {
@@ -193,26 +193,6 @@ impl RunReport {
     }
 }
 
-/// A failure's reason as a short label (for metrics), from how the
-/// backends' messages begin.
-pub fn failure_reason(reason: &str) -> &'static str {
-    const LABELS: &[(&str, &str)] = &[
-        ("key `", "missing_key"),
-        ("not found", "not_found"),
-        ("permission denied", "denied"),
-        ("access denied", "denied"),
-        ("cannot reach", "unreachable"),
-        ("no usable AWS credentials", "credentials"),
-        ("the Vault token was refused", "credentials"),
-        ("no identity", "no_identity"),
-    ];
-    match LABELS.iter().find(|(start, _)| reason.starts_with(start)) {
-        Some((_, label)) => label,
-        None if reason.contains("did not answer") => "timeout",
-        None => "other",
-    }
-}
-
 fn round_ms(duration: Duration) -> f64 {
     (duration.as_secs_f64() * 1e6).round() / 1e3
 }
@@ -223,17 +203,4 @@ fn user() -> Option<String> {
 
 fn host() -> Option<String> {
     std::fs::read_to_string("/proc/sys/kernel/hostname").ok().map(|h| h.trim().to_owned()).filter(|h| !h.is_empty())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn failure_reasons_become_short_labels() {
-        assert_eq!(failure_reason("not found (ResourceNotFoundException: x)"), "not_found");
-        assert_eq!(failure_reason("key `URL` not found (the source has 2 keys)"), "missing_key");
-        assert_eq!(failure_reason("cannot reach Vault: connection refused"), "unreachable");
-        assert_eq!(failure_reason("something new"), "other");
-    }
 }

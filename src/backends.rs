@@ -9,6 +9,8 @@ use envcloak_providers::age_file::{AgeProvider, IdentitySources, PassphrasePromp
 use envcloak_providers::aws::{AwsProvider, AwsSettings};
 #[cfg(feature = "vault")]
 use envcloak_providers::vault::VaultProvider;
+#[cfg(not(all(feature = "vault", feature = "aws")))]
+use envcloak_providers::FailureKind;
 use envcloak_providers::{Backend, FetchError, Provider};
 
 use crate::config::{AwsConfig, Config, VaultConfig};
@@ -177,7 +179,7 @@ pub fn prompt() -> Option<Arc<dyn PassphrasePrompt>> {
 /// Why a backend left out of this build cannot be used.
 #[cfg(not(all(feature = "vault", feature = "aws")))]
 fn not_built(backend: Backend, feature: &str) -> FetchError {
-    FetchError::new(format!("this envcloak was built without {backend}:// support"))
+    FetchError::new(FailureKind::Settings, format!("this envcloak was built without {backend}:// support"))
         .with_hint(format!("install a build with the `{feature}` cargo feature (on by default)"))
 }
 

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use envcloak_providers::{Backend, Document, FetchError, Provider, SecretValue, Source};
+use envcloak_providers::{Backend, Document, FailureKind, FetchError, Provider, SecretValue, Source};
 
 use crate::plan::{is_valid_name, Mapping, Plan, Target};
 use crate::progress::Progress;
@@ -106,7 +106,10 @@ pub async fn resolve(
         for (backend, sources, task) in tasks {
             let (outcome, took) = match task.await {
                 Ok(done) => done,
-                Err(e) => (Err(FetchError::new(format!("the {backend} backend stopped: {e}"))), Duration::ZERO),
+                Err(e) => (
+                    Err(FetchError::new(FailureKind::Internal, format!("the {backend} backend stopped: {e}"))),
+                    Duration::ZERO,
+                ),
             };
             crate::diag::note!("{backend}: {} source(s) in {:.1} ms", sources.len(), took.as_secs_f64() * 1e3);
             timings.push((backend, took));
@@ -141,10 +144,13 @@ async fn fetch_one(
     let backend = provider.backend();
     let outcome = match tokio::time::timeout_at(deadline, provider.fetch(&sources)).await {
         Ok(outcome) => outcome,
-        Err(_) => Err(FetchError::new(format!(
-            "the {backend} backend did not answer within the timeout ({:.1} s)",
-            started.elapsed().as_secs_f64()
-        ))
+        Err(_) => Err(FetchError::new(
+            FailureKind::Timeout,
+            format!(
+                "the {backend} backend did not answer within the timeout ({:.1} s)",
+                started.elapsed().as_secs_f64()
+            ),
+        )
         .with_hint("raise --timeout, or check that the backend is reachable")),
     };
     (outcome, started.elapsed())
@@ -167,7 +173,9 @@ fn apply(plan: &Plan, documents: &HashMap<Source, Result<Document, FetchError>>)
                 continue;
             }
             None => {
-                resolution.failures.push(fail(FetchError::new("the backend returned nothing for this source")));
+                resolution
+                    .failures
+                    .push(fail(FetchError::new(FailureKind::Internal, "the backend returned nothing for this source")));
                 continue;
             }
         };
@@ -180,7 +188,7 @@ fn apply(plan: &Plan, documents: &HashMap<Source, Result<Document, FetchError>>)
         };
         if let Target::Import { prefix } = &mapping.target {
             for (key, why) in &document.unusable {
-                let error = FetchError::new(format!("key `{key}` {why}"));
+                let error = FetchError::new(FailureKind::MissingKey, format!("key `{key}` {why}"));
                 resolution.failures.push(Failure { name: format!("{prefix}{key}"), mapping: index, error, optional });
             }
         }
@@ -219,13 +227,13 @@ fn pick(mapping: &Mapping, document: &Document) -> Result<Vec<(String, SecretVal
             None if document.fields.is_none() => Err(no_keys(source, document)
                 .with_hint(format!("drop #{key} to inject the whole value, or store the secret as a JSON object"))),
             None => match document.unusable.iter().find(|(unusable, _)| unusable == key) {
-                Some((_, why)) => Err(FetchError::new(format!("key `{key}` {why}"))),
+                Some((_, why)) => Err(FetchError::new(FailureKind::MissingKey, format!("key `{key}` {why}"))),
                 None => Err(missing_key(key, document)),
             },
         },
         (Target::Variable { name, .. }, None) => match &document.whole {
             Some(value) => Ok(vec![(name.clone(), value.clone())]),
-            None => Err(FetchError::new(format!("{source} has no single value"))
+            None => Err(FetchError::new(FailureKind::Malformed, format!("{source} has no single value"))
                 .with_hint("add #KEY to pick one key, or import the source")),
         },
         (Target::Import { prefix }, _) => match &document.fields {
@@ -238,17 +246,17 @@ fn pick(mapping: &Mapping, document: &Document) -> Result<Vec<(String, SecretVal
 /// A source that is one value, not a set of keys, and why.
 fn no_keys(source: &Source, document: &Document) -> FetchError {
     match &document.keys_error {
-        Some(why) => FetchError::new(format!("{source} has no keys: {why}")),
-        None => FetchError::new(format!("{source} is not a set of keys")),
+        Some(why) => FetchError::new(FailureKind::Malformed, format!("{source} has no keys: {why}")),
+        None => FetchError::new(FailureKind::Malformed, format!("{source} is not a set of keys")),
     }
 }
 
 fn missing_key(key: &str, document: &Document) -> FetchError {
     let count = document.fields.as_ref().map_or(0, Vec::len);
-    let error = FetchError::new(format!(
-        "key `{key}` not found (the source has {count} key{})",
-        if count == 1 { "" } else { "s" }
-    ));
+    let error = FetchError::new(
+        FailureKind::MissingKey,
+        format!("key `{key}` not found (the source has {count} key{})", if count == 1 { "" } else { "s" }),
+    );
     let close: Vec<&str> = document
         .fields
         .iter()
@@ -302,9 +310,13 @@ const LOADER_PREFIXES: &[&str] = &["LD_", "DYLD_", "BASH_FUNC_"];
 fn controls_loading(name: &str) -> Option<FetchError> {
     let matched = LOADER_NAMES.contains(&name) || LOADER_PREFIXES.iter().any(|p| name.starts_with(p));
     matched.then(|| {
-        FetchError::new(format!("{name} decides which code the command loads; an import never sets it")).with_hint(
-            format!("if the command should get it, map it explicitly: {name} = \"REF#KEY\" in the profile's env"),
+        FetchError::new(
+            FailureKind::Denied,
+            format!("{name} decides which code the command loads; an import never sets it"),
         )
+        .with_hint(format!(
+            "if the command should get it, map it explicitly: {name} = \"REF#KEY\" in the profile's env"
+        ))
     })
 }
 
@@ -321,8 +333,11 @@ pub const MAX_VALUE: usize = 1 << 20;
 fn too_big(name: &str, value: &SecretValue) -> Option<FetchError> {
     let length = value.expose().len();
     (length > MAX_VALUE).then(|| {
-        FetchError::new(format!("the value of {name} is {length} bytes; envcloak holds values up to 1 MiB"))
-            .with_hint("keep large files (bundles, archives) out of secrets; store a key that opens them instead")
+        FetchError::new(
+            FailureKind::Malformed,
+            format!("the value of {name} is {length} bytes; envcloak holds values up to 1 MiB"),
+        )
+        .with_hint("keep large files (bundles, archives) out of secrets; store a key that opens them instead")
     })
 }
 
@@ -331,10 +346,13 @@ fn too_big(name: &str, value: &SecretValue) -> Option<FetchError> {
 fn too_long(name: &str, value: &SecretValue) -> Option<FetchError> {
     let length = name.len() + 1 + value.expose().len() + 1;
     (length > MAX_ENV_STRING).then(|| {
-        FetchError::new(format!(
+        FetchError::new(
+            FailureKind::Malformed,
+            format!(
             "{name}={{value}} is {length} bytes; Linux takes at most {} KiB per environment string (MAX_ARG_STRLEN)",
             MAX_ENV_STRING / 1024
-        ))
+        ),
+        )
         .with_hint(format!("pass it as a file instead: {name} = {{ ref = \"…\", as = \"file\" }}"))
     })
 }
@@ -343,14 +361,15 @@ fn too_long(name: &str, value: &SecretValue) -> Option<FetchError> {
 fn invalid(name: &str, value: &SecretValue) -> Option<FetchError> {
     if !is_valid_name(name) {
         return Some(
-            FetchError::new(format!("`{name}` is not a valid variable name"))
+            FetchError::new(FailureKind::Malformed, format!("`{name}` is not a valid variable name"))
                 .with_hint("rename the key, or import it with a prefix that makes it valid"),
         );
     }
     if value.expose().contains('\0') {
-        return Some(FetchError::new(format!(
-            "the value of {name} contains a NUL byte, which an environment variable cannot hold"
-        )));
+        return Some(FetchError::new(
+            FailureKind::Malformed,
+            format!("the value of {name} contains a NUL byte, which an environment variable cannot hold"),
+        ));
     }
     None
 }

@@ -19,6 +19,6 @@ mod secret;
 #[cfg(feature = "vault")]
 pub mod vault;
 
-pub use provider::{BoxFuture, Document, FetchError, Fetched, Provider};
+pub use provider::{BoxFuture, Document, FailureKind, FetchError, Fetched, Provider};
 pub use reference::{Backend, RefError, SecretRef, Source, SourceQuery};
 pub use secret::SecretValue;

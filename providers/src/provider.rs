@@ -38,10 +38,58 @@ impl Document {
     }
 }
 
+/// What kind of failure a [`FetchError`] is. Exit paths, the audit log and
+/// the metrics decide by the kind; the message says the rest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum FailureKind {
+    /// The source (a file, a secret, a path, a mount) does not exist.
+    NotFound,
+    /// The source exists but has no such `#KEY`.
+    MissingKey,
+    /// The credentials are good, but not allowed to read this.
+    Denied,
+    /// No credentials, or the backend refused them (invalid, expired, login failed).
+    Credentials,
+    /// No age identity (key, passphrase) opens the file.
+    NoIdentity,
+    /// The backend cannot be reached (network, TLS, a redirect not followed).
+    Unreachable,
+    /// The backend did not answer in time.
+    Timeout,
+    /// What came back cannot be used: not an age file, damaged, not a dotenv
+    /// document, too large, a value no environment variable can hold.
+    Malformed,
+    /// envcloak's own settings for the backend are wrong or unusable (an
+    /// address, a certificate file, an identity file's mode).
+    Settings,
+    /// A backend task stopped unexpectedly.
+    Internal,
+}
+
+impl FailureKind {
+    /// A short label for the metrics file and the audit log.
+    pub fn label(self) -> &'static str {
+        match self {
+            FailureKind::NotFound => "not_found",
+            FailureKind::MissingKey => "missing_key",
+            FailureKind::Denied => "denied",
+            FailureKind::Credentials => "credentials",
+            FailureKind::NoIdentity => "no_identity",
+            FailureKind::Unreachable => "unreachable",
+            FailureKind::Timeout => "timeout",
+            FailureKind::Malformed => "malformed",
+            FailureKind::Settings => "settings",
+            FailureKind::Internal => "internal",
+        }
+    }
+}
+
 /// A problem with one source (not found, cannot decrypt, malformed) or with a
 /// whole backend (no credentials, unreachable). Never holds a secret value.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FetchError {
+    /// What kind of failure it is.
+    pub kind: FailureKind,
     /// What went wrong, in one sentence.
     pub reason: String,
     /// What the user can do about it, if there is something to say.
@@ -49,9 +97,9 @@ pub struct FetchError {
 }
 
 impl FetchError {
-    /// An error with a reason only.
-    pub fn new(reason: impl Into<String>) -> Self {
-        Self { reason: reason.into(), hint: None }
+    /// An error of `kind` with a reason only.
+    pub fn new(kind: FailureKind, reason: impl Into<String>) -> Self {
+        Self { kind, reason: reason.into(), hint: None }
     }
 
     /// Adds the fix to suggest.

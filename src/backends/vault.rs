@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use envcloak_providers::vault::{AuthMethod, Credential, JwtSource, VaultSettings};
-use envcloak_providers::FetchError;
+use envcloak_providers::{FailureKind, FetchError};
 
 use crate::config::{VaultAuthConfig, VaultConfig};
 
@@ -15,7 +15,8 @@ fn env(name: &str) -> Option<String> {
 /// the address is the other way round (`VAULT_ADDR`/`BAO_ADDR` first).
 pub fn settings(config: &VaultConfig) -> Result<VaultSettings, FetchError> {
     let (address, _) = super::vault_address(config).ok_or_else(|| {
-        FetchError::new("no Vault address").with_hint("set VAULT_ADDR / BAO_ADDR, or [vault] address in envcloak.toml")
+        FetchError::new(FailureKind::Settings, "no Vault address")
+            .with_hint("set VAULT_ADDR / BAO_ADDR, or [vault] address in envcloak.toml")
     })?;
     let mut ca_certs: Vec<PathBuf> =
         config.ca_cert.clone().or_else(|| env("VAULT_CACERT").map(PathBuf::from)).into_iter().collect();
@@ -29,6 +30,7 @@ pub fn settings(config: &VaultConfig) -> Result<VaultSettings, FetchError> {
         (Some(cert), Some(key)) => Some((cert, key)),
         (None, None) => None,
         _ => return Err(FetchError::new(
+            FailureKind::Settings,
             "a Vault client certificate needs both client_cert and client_key (VAULT_CLIENT_CERT and VAULT_CLIENT_KEY)",
         )),
     };
@@ -52,8 +54,9 @@ pub fn settings(config: &VaultConfig) -> Result<VaultSettings, FetchError> {
 }
 
 fn pem_files(folder: &Path) -> Result<Vec<PathBuf>, FetchError> {
-    let entries = std::fs::read_dir(folder)
-        .map_err(|e| FetchError::new(format!("cannot read the CA folder {}: {e}", folder.display())))?;
+    let entries = std::fs::read_dir(folder).map_err(|e| {
+        FetchError::new(FailureKind::Settings, format!("cannot read the CA folder {}: {e}", folder.display()))
+    })?;
     Ok(entries.flatten().map(|e| e.path()).filter(|p| p.is_file()).collect())
 }
 

@@ -130,6 +130,7 @@ fn a_run_that_fails_is_recorded_with_its_reasons_and_counted_by_reason() {
     assert_eq!(failure["name"], "MISSING");
     assert_eq!(failure["reference"], "age://secrets.env.age#NOPE");
     assert!(failure["reason"].as_str().is_some_and(|r| r.contains("NOPE")));
+    assert_eq!(failure["kind"], "missing_key");
     assert_no_value(&String::from_utf8(ws.read("audit.jsonl")).unwrap(), &values, "the audit log");
     if have_prometheus_client() {
         let families = parse_metrics(&ws, "metrics.prom");

@@ -7,7 +7,7 @@ use age::armor::ArmoredReader;
 use zeroize::Zeroizing;
 
 use super::identity::{Identities, PassphrasePrompt};
-use crate::FetchError;
+use crate::{FailureKind, FetchError};
 
 /// The highest scrypt work factor (log2 N) accepted for passphrase-encrypted
 /// files: 2^20 needs 1 GiB of memory and about 1–4 s of CPU. A file that asks
@@ -40,7 +40,7 @@ pub fn decrypt(
     prompt: Option<&Arc<dyn PassphrasePrompt>>,
 ) -> Result<Zeroizing<Vec<u8>>, FetchError> {
     if !looks_like_age(ciphertext) {
-        return Err(FetchError::new(format!("{label} is not an age-encrypted file"))
+        return Err(FetchError::new(FailureKind::Malformed, format!("{label} is not an age-encrypted file"))
             .with_hint("encrypt it first: envcloak encrypt -r RECIPIENT -o FILE.age FILE"));
     }
     // Only armored text goes through the armor reader: a short binary file
@@ -63,9 +63,10 @@ pub fn decrypt(
             return Err(excessive_work(label, log_n));
         }
         let Some(passphrase) = prompt.and_then(|p| p.passphrase(&format!("Passphrase for {label}"))) else {
-            return Err(FetchError::new(format!(
-                "{label} is encrypted with a passphrase and no terminal is available to ask for it"
-            ))
+            return Err(FetchError::new(
+                FailureKind::NoIdentity,
+                format!("{label} is encrypted with a passphrase and no terminal is available to ask for it"),
+            )
             .with_hint(
                 "run on a terminal, or re-encrypt the file to an identity: envcloak encrypt -r AGE-PUBLIC-KEY",
             ));
@@ -81,7 +82,7 @@ pub fn decrypt(
     let mut reader = decryptor.decrypt(list.into_iter()).map_err(|e| match e {
         age::DecryptError::NoMatchingKeys => no_match(label, &dearmored, identities),
         age::DecryptError::DecryptionFailed if passphrase_identity_used(&dearmored) => {
-            FetchError::new(format!("wrong passphrase for {label}"))
+            FetchError::new(FailureKind::NoIdentity, format!("wrong passphrase for {label}"))
         }
         age::DecryptError::ExcessiveWork { required, .. } => excessive_work(label, required.into()),
         age::DecryptError::Io(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => damaged(label, ENDS_EARLY),
@@ -95,9 +96,10 @@ pub fn decrypt(
 }
 
 fn excessive_work(label: &str, log_n: u64) -> FetchError {
-    FetchError::new(format!(
-        "{label} asks for scrypt work factor 2^{log_n}; envcloak accepts at most 2^{MAX_SCRYPT_LOG_N}"
-    ))
+    FetchError::new(
+        FailureKind::Malformed,
+        format!("{label} asks for scrypt work factor 2^{log_n}; envcloak accepts at most 2^{MAX_SCRYPT_LOG_N}"),
+    )
     .with_hint("re-encrypt the file with a smaller work factor or to an identity")
 }
 
@@ -124,7 +126,7 @@ fn header_stanzas(header: &[u8]) -> impl Iterator<Item = &[u8]> {
 
 fn no_match(label: &str, header: &[u8], identities: &Identities) -> FetchError {
     if !identities.locked.is_empty() {
-        return FetchError::new(format!(
+        return FetchError::new(FailureKind::NoIdentity, format!(
             "{label}: the passphrase-protected SSH key {} cannot be unlocked: there is no terminal to ask for its passphrase",
             identities.locked.join(", ")
         ))
@@ -138,7 +140,7 @@ fn no_match(label: &str, header: &[u8], identities: &Identities) -> FetchError {
     } else {
         format!("tried {}", identities.tried.join("; "))
     };
-    FetchError::new(format!(
+    FetchError::new(FailureKind::NoIdentity, format!(
         "no identity matched {label} (the file has {recipients} recipient{}; {tried})",
         if recipients == 1 { "" } else { "s" }
     ))
@@ -158,16 +160,17 @@ fn header_error(label: &str, file: &[u8], e: age::DecryptError) -> FetchError {
         }
         // "failed to fill whole buffer" and the like say nothing to a user.
         age::DecryptError::Io(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => damaged(label, ENDS_EARLY),
-        age::DecryptError::UnknownFormat => {
-            FetchError::new(format!("{label} uses an age format version envcloak does not know"))
-                .with_hint("update envcloak")
-        }
+        age::DecryptError::UnknownFormat => FetchError::new(
+            FailureKind::Malformed,
+            format!("{label} uses an age format version envcloak does not know"),
+        )
+        .with_hint("update envcloak"),
         other => damaged(label, &other.to_string()),
     }
 }
 
 fn damaged(label: &str, what: &str) -> FetchError {
-    FetchError::new(format!("{label} is damaged or truncated: {what}"))
+    FetchError::new(FailureKind::Malformed, format!("{label} is damaged or truncated: {what}"))
         .with_hint("restore the file from version control or re-encrypt it")
 }
 

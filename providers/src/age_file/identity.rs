@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use age::secrecy::{ExposeSecret, SecretString};
 use zeroize::Zeroizing;
 
-use crate::FetchError;
+use crate::{FailureKind, FetchError};
 
 /// The variable that may hold the identity text itself (for CI secrets).
 pub const KEY_VAR: &str = "ENVCLOAK_AGE_KEY";
@@ -120,10 +120,10 @@ impl IdentitySources {
             0 => Ok(identities),
             1 => Err(problems.remove(0)),
             n => {
-                let error = FetchError::new(format!(
-                    "none of the {n} identity sources can be used: {}",
-                    identities.tried.join("; ")
-                ));
+                let error = FetchError::new(
+                    FailureKind::NoIdentity,
+                    format!("none of the {n} identity sources can be used: {}", identities.tried.join("; ")),
+                );
                 Err(match problems.into_iter().find_map(|p| p.hint) {
                     Some(hint) => error.with_hint(hint),
                     None => error,
@@ -144,33 +144,38 @@ fn describe(found: &[(&'static str, BoxedIdentity)]) -> String {
 /// Reads an identity file, refusing one that group or others can read, or
 /// write (whoever can write it can swap in a key of their own choosing).
 fn read_private_file(path: &Path) -> Result<Zeroizing<String>, FetchError> {
-    let unreadable = |e: std::io::Error| FetchError::new(format!("cannot read identity file {}: {e}", path.display()));
+    let unreadable = |e: std::io::Error| {
+        FetchError::new(FailureKind::Settings, format!("cannot read identity file {}: {e}", path.display()))
+    };
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(path).map_err(unreadable)?.permissions().mode();
         if mode & 0o044 != 0 {
-            return Err(FetchError::new(format!(
-                "identity file {} is readable by group or others, so it is not used",
-                path.display()
-            ))
+            return Err(FetchError::new(
+                FailureKind::Settings,
+                format!("identity file {} is readable by group or others, so it is not used", path.display()),
+            )
             .with_hint(format!("run: chmod 600 {}", path.display())));
         }
         if mode & 0o022 != 0 {
-            return Err(FetchError::new(format!(
-                "identity file {} is writable by group or others, so it is not used",
-                path.display()
-            ))
+            return Err(FetchError::new(
+                FailureKind::Settings,
+                format!("identity file {} is writable by group or others, so it is not used", path.display()),
+            )
             .with_hint(format!("run: chmod 600 {}", path.display())));
         }
     }
     let bytes = Zeroizing::new(std::fs::read(path).map_err(unreadable)?);
     match std::str::from_utf8(&bytes) {
         Ok(text) => Ok(Zeroizing::new(text.to_owned())),
-        Err(_) => Err(FetchError::new(format!(
-            "identity file {} is not text (expected an AGE-SECRET-KEY-1… line or an OpenSSH private key)",
-            path.display()
-        ))),
+        Err(_) => Err(FetchError::new(
+            FailureKind::Settings,
+            format!(
+                "identity file {} is not text (expected an AGE-SECRET-KEY-1… line or an OpenSSH private key)",
+                path.display()
+            ),
+        )),
     }
 }
 
@@ -185,7 +190,7 @@ fn parse_identities(
     prompt: Option<std::sync::Arc<dyn PassphrasePrompt>>,
 ) -> Result<Vec<(&'static str, BoxedIdentity)>, FetchError> {
     let invalid = |what: String| {
-        FetchError::new(format!("{label}: {what}")).with_hint(
+        FetchError::new(FailureKind::Settings, format!("{label}: {what}")).with_hint(
             "an identity is an AGE-SECRET-KEY-1… line (envcloak keygen) or an unencrypted or passphrase-protected OpenSSH ed25519/RSA private key",
         )
     };

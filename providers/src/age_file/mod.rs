@@ -15,7 +15,7 @@ pub use identity::{BoxedIdentity, Identities, IdentitySources, PassphrasePrompt,
 use secrecy::ExposeSecret;
 
 use crate::dotenv;
-use crate::{Backend, BoxFuture, Document, FetchError, Fetched, Provider, SecretValue, Source};
+use crate::{Backend, BoxFuture, Document, FailureKind, FetchError, Fetched, Provider, SecretValue, Source};
 
 /// The largest age file read, as for a Vault or AWS answer.
 pub const MAX_FILE_LEN: u64 = 16 << 20;
@@ -53,7 +53,7 @@ impl Provider for AgeProvider {
         Box::pin(async move {
             tokio::task::spawn_blocking(move || fetch_all(&identity_sources, prompt.as_ref(), &sources, &expandable))
                 .await
-                .map_err(|e| FetchError::new(format!("age decryption stopped: {e}")))?
+                .map_err(|e| FetchError::new(FailureKind::Internal, format!("age decryption stopped: {e}")))?
         })
     }
 }
@@ -84,27 +84,30 @@ pub fn read_document(
 ) -> Result<Document, FetchError> {
     let label = path.display().to_string();
     if std::fs::metadata(path).is_ok_and(|m| m.len() > MAX_FILE_LEN) {
-        return Err(FetchError::new(format!(
-            "{label} is larger than {} MiB, the most envcloak reads as a secrets file",
-            MAX_FILE_LEN >> 20
-        )));
+        return Err(FetchError::new(
+            FailureKind::Malformed,
+            format!("{label} is larger than {} MiB, the most envcloak reads as a secrets file", MAX_FILE_LEN >> 20),
+        ));
     }
     let ciphertext = std::fs::read(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => FetchError::new(format!("file {label} does not exist"))
+        std::io::ErrorKind::NotFound => FetchError::new(FailureKind::NotFound, format!("file {label} does not exist"))
             .with_hint("age:// paths in envcloak.toml are relative to the folder of envcloak.toml; on the command line, to the current folder"),
-        _ => FetchError::new(format!("cannot read {label}: {e}")),
+        _ => FetchError::new(FailureKind::NotFound, format!("cannot read {label}: {e}")),
     })?;
     let plaintext = decrypt(&ciphertext, &label, identities, prompt)?;
     let text = std::str::from_utf8(&plaintext).map_err(|e| {
-        FetchError::new(format!("{label} decrypts to bytes that are not UTF-8 text (at byte {})", e.valid_up_to()))
-            .with_hint("the decrypted content must be a dotenv document")
+        FetchError::new(
+            FailureKind::Malformed,
+            format!("{label} decrypts to bytes that are not UTF-8 text (at byte {})", e.valid_up_to()),
+        )
+        .with_hint("the decrypted content must be a dotenv document")
     })?;
     let entries = dotenv::parse(text, lookup).map_err(|e| {
-        FetchError::new(format!("{label}: {e}"))
+        FetchError::new(FailureKind::Malformed, format!("{label}: {e}"))
             .with_hint("the decrypted content must be a dotenv document (NAME=value lines); fix it with envcloak edit")
     })?;
     if let Some(line) = entries.iter().find_map(|entry| not_an_assignment(entry).then_some(entry.line)) {
-        return Err(FetchError::new(format!(
+        return Err(FetchError::new(FailureKind::Malformed, format!(
             "{label}: line {line} is not a NAME=value line with a variable name (letters, digits and _, not starting with a digit)"
         ))
         .with_hint("the line is not shown, as it may be part of a secret: a value that spans lines must be quoted; fix it with envcloak edit"));

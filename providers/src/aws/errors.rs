@@ -10,7 +10,7 @@ use aws_sdk_secretsmanager::operation::batch_get_secret_value::BatchGetSecretVal
 use aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueError;
 
 use super::bounded::TooBig;
-use crate::FetchError;
+use crate::{FailureKind, FetchError};
 
 /// What an error was about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,6 +34,17 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// The failure kind envcloak reports for it.
+    pub fn failure(self) -> FailureKind {
+        match self {
+            Kind::NotFound | Kind::InvalidRequest => FailureKind::NotFound,
+            Kind::AccessDenied | Kind::Decryption => FailureKind::Denied,
+            Kind::InvalidParameter => FailureKind::Settings,
+            Kind::Credentials => FailureKind::Credentials,
+            Kind::Throttled | Kind::Other => FailureKind::Unreachable,
+        }
+    }
+
     /// The kind of an AWS error code (the `__type` of a JSON error, or an
     /// `ErrorCode` of `BatchGetSecretValue`'s per-secret `Errors`).
     pub fn of_code(code: &str) -> Kind {
@@ -136,14 +147,17 @@ where
     }
     // Announced too big, or streamed past the cap.
     if find_source::<TooBig>(&error).is_some() || find_source::<http_body_util::LengthLimitError>(&error).is_some() {
-        return Failure::Backend(FetchError::new(format!("{} sent {}", target.describe(), TooBig)));
+        return Failure::Backend(FetchError::new(
+            FailureKind::Malformed,
+            format!("{} sent {}", target.describe(), TooBig),
+        ));
     }
     match &error {
         SdkError::ServiceError(context) if (300..400).contains(&context.raw().status().as_u16()) => {
             let raw = context.raw();
             let location = raw.headers().get("location").unwrap_or("(no Location)");
             Failure::Backend(
-                FetchError::new(format!(
+                FetchError::new(FailureKind::Unreachable, format!(
                     "{} answered with a redirect (HTTP {}) to {location}: envcloak follows no redirect",
                     target.describe(),
                     raw.status().as_u16()
@@ -163,18 +177,22 @@ where
             }
         }
         SdkError::TimeoutError(_) => Failure::Backend(
-            FetchError::new(format!("{} did not answer in time", target.describe()))
+            FetchError::new(FailureKind::Timeout, format!("{} did not answer in time", target.describe()))
                 .with_hint("check the network path to AWS, or raise --timeout"),
         ),
         SdkError::DispatchFailure(_) => Failure::Backend(
-            FetchError::new(format!("cannot reach {}: {}", target.describe(), chain(&error)))
+            FetchError::new(FailureKind::Unreachable, format!("cannot reach {}: {}", target.describe(), chain(&error)))
                 .with_hint("check the network, the region and endpoint_url / AWS_ENDPOINT_URL"),
         ),
         // The raw answer could hold a secret: describe it without its text.
-        SdkError::ResponseError(_) => {
-            Failure::Backend(FetchError::new(format!("{} sent an answer envcloak cannot read", target.describe())))
-        }
-        _ => Failure::Backend(FetchError::new(format!("cannot ask {}: {}", target.describe(), chain(&error)))),
+        SdkError::ResponseError(_) => Failure::Backend(FetchError::new(
+            FailureKind::Malformed,
+            format!("{} sent an answer envcloak cannot read", target.describe()),
+        )),
+        _ => Failure::Backend(FetchError::new(
+            FailureKind::Unreachable,
+            format!("cannot ask {}: {}", target.describe(), chain(&error)),
+        )),
     }
 }
 
@@ -186,7 +204,8 @@ pub fn answered(kind: Kind, code: &str, message: Option<&str>, secret_id: Option
     // AWS's own text, on one line (some endpoints wrap it).
     let message = message.map(|m| m.split_whitespace().collect::<Vec<_>>().join(" ")).unwrap_or_default();
     let detail = if message.is_empty() { code.to_owned() } else { format!("{code}: {message}") };
-    let secret = |reason: String, hint: String| Failure::Secret(kind, FetchError::new(reason).with_hint(hint));
+    let secret =
+        |reason: String, hint: String| Failure::Secret(kind, FetchError::new(kind.failure(), reason).with_hint(hint));
     match kind {
         Kind::NotFound => secret(
             format!("not found ({detail})"),
@@ -213,24 +232,26 @@ pub fn answered(kind: Kind, code: &str, message: Option<&str>, secret_id: Option
             "too many requests at once: retry later, or spread out concurrent runs".into(),
         ),
         Kind::Credentials => Failure::Backend(
-            FetchError::new(format!("{} refused the credentials ({detail})", target.describe())).with_hint(
+            FetchError::new(FailureKind::Credentials, format!("{} refused the credentials ({detail})", target.describe())).with_hint(
                 "the credentials are wrong or expired: refresh them (aws sso login, aws configure) or check AWS_PROFILE",
             ),
         ),
         Kind::Other => {
-            Failure::Secret(kind, FetchError::new(format!("{} answered with an error ({detail})", target.describe())))
+            Failure::Secret(kind, FetchError::new(kind.failure(), format!("{} answered with an error ({detail})", target.describe())))
         }
     }
 }
 
 fn missing_credentials(error: &CredentialsError, target: &Target) -> FetchError {
     let profile = target.profile_name();
-    FetchError::new(format!("no usable AWS credentials: {}", chain(error))).with_hint(format!(
-        "tried, in order: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, {profile} in ~/.aws/config and \
+    FetchError::new(FailureKind::Credentials, format!("no usable AWS credentials: {}", chain(error))).with_hint(
+        format!(
+            "tried, in order: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, {profile} in ~/.aws/config and \
          ~/.aws/credentials (with SSO, assume-role and credential_process), web identity \
          (AWS_ROLE_ARN + AWS_WEB_IDENTITY_TOKEN_FILE), the ECS container endpoint and EC2 instance \
          metadata; set one up (aws configure, aws sso login, or an OIDC role in CI)"
-    ))
+        ),
+    )
 }
 
 /// An error and its sources, each level's own message once, joined by `: `

@@ -25,7 +25,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use crate::{Backend, BoxFuture, Document, FetchError, Fetched, Provider, Source, SourceQuery};
+use crate::{Backend, BoxFuture, Document, FailureKind, FetchError, Fetched, Provider, Source, SourceQuery};
 use errors::{Failure, Kind, Target};
 use value::SecretPayload;
 
@@ -111,7 +111,7 @@ async fn fetch_all(settings: &AwsSettings, sources: &[Source], deadline: Instant
     }
     let mut fetched = Fetched::new();
     while let Some(done) = tasks.join_next().await {
-        let found = done.map_err(|e| FetchError::new(format!("an AWS call stopped: {e}")))??;
+        let found = done.map_err(|e| FetchError::new(FailureKind::Internal, format!("an AWS call stopped: {e}")))??;
         fetched.extend(found);
     }
     Ok(fetched)
@@ -122,7 +122,10 @@ async fn fetch_all(settings: &AwsSettings, sources: &[Source], deadline: Instant
 async fn client(settings: &AwsSettings, deadline: Instant) -> Result<Client, FetchError> {
     let remaining = deadline.saturating_duration_since(Instant::now());
     if remaining.is_zero() {
-        return Err(FetchError::new("the --timeout ran out before AWS Secrets Manager could be asked"));
+        return Err(FetchError::new(
+            FailureKind::Timeout,
+            "the --timeout ran out before AWS Secrets Manager could be asked",
+        ));
     }
     // The SDK gives up a little before the run's deadline, so that its
     // message (which names the endpoint) is the one reported.
@@ -148,17 +151,20 @@ async fn client(settings: &AwsSettings, deadline: Instant) -> Result<Client, Fet
         }
     }
     let config = tokio::time::timeout_at(deadline, loader.load()).await.map_err(|_| {
-        FetchError::new("the AWS configuration did not load within --timeout")
+        FetchError::new(FailureKind::Timeout, "the AWS configuration did not load within --timeout")
             .with_hint("check the profile in ~/.aws/config, or set [aws] region")
     })?;
     // The profile the SDK used, for messages: `[aws] profile`, else AWS_PROFILE.
     let profile = settings.profile.clone().or_else(|| std::env::var("AWS_PROFILE").ok().filter(|p| !p.is_empty()));
     let mut target = Target { region: String::new(), endpoint: config.endpoint_url().map(str::to_owned), profile };
     target.region = config.region().map(|r| r.as_ref().to_owned()).ok_or_else(|| {
-        FetchError::new(format!(
-            "no AWS region is set (not in [aws] region, AWS_REGION, or {} of ~/.aws/config)",
-            target.profile_name()
-        ))
+        FetchError::new(
+            FailureKind::Settings,
+            format!(
+                "no AWS region is set (not in [aws] region, AWS_REGION, or {} of ~/.aws/config)",
+                target.profile_name()
+            ),
+        )
         .with_hint(
             "set [aws] region in envcloak.toml or AWS_REGION, or add a region to the profile (is its name right?)",
         )
@@ -287,7 +293,7 @@ async fn batch_get(client: &Arc<Client>, sources: Vec<Source>) -> Outcome {
         singles.spawn(async move { get_one(&client, source).await });
     }
     while let Some(done) = singles.join_next().await {
-        found.push(done.map_err(|e| FetchError::new(format!("an AWS call stopped: {e}")))??);
+        found.push(done.map_err(|e| FetchError::new(FailureKind::Internal, format!("an AWS call stopped: {e}")))??);
     }
     Ok(found)
 }

@@ -5,7 +5,7 @@ use aws_sdk_secretsmanager::primitives::Blob;
 use zeroize::Zeroize;
 
 use crate::json_fields::{self, Fields};
-use crate::{Document, FetchError, SecretValue};
+use crate::{Document, FailureKind, FetchError, SecretValue};
 
 /// What AWS returned for one secret version, taken out of the SDK's answer.
 pub struct SecretPayload {
@@ -25,7 +25,12 @@ pub fn document(payload: SecretPayload) -> Result<Document, FetchError> {
     let text = match (payload.string, payload.binary) {
         (Some(text), _) => text,
         (None, Some(blob)) => binary_text(blob.into_inner())?,
-        (None, None) => return Err(FetchError::new("the secret version has neither SecretString nor SecretBinary")),
+        (None, None) => {
+            return Err(FetchError::new(
+                FailureKind::Malformed,
+                "the secret version has neither SecretString nor SecretBinary",
+            ))
+        }
     };
     let (fields, keys_error) = keys(&text);
     let version = payload.version_id.map(|id| {
@@ -48,13 +53,20 @@ fn binary_text(bytes: Vec<u8>) -> Result<String, FetchError> {
     if bytes.contains(&0) {
         let mut bytes = bytes;
         bytes.zeroize();
-        return Err(FetchError::new("the SecretBinary holds NUL bytes, which an environment variable cannot carry")
-            .with_hint(hint));
+        return Err(FetchError::new(
+            FailureKind::Malformed,
+            "the SecretBinary holds NUL bytes, which an environment variable cannot carry",
+        )
+        .with_hint(hint));
     }
     String::from_utf8(bytes).map_err(|e| {
         let at = e.utf8_error().valid_up_to();
         e.into_bytes().zeroize();
-        FetchError::new(format!("the SecretBinary is not UTF-8 text (invalid byte at offset {at})")).with_hint(hint)
+        FetchError::new(
+            FailureKind::Malformed,
+            format!("the SecretBinary is not UTF-8 text (invalid byte at offset {at})"),
+        )
+        .with_hint(hint)
     })
 }
 

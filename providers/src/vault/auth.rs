@@ -21,7 +21,7 @@ use super::settings::{AuthMethod, Credential, JwtSource, VaultSettings};
 use super::transport;
 use crate::json_fields;
 use crate::secret::exact_secret;
-use crate::FetchError;
+use crate::{FailureKind, FetchError};
 
 /// A token and whether envcloak obtained it (and so must revoke it).
 pub struct Session {
@@ -37,7 +37,9 @@ pub struct Session {
 pub async fn login(settings: &VaultSettings, transport: &Transport, deadline: Instant) -> Result<Session, FetchError> {
     let method = settings.auth.name();
     let failed = |e: HttpError| login_error(method, e);
-    let built = |e: &dyn std::fmt::Display| FetchError::new(format!("cannot build the {method} login request: {e}"));
+    let built = |e: &dyn std::fmt::Display| {
+        FetchError::new(FailureKind::Internal, format!("cannot build the {method} login request: {e}"))
+    };
     let token = match &settings.auth {
         AuthMethod::Token => return user_token(settings),
         AuthMethod::AppRole { mount, role_id, secret_id } => {
@@ -128,7 +130,7 @@ fn user_token(settings: &VaultSettings) -> Result<Session, FetchError> {
             return Ok(Session { token, owned: false });
         }
     }
-    Err(FetchError::new("no Vault token: VAULT_TOKEN, BAO_TOKEN and ~/.vault-token are all unset")
+    Err(FetchError::new(FailureKind::Credentials, "no Vault token: VAULT_TOKEN, BAO_TOKEN and ~/.vault-token are all unset")
         .with_hint("log in (vault login / bao login), set VAULT_TOKEN, or configure [vault] auth = { method = \"approle\" | \"jwt\" | \"kubernetes\", … }"))
 }
 
@@ -136,22 +138,25 @@ fn user_token(settings: &VaultSettings) -> Result<Session, FetchError> {
 fn read_credential(credential: &Credential, what: &str) -> Result<SecretString, FetchError> {
     let text = match credential {
         Credential::Env(name) => Zeroizing::new(std::env::var(name).map_err(|_| {
-            FetchError::new(format!("the Vault {what} variable {name} is not set"))
+            FetchError::new(FailureKind::Credentials, format!("the Vault {what} variable {name} is not set"))
                 .with_hint(format!("set {name}, or name another variable or a file in [vault] auth"))
         })?),
         Credential::File(path) => read_file(path, what)?,
     };
     let trimmed = text.trim();
     if trimmed.is_empty() {
-        return Err(FetchError::new(format!("the Vault {what} ({}) is empty", credential_name(credential))));
+        return Err(FetchError::new(
+            FailureKind::Credentials,
+            format!("the Vault {what} ({}) is empty", credential_name(credential)),
+        ));
     }
     Ok(exact_secret(trimmed))
 }
 
 fn read_file(path: &Path, what: &str) -> Result<Zeroizing<String>, FetchError> {
-    std::fs::read_to_string(path)
-        .map(Zeroizing::new)
-        .map_err(|e| FetchError::new(format!("cannot read the Vault {what} from {}: {e}", path.display())))
+    std::fs::read_to_string(path).map(Zeroizing::new).map_err(|e| {
+        FetchError::new(FailureKind::Credentials, format!("cannot read the Vault {what} from {}: {e}", path.display()))
+    })
 }
 
 fn credential_name(credential: &Credential) -> String {
@@ -173,12 +178,12 @@ async fn github_id_token(audience: Option<&str>, deadline: Instant) -> Result<Se
     let (Ok(url), Ok(bearer)) =
         (std::env::var("ACTIONS_ID_TOKEN_REQUEST_URL"), std::env::var("ACTIONS_ID_TOKEN_REQUEST_TOKEN"))
     else {
-        return Err(FetchError::new("jwt auth has no token: token_env is not set and this is not a GitHub Actions job with an ID token")
+        return Err(FetchError::new(FailureKind::Credentials, "jwt auth has no token: token_env is not set and this is not a GitHub Actions job with an ID token")
             .with_hint("in GitHub Actions add `permissions: id-token: write`; elsewhere set [vault] auth token_env to the variable holding the JWT"));
     };
     let bearer = Zeroizing::new(bearer);
-    let mut request =
-        reqwest::Url::parse(&url).map_err(|_| FetchError::new("ACTIONS_ID_TOKEN_REQUEST_URL is not a URL"))?;
+    let mut request = reqwest::Url::parse(&url)
+        .map_err(|_| FetchError::new(FailureKind::Credentials, "ACTIONS_ID_TOKEN_REQUEST_URL is not a URL"))?;
     if let Some(audience) = audience {
         request.query_pairs_mut().append_pair("audience", audience);
     }
@@ -208,7 +213,9 @@ async fn github_id_token(audience: Option<&str>, deadline: Instant) -> Result<Se
         })
     })
     .await
-    .map_err(|e| FetchError::new(format!("cannot get a GitHub Actions ID token: {}", describe(&e))))?;
+    .map_err(|e| {
+        FetchError::new(FailureKind::Credentials, format!("cannot get a GitHub Actions ID token: {}", describe(&e)))
+    })?;
     Ok(token)
 }
 
@@ -228,5 +235,10 @@ fn login_error(method: &str, error: HttpError) -> FetchError {
         None => "check that the Vault address is reachable (VAULT_ADDR / [vault] address)".into(),
         _ => format!("check the {method} auth mount path in [vault] auth"),
     };
-    FetchError::new(format!("{method} login failed ({})", describe(&error))).with_hint(hint)
+    let kind = match error.status {
+        Some(400 | 401 | 403) if !error.redirect => FailureKind::Credentials,
+        Some(_) if !error.redirect => FailureKind::Settings,
+        _ => FailureKind::Unreachable,
+    };
+    FetchError::new(kind, format!("{method} login failed ({})", describe(&error))).with_hint(hint)
 }

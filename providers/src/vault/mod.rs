@@ -24,7 +24,7 @@ use tokio::time::Instant;
 
 pub use settings::{AuthMethod, Credential, JwtSource, VaultSettings};
 
-use crate::{Backend, BoxFuture, Document, FetchError, Fetched, Provider, Source, SourceQuery};
+use crate::{Backend, BoxFuture, Document, FailureKind, FetchError, Fetched, Provider, Source, SourceQuery};
 use http::{HttpError, Transport};
 use kv::Mount;
 
@@ -159,11 +159,13 @@ async fn read_all(context: &Arc<Context>, sources: &[Source]) -> Result<Fetched,
     }
     let mut fetched = Fetched::new();
     while let Some(done) = tasks.join_next().await {
-        if let Some((source, document)) = done.map_err(|e| FetchError::new(format!("a Vault read stopped: {e}")))? {
+        if let Some((source, document)) =
+            done.map_err(|e| FetchError::new(FailureKind::Internal, format!("a Vault read stopped: {e}")))?
+        {
             fetched.insert(source, document);
         }
     }
-    lookup.await.map_err(|e| FetchError::new(format!("a Vault lookup stopped: {e}")))??;
+    lookup.await.map_err(|e| FetchError::new(FailureKind::Internal, format!("a Vault lookup stopped: {e}")))??;
     Ok(fetched)
 }
 
@@ -200,18 +202,29 @@ async fn find_mounts(
                 (location, answer)
             });
         }
+        let mut token_checked: Option<bool> = None;
         while let Some(done) = tasks.join_next().await {
-            let (location, answer) = done.map_err(|e| FetchError::new(format!("a Vault lookup stopped: {e}")))?;
+            let (location, answer) =
+                done.map_err(|e| FetchError::new(FailureKind::Internal, format!("a Vault lookup stopped: {e}")))?;
             match answer {
                 Ok(body) => match Mount::from_answer(&body) {
                     Some(mount) => found.push(mount),
                     None => {
-                        result.insert(location, Err(FetchError::new("this path is not in a KV secrets engine")));
+                        result.insert(
+                            location,
+                            Err(FetchError::new(FailureKind::Malformed, "this path is not in a KV secrets engine")),
+                        );
                     }
                 },
                 Err(e) if e.status.is_none() || e.redirect => return Err(unreachable(&e, &context.transport.base)),
                 Err(e) => {
-                    result.insert(location, Err(mount_error(&e)));
+                    let works = e.status == Some(403)
+                        && match token_checked {
+                            Some(works) => works,
+                            None => *token_checked.insert(token_works(context).await),
+                        };
+                    let error = mount_error(&e, &location, works);
+                    result.insert(location, Err(error));
                 }
             }
         }
@@ -230,7 +243,10 @@ fn read_path(mount: &Mount, source: &Source) -> String {
 
 async fn read_one(context: &Context, mount: &Mount, source: &Source) -> Result<Document, FetchError> {
     if mount.version != 2 && matches!(source.query, SourceQuery::VaultVersion(_)) {
-        return Err(FetchError::new(format!("?version= needs a KV v2 mount; {} is KV v1", mount.path)));
+        return Err(FetchError::new(
+            FailureKind::Settings,
+            format!("?version= needs a KV v2 mount; {} is KV v1", mount.path),
+        ));
     }
     document(context.get(&read_path(mount, source)).await, mount, source)
 }
@@ -242,12 +258,13 @@ fn document(
     source: &Source,
 ) -> Result<Document, FetchError> {
     match answer {
-        Ok(body) => kv::document(mount, &body).map_err(FetchError::new),
+        Ok(body) => kv::document(mount, &body).map_err(|e| FetchError::new(FailureKind::Malformed, e)),
         Err(e) if e.status == Some(404) && mount.version == 2 => {
             match e.body.as_deref().and_then(|body| kv::deleted_version(body)) {
-                Some(deleted) => Err(FetchError::new(format!(
-                    "version {deleted} of this secret was deleted or destroyed (HTTP 404)"
-                ))
+                Some(deleted) => Err(FetchError::new(
+                    FailureKind::NotFound,
+                    format!("version {deleted} of this secret was deleted or destroyed (HTTP 404)"),
+                )
                 .with_hint("undelete it (vault kv undelete), or ask for another version with ?version=N")),
                 None => Err(read_error(&e, mount, &source.location)),
             }
@@ -258,7 +275,8 @@ fn document(
 
 fn unreachable(error: &HttpError, base: &reqwest::Url) -> FetchError {
     if error.redirect {
-        return FetchError::new(format!("Vault answered with {}", auth::describe(error))).with_hint(REDIRECT_HINT);
+        return FetchError::new(FailureKind::Unreachable, format!("Vault answered with {}", auth::describe(error)))
+            .with_hint(REDIRECT_HINT);
     }
     let hint = if error.tls {
         "the server's certificate was refused: trust the CA that signed it ([vault] ca_cert or VAULT_CACERT), \
@@ -266,45 +284,70 @@ fn unreachable(error: &HttpError, base: &reqwest::Url) -> FetchError {
     } else {
         "check VAULT_ADDR / [vault] address and that the server is up"
     };
-    FetchError::new(format!("cannot reach Vault at {}: {}", http::origin(base), auth::describe(error))).with_hint(hint)
+    FetchError::new(
+        FailureKind::Unreachable,
+        format!("cannot reach Vault at {}: {}", http::origin(base), auth::describe(error)),
+    )
+    .with_hint(hint)
 }
 
-fn mount_error(error: &HttpError) -> FetchError {
+/// Why the mount of `location` could not be looked up. Vault answers 403
+/// both for a token it refuses and for a path no secrets engine is mounted
+/// at; `token_works` (the token's own lookup succeeded) tells them apart.
+fn mount_error(error: &HttpError, location: &str, token_works: bool) -> FetchError {
     let described = auth::describe(error);
+    let first = location.split('/').next().unwrap_or(location);
     match error.status {
-        Some(403) => FetchError::new(format!("cannot find the KV mount ({described})"))
-            .with_hint("the token may be invalid or expired (log in again), or its policy lacks `read` on this path"),
-        Some(401) => token_error(&described),
-        _ => FetchError::new(format!("cannot find the KV mount ({described})")),
+        Some(403) if token_works => FetchError::new(
+            FailureKind::NotFound,
+            format!("no secrets engine at `{first}/` that this token can see ({described} from the mount lookup)"),
+        )
+        .with_hint(format!(
+            "check the mount name (vault secrets list / bao secrets list): vault://MOUNT/PATH starts with the mount; \
+             if `{first}/` exists, the token's policy lacks `read` on it"
+        )),
+        Some(401 | 403) => token_error(&described),
+        _ => FetchError::new(FailureKind::Unreachable, format!("cannot find the KV mount ({described})")),
     }
+}
+
+/// Whether Vault accepts the token (its own lookup, which the default
+/// policy allows).
+async fn token_works(context: &Context) -> bool {
+    context.get("auth/token/lookup-self").await.is_ok()
 }
 
 fn read_error(error: &HttpError, mount: &Mount, location: &str) -> FetchError {
     let described = auth::describe(error);
     match error.status {
         Some(404) if mount.version == 2 && location[mount.path.len()..].starts_with("data/") => {
-            FetchError::new(format!("not found ({described})")).with_hint(format!(
+            FetchError::new(FailureKind::NotFound, format!("not found ({described})")).with_hint(format!(
                 "write the path without `data/`: vault://{}{} (envcloak adds data/ for KV v2)",
                 mount.path,
                 &location[mount.path.len() + 5..]
             ))
         }
-        Some(404) => FetchError::new(format!("not found ({described}; on some setups this also means no permission)"))
-            .with_hint("check the path with `vault kv get` / `bao kv get`"),
-        Some(403) => FetchError::new(format!("permission denied ({described})")).with_hint(format!(
-            "the token's policy needs `read` on {}",
-            if mount.version == 2 {
-                format!("{}data/{}", mount.path, &location[mount.path.len()..])
-            } else {
-                location.to_owned()
-            }
-        )),
+        Some(404) => FetchError::new(
+            FailureKind::NotFound,
+            format!("not found ({described}; on some setups this also means no permission)"),
+        )
+        .with_hint("check the path with `vault kv get` / `bao kv get`"),
+        Some(403) => {
+            FetchError::new(FailureKind::Denied, format!("permission denied ({described})")).with_hint(format!(
+                "the token's policy needs `read` on {}",
+                if mount.version == 2 {
+                    format!("{}data/{}", mount.path, &location[mount.path.len()..])
+                } else {
+                    location.to_owned()
+                }
+            ))
+        }
         Some(401) => token_error(&described),
-        _ => FetchError::new(format!("read failed ({described})")),
+        _ => FetchError::new(FailureKind::Unreachable, format!("read failed ({described})")),
     }
 }
 
 fn token_error(described: &str) -> FetchError {
-    FetchError::new(format!("the Vault token was refused ({described})"))
+    FetchError::new(FailureKind::Credentials, format!("the Vault token was refused ({described})"))
         .with_hint("the token may have expired: log in again (vault login / bao login) or check VAULT_TOKEN")
 }

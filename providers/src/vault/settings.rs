@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use crate::FetchError;
+use crate::{FailureKind, FetchError};
 
 /// Where a credential (role id, secret id, JWT) is read from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,20 +100,28 @@ impl VaultSettings {
     /// the clear.
     pub fn checked_address(&self) -> Result<reqwest::Url, FetchError> {
         let url = reqwest::Url::parse(&self.address).map_err(|e| {
-            FetchError::new(format!("the Vault address `{}` is not a URL ({e})", self.address))
+            FetchError::new(FailureKind::Settings, format!("the Vault address `{}` is not a URL ({e})", self.address))
                 .with_hint("set [vault] address, VAULT_ADDR or BAO_ADDR to e.g. https://vault.example.com:8200")
         })?;
         match (url.scheme(), url.host()) {
-            (_, None) => Err(FetchError::new(format!("the Vault address `{}` has no host", self.address))),
+            (_, None) => {
+                Err(FetchError::new(FailureKind::Settings, format!("the Vault address `{}` has no host", self.address)))
+            }
             ("https", _) => Ok(url),
             ("http", Some(host)) if is_loopback(&host) => Ok(url),
-            ("http", Some(_)) => Err(FetchError::new(format!(
-                "refusing the Vault address `{}`: http:// sends the token and the secrets unencrypted",
-                self.address
-            ))
+            ("http", Some(_)) => Err(FetchError::new(
+                FailureKind::Settings,
+                format!(
+                    "refusing the Vault address `{}`: http:// sends the token and the secrets unencrypted",
+                    self.address
+                ),
+            )
             .with_hint("use https:// (http:// is accepted only for a loopback address such as 127.0.0.1)")),
-            (scheme, _) => Err(FetchError::new(format!("the Vault address `{}` has scheme `{scheme}`", self.address))
-                .with_hint("use https://")),
+            (scheme, _) => Err(FetchError::new(
+                FailureKind::Settings,
+                format!("the Vault address `{}` has scheme `{scheme}`", self.address),
+            )
+            .with_hint("use https://")),
         }
     }
 }

@@ -19,7 +19,7 @@ use reqwest::redirect::{Attempt, Policy};
 
 use super::http::REQUEST_TIMEOUT;
 use super::settings::VaultSettings;
-use crate::FetchError;
+use crate::{FailureKind, FetchError};
 
 /// Same-origin redirects followed per request.
 pub const MAX_REDIRECTS: usize = 5;
@@ -42,16 +42,18 @@ pub fn vault_client(settings: &VaultSettings, base: &reqwest::Url) -> Result<req
     }
     if let Some((cert, key)) = &settings.client_cert {
         let read = |path: &Path| {
-            std::fs::read(path).map_err(|e| FetchError::new(format!("cannot read {}: {e}", path.display())))
+            std::fs::read(path)
+                .map_err(|e| FetchError::new(FailureKind::Settings, format!("cannot read {}: {e}", path.display())))
         };
         let mut pem = zeroize::Zeroizing::new(read(cert)?);
         pem.extend_from_slice(&read(key)?);
-        let identity = reqwest::Identity::from_pem(&pem)
-            .map_err(|e| FetchError::new(format!("the client certificate or key is not usable PEM: {e}")))?;
+        let identity = reqwest::Identity::from_pem(&pem).map_err(|e| {
+            FetchError::new(FailureKind::Settings, format!("the client certificate or key is not usable PEM: {e}"))
+        })?;
         builder = builder.identity(identity);
     }
     builder.build().map_err(|e| {
-        FetchError::new(format!("cannot set up the Vault client: {e}"))
+        FetchError::new(FailureKind::Settings, format!("cannot set up the Vault client: {e}"))
             .with_hint("check [vault] ca_cert / VAULT_CACERT and client_cert / client_key")
     })
 }
@@ -63,7 +65,7 @@ pub fn oidc_client() -> Result<reqwest::Client, FetchError> {
         .redirect(Policy::custom(same_origin_only))
         .timeout(REQUEST_TIMEOUT)
         .build()
-        .map_err(|e| FetchError::new(format!("cannot set up the OIDC token client: {e}")))
+        .map_err(|e| FetchError::new(FailureKind::Internal, format!("cannot set up the OIDC token client: {e}")))
 }
 
 /// The redirect rule: follow within the first request's origin, stop (the
@@ -79,15 +81,17 @@ fn same_origin_only(attempt: Attempt<'_>) -> reqwest::redirect::Action {
 
 /// The certificates of a PEM file.
 fn ca_certificates(path: &Path) -> Result<Vec<reqwest::Certificate>, FetchError> {
-    let pem = std::fs::read(path)
-        .map_err(|e| FetchError::new(format!("cannot read the CA certificate {}: {e}", path.display())))?;
+    let pem = std::fs::read(path).map_err(|e| {
+        FetchError::new(FailureKind::Settings, format!("cannot read the CA certificate {}: {e}", path.display()))
+    })?;
     let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
-        FetchError::new(format!("{} is not a PEM certificate bundle: {e}", path.display())).with_hint(
-            "point [vault] ca_cert / VAULT_CACERT at the PEM file of the CA that signed the server's certificate",
-        )
+        FetchError::new(FailureKind::Settings, format!("{} is not a PEM certificate bundle: {e}", path.display()))
+            .with_hint(
+                "point [vault] ca_cert / VAULT_CACERT at the PEM file of the CA that signed the server's certificate",
+            )
     })?;
     if certs.is_empty() {
-        return Err(FetchError::new(format!("{} holds no certificate", path.display())));
+        return Err(FetchError::new(FailureKind::Settings, format!("{} holds no certificate", path.display())));
     }
     Ok(certs)
 }

@@ -56,7 +56,13 @@ fn missing_path_missing_key_and_denied_read_fail_closed_with_status_and_reason()
         ws.envcloak().env("VAULT_TOKEN", "fake-invalid-token"),
         &["-e", "A=vault://secret/app#API_KEY"],
     );
-    out.stderr_has(&["A", "403"]).no_leak(&values);
+    out.stderr_has(&["A", "403", "token was refused"]).no_leak(&values);
+
+    // A typo in the mount name is not reported as a bad token: Vault answers
+    // 403 for both, and envcloak tells them apart.
+    let out = fails_closed(&ws, envcloak(&ws, &bao), &["-e", "TYPO=vault://secrt/app#API_KEY"]);
+    out.stderr_has(&["TYPO", "no secrets engine at `secrt/`", "secrets list"]).no_leak(&values);
+    assert!(!out.stderr().contains("expired"), "a missing mount blamed on the token\n{}", out.diag());
 
     let out = envcloak(&ws, &bao)
         .args(["check", "-e", "DB_URL=vault://secret/nope#url", "-e", "OK=vault://secret/app#API_KEY"])
