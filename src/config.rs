@@ -7,14 +7,11 @@ use std::path::{Path, PathBuf};
 use toml::de::{DeTable, DeValue};
 use toml::Spanned;
 
-use crate::error::CliError;
+pub use envcloak_providers::backend::expand_path;
+use envcloak_providers::registry;
 
-mod aws;
-mod vault;
-pub use aws::AwsConfig;
-#[cfg(feature = "vault")]
-pub use vault::VaultAuthConfig;
-pub use vault::VaultConfig;
+use crate::backends::Backends;
+use crate::error::CliError;
 
 /// The file name looked for in the current folder and its parents.
 pub const FILE_NAME: &str = "envcloak.toml";
@@ -31,14 +28,8 @@ pub struct Config {
     text: String,
     /// `default_profile` and where it is.
     pub default_profile: Option<(String, Span)>,
-    /// `[age] identity`, resolved against `dir` and `~`.
-    pub age_identity: Option<PathBuf>,
-    /// `[age] recipients_file`, resolved against `dir` and `~`.
-    pub age_recipients_file: Option<PathBuf>,
-    /// `[vault]`.
-    pub vault: VaultConfig,
-    /// `[aws]`.
-    pub aws: AwsConfig,
+    /// Each backend's settings, from its section (`[age]`, `[vault]`, …).
+    pub backends: Backends,
     /// `[profiles.*]` in file order.
     pub profiles: Vec<Profile>,
 }
@@ -127,10 +118,7 @@ impl Config {
         drop(root);
         Ok(Config {
             default_profile: parsed.default_profile,
-            age_identity: parsed.age_identity,
-            age_recipients_file: parsed.age_recipients_file,
-            vault: parsed.vault,
-            aws: parsed.aws,
+            backends: parsed.backends,
             profiles: parsed.profiles,
             path,
             dir,
@@ -180,13 +168,9 @@ fn located_error(path: &Path, text: &str, at: &Span, message: &str) -> CliError 
 }
 
 /// What the top level of the file holds, before it becomes a [`Config`].
-#[derive(Default)]
 struct Parsed {
     default_profile: Option<(String, Span)>,
-    age_identity: Option<PathBuf>,
-    age_recipients_file: Option<PathBuf>,
-    vault: VaultConfig,
-    aws: AwsConfig,
+    backends: Backends,
     profiles: Vec<Profile>,
 }
 
@@ -203,41 +187,31 @@ impl Reader<'_> {
     }
 
     fn root(&self, root: &DeTable<'_>) -> Result<Parsed, CliError> {
-        let mut parsed = Parsed::default();
+        let sections: Vec<&str> = registry::built().map(|b| b.module().section()).collect();
+        let mut default_profile = None;
+        let mut profiles = Vec::new();
         for (key, value) in root {
             match key.get_ref().as_ref() {
-                "default_profile" => {
-                    parsed.default_profile = Some((self.string(value, "default_profile")?, value.span()))
-                }
-                "age" => {
-                    for (key, value) in self.table(value, "[age]")? {
-                        match key.get_ref().as_ref() {
-                            "identity" => parsed.age_identity = Some(self.path(value, "identity")?),
-                            "recipients_file" => {
-                                parsed.age_recipients_file = Some(self.path(value, "recipients_file")?)
-                            }
-                            other => return Err(self.unknown(key, other, "[age]", &["identity", "recipients_file"])),
-                        }
-                    }
-                }
-                "vault" => parsed.vault = self.vault(value)?,
-                "aws" => parsed.aws = self.aws(value)?,
+                "default_profile" => default_profile = Some((self.string(value, "default_profile")?, value.span())),
                 "profiles" => {
                     for (name, profile) in self.table(value, "[profiles]")? {
-                        parsed.profiles.push(self.profile(name, profile)?);
+                        profiles.push(self.profile(name, profile)?);
                     }
                 }
+                name if sections.contains(&name) => {
+                    self.table(value, &format!("[{name}]"))?;
+                }
                 other => {
-                    return Err(self.unknown(
-                        key,
-                        other,
-                        "the top level",
-                        &["default_profile", "age", "vault", "aws", "profiles"],
-                    ))
+                    let allowed: Vec<&str> =
+                        ["default_profile"].into_iter().chain(sections.iter().copied()).chain(["profiles"]).collect();
+                    return Err(self.unknown(key, other, "the top level", &allowed));
                 }
             }
         }
-        Ok(parsed)
+        let section = |name: &str| root.get(name);
+        let backends =
+            Backends::configure(section, self.dir).map_err(|e| self.error(&e.span.unwrap_or(0..0), &e.message))?;
+        Ok(Parsed { default_profile, backends, profiles })
     }
 
     fn profile(
@@ -373,10 +347,6 @@ impl Reader<'_> {
         })
     }
 
-    fn path(&self, value: &Spanned<DeValue<'_>>, what: &str) -> Result<PathBuf, CliError> {
-        Ok(expand_path(&self.string(value, what)?, self.dir))
-    }
-
     fn boolean(&self, value: &Spanned<DeValue<'_>>, what: &str) -> Result<bool, CliError> {
         value.get_ref().as_bool().ok_or_else(|| self.error(&value.span(), &format!("`{what}` must be true or false")))
     }
@@ -384,16 +354,6 @@ impl Reader<'_> {
     fn unknown(&self, key: &Spanned<toml::de::DeString<'_>>, name: &str, place: &str, allowed: &[&str]) -> CliError {
         self.error(&key.span(), &format!("unknown key `{name}` in {place} (expected one of: {})", allowed.join(", ")))
     }
-}
-
-/// Expands a leading `~/` and makes relative paths relative to `base`.
-pub fn expand_path(text: &str, base: &Path) -> PathBuf {
-    if let Some(rest) = text.strip_prefix("~/") {
-        if let Some(home) = std::env::var_os("HOME") {
-            return PathBuf::from(home).join(rest);
-        }
-    }
-    base.join(text)
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ use zeroize::Zeroizing;
 
 use crate::error::CliError;
 use crate::exit::Outcome;
-use crate::resolve::Resolved;
+use crate::resolve::ResolvedVar;
 use crate::secret_file::SecretFiles;
 
 /// A NUL-terminated `NAME=value` or argument, wiped when dropped.
@@ -95,7 +95,7 @@ pub struct ChildEnv {
 }
 
 /// Builds the child's environment from envcloak's own and the secrets.
-pub fn build_env(vars: &[Resolved], options: &EnvOptions<'_>) -> Result<ChildEnv, CliError> {
+pub fn build_env(vars: &[ResolvedVar], options: &EnvOptions<'_>) -> Result<ChildEnv, CliError> {
     let mut entries: Vec<CEntry> = std::env::vars_os()
         .filter(|(name, _)| options.passthrough.passes(name))
         .filter(|(name, value)| !name.as_bytes().contains(&0) && !value.as_bytes().contains(&0))

@@ -182,7 +182,7 @@ impl Plan {
                     "`{raw}` names the single key `{key}`; import takes a whole source (drop #{key}, or map it in env)"
                 )));
             }
-            (Target::Variable { name, .. }, None, backend @ (Backend::Age | Backend::Vault)) => {
+            (Target::Variable { name, .. }, None, backend) if !backend.module().has_whole_values() => {
                 return problems.0.push(at(&format!(
                     "`{raw}` is a whole {} document, not one value: write {raw}#KEY for {name}, or import it",
                     backend.scheme()
@@ -190,13 +190,8 @@ impl Plan {
             }
             _ => {}
         }
-        let reference = match reference.source.backend {
-            Backend::Age => {
-                let path = config::expand_path(&reference.source.location, base);
-                reference.clone().with_location(path.display().to_string())
-            }
-            _ => reference,
-        };
+        let place = reference.source.backend.module().place(&reference.source.location, base);
+        let reference = reference.with_location(place);
         self.mappings.push(Mapping { reference, target, origin });
     }
 }

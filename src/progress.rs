@@ -32,7 +32,7 @@ impl Pending {
 
     fn names(&self) -> Option<String> {
         let pending = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        if pending.is_empty() || pending.contains(&Backend::Age) {
+        if pending.is_empty() || pending.iter().any(|b| b.is_local()) {
             return None;
         }
         Some(pending.iter().map(|b| b.name()).collect::<Vec<_>>().join(", "))

@@ -14,7 +14,7 @@ use crate::plan::{is_valid_name, Mapping, Plan, Target};
 use crate::progress::Progress;
 
 /// One variable that will be injected.
-pub struct Resolved {
+pub struct ResolvedVar {
     /// The variable name.
     pub name: String,
     /// Its value.
@@ -42,7 +42,7 @@ pub struct Failure {
 /// The outcome of resolving a plan.
 pub struct Resolution {
     /// The variables, in the order their names first appeared.
-    pub vars: Vec<Resolved>,
+    pub vars: Vec<ResolvedVar>,
     /// Every failure, required and optional.
     pub failures: Vec<Failure>,
     /// Time spent per backend.
@@ -205,7 +205,7 @@ fn apply(plan: &Plan, documents: &HashMap<Source, Result<Document, FetchError>>)
             }
             crate::diag::trace!("{name} <- {} ({})", mapping.reference, mapping.origin);
             let resolved =
-                Resolved { name: name.clone(), value, mapping: index, as_file, version: document.version.clone() };
+                ResolvedVar { name: name.clone(), value, mapping: index, as_file, version: document.version.clone() };
             match position.get(&name) {
                 Some(&at) => resolution.vars[at] = resolved,
                 None => {

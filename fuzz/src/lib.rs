@@ -8,30 +8,12 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::{Arc, OnceLock};
 
+use envcloak::config::Config;
+use envcloak::exit::Outcome;
 use envcloak_providers::age_file::{self, Identities, PassphrasePrompt, MAX_SCRYPT_LOG_N};
-
 use envcloak_providers::dotenv::{self, DotenvError};
 use envcloak_providers::SecretRef;
 use secrecy::ExposeSecret;
-
-// The config loader lives in the bin crate. It needs only `crate::error` and
-// `crate::exit`, so its files are compiled here as they are, without
-// restructuring the bin crate. The `#[path]` on the inline module makes
-// `config.rs` load from ../src, and its own `mod aws; mod vault;` from
-// ../src/config/, exactly as in the bin crate.
-#[allow(dead_code, missing_docs, unused_imports)]
-#[path = "../../src/error.rs"]
-mod error;
-#[allow(dead_code, missing_docs)]
-#[path = "../../src/exit.rs"]
-mod exit;
-#[allow(dead_code, missing_docs, unused_imports)]
-#[path = "../../src"]
-mod bin {
-    pub mod config;
-}
-
-use bin::config::Config;
 
 /// A value no input can produce by accident; it must never appear in an
 /// error message.
@@ -184,7 +166,7 @@ pub fn config(data: &[u8]) {
         }
         Err(e) => {
             located(&e.message, text);
-            assert_eq!(e.status, exit::ENVCLOAK_FAILED);
+            assert_eq!(e.status, Outcome::Failed);
         }
     }
 }

@@ -1,63 +1,23 @@
-//! Secret references: `age://PATH[#KEY]`, `vault://MOUNT/PATH[?version=N][#KEY]`,
-//! `aws-sm://SECRET_ID[?version-stage=S|version-id=V][#KEY]`.
+//! Secret references: `SCHEME://LOCATION[?NAME=VALUE][#KEY]`, e.g.
+//! `age://PATH[#KEY]`, `vault://MOUNT/PATH[?version=N][#KEY]`,
+//! `aws-sm://SECRET_ID[?version-stage=S|version-id=V][#KEY]`. The scheme
+//! picks the backend from the registry; the backend checks the location and
+//! the query.
 
 use std::fmt;
 
-/// The backends a reference can name.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Backend {
-    /// An age-encrypted dotenv document.
-    Age,
-    /// A HashiCorp Vault or OpenBao KV secret.
-    Vault,
-    /// An AWS Secrets Manager secret.
-    AwsSm,
-}
+use crate::backend::Backend;
+use crate::registry::{self, Entry};
 
-impl Backend {
-    /// Every backend, in the order they are listed to users.
-    pub const ALL: [Backend; 3] = [Backend::Age, Backend::Vault, Backend::AwsSm];
-
-    /// The URL scheme of the backend's references.
-    pub fn scheme(self) -> &'static str {
-        match self {
-            Backend::Age => "age",
-            Backend::Vault => "vault",
-            Backend::AwsSm => "aws-sm",
-        }
-    }
-
-    /// A short name for messages, logs and the audit log.
-    pub fn name(self) -> &'static str {
-        match self {
-            Backend::Age => "age",
-            Backend::Vault => "vault",
-            Backend::AwsSm => "aws-sm",
-        }
-    }
-
-    fn from_scheme(scheme: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|b| b.scheme() == scheme)
-    }
-}
-
-impl fmt::Display for Backend {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-/// The version selector of a source, from the reference's query.
+/// The version selector of a source, from the reference's query: one
+/// `?NAME=VALUE`, as the backend's rules allow (`?version=3`,
+/// `?version-stage=AWSPREVIOUS`).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum SourceQuery {
-    /// The current version.
-    Latest,
-    /// `vault://…?version=N`
-    VaultVersion(u64),
-    /// `aws-sm://…?version-stage=S`
-    AwsVersionStage(String),
-    /// `aws-sm://…?version-id=V`
-    AwsVersionId(String),
+pub struct Selector {
+    /// The parameter.
+    pub name: String,
+    /// Its value.
+    pub value: String,
 }
 
 /// One fetchable document: a reference without its `#KEY`. Providers fetch
@@ -68,18 +28,23 @@ pub struct Source {
     pub backend: Backend,
     /// The file path, the Vault `MOUNT/PATH`, or the AWS secret id.
     pub location: String,
-    /// Which version.
-    pub query: SourceQuery,
+    /// Which version; `None` for the current one.
+    pub selector: Option<Selector>,
+}
+
+impl Source {
+    /// The selector's value if it is `name`.
+    pub fn selected(&self, name: &str) -> Option<&str> {
+        self.selector.as_ref().filter(|s| s.name == name).map(|s| s.value.as_str())
+    }
 }
 
 impl fmt::Display for Source {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}://{}", self.backend.scheme(), self.location)?;
-        match &self.query {
-            SourceQuery::Latest => Ok(()),
-            SourceQuery::VaultVersion(v) => write!(f, "?version={v}"),
-            SourceQuery::AwsVersionStage(s) => write!(f, "?version-stage={s}"),
-            SourceQuery::AwsVersionId(v) => write!(f, "?version-id={v}"),
+        match &self.selector {
+            Some(Selector { name, value }) => write!(f, "?{name}={value}"),
+            None => Ok(()),
         }
     }
 }
@@ -99,11 +64,19 @@ pub struct SecretRef {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RefError {
     /// No `scheme://`.
-    #[error("not a secret reference (expected SCHEME://…, where SCHEME is one of {supported})", supported = supported_schemes())]
+    #[error("not a secret reference (expected SCHEME://…, where SCHEME is one of {supported})", supported = registry::schemes())]
     NoScheme,
     /// A scheme that no backend has.
-    #[error("unknown reference scheme `{0}://` (supported: {supported})", supported = supported_schemes())]
+    #[error("unknown reference scheme `{0}://` (supported: {supported})", supported = registry::schemes())]
     UnknownScheme(String),
+    /// A backend this build leaves out.
+    #[error("this envcloak was built without {scheme}:// support: install a build with the `{feature}` cargo feature (on by default)")]
+    NotBuilt {
+        /// The scheme.
+        scheme: String,
+        /// The cargo feature that adds it.
+        feature: &'static str,
+    },
     /// Nothing between `://` and `?`/`#`.
     #[error("the reference names no {0}")]
     MissingLocation(&'static str),
@@ -115,17 +88,19 @@ pub enum RefError {
     BadQuery(String),
 }
 
-fn supported_schemes() -> String {
-    Backend::ALL.iter().map(|b| format!("{}://", b.scheme())).collect::<Vec<_>>().join(", ")
-}
-
 impl SecretRef {
     /// Parses a reference. The location is kept as written; callers that know
     /// a base folder (age paths) adjust it with [`SecretRef::with_location`].
     pub fn parse(raw: &str) -> Result<Self, RefError> {
         let (scheme, rest) =
             raw.split_once("://").filter(|(scheme, _)| !scheme.is_empty()).ok_or(RefError::NoScheme)?;
-        let backend = Backend::from_scheme(scheme).ok_or_else(|| RefError::UnknownScheme(scheme.into()))?;
+        let backend = match registry::find(scheme) {
+            Some(Entry::Built(module)) => Backend::new(*module),
+            Some(Entry::LeftOut { scheme, feature }) => {
+                return Err(RefError::NotBuilt { scheme: (*scheme).into(), feature })
+            }
+            None => return Err(RefError::UnknownScheme(scheme.into())),
+        };
         let (before_key, key) = match rest.split_once('#') {
             Some((_, "")) => return Err(RefError::EmptyKey),
             Some((before, key)) => (before, Some(key.to_owned())),
@@ -135,9 +110,9 @@ impl SecretRef {
             Some((location, query)) => (location, Some(query)),
             None => (before_key, None),
         };
-        let query = parse_query(backend, query)?;
-        validate_location(backend, location)?;
-        Ok(Self { raw: raw.to_owned(), source: Source { backend, location: location.to_owned(), query }, key })
+        let selector = parse_query(backend, query)?;
+        backend.module().check_location(location)?;
+        Ok(Self { raw: raw.to_owned(), source: Source { backend, location: location.to_owned(), selector }, key })
     }
 
     /// The reference as the user wrote it.
@@ -159,54 +134,17 @@ impl fmt::Display for SecretRef {
     }
 }
 
-fn validate_location(backend: Backend, location: &str) -> Result<(), RefError> {
-    match backend {
-        Backend::Age if location.is_empty() => Err(RefError::MissingLocation("file path")),
-        Backend::Vault => {
-            let mut parts = location.trim_matches('/').splitn(2, '/');
-            let mount = parts.next().unwrap_or("");
-            let path = parts.next().unwrap_or("");
-            if mount.is_empty() || path.is_empty() || location.contains("//") {
-                Err(RefError::MissingLocation("secret path: write vault://MOUNT/PATH, e.g. vault://secret/flask/prod"))
-            } else {
-                Ok(())
-            }
-        }
-        Backend::AwsSm if location.is_empty() => Err(RefError::MissingLocation("secret name or ARN")),
-        _ => Ok(()),
-    }
-}
-
-fn parse_query(backend: Backend, query: Option<&str>) -> Result<SourceQuery, RefError> {
-    let Some(query) = query else {
-        return Ok(SourceQuery::Latest);
-    };
-    let mut pairs = query.split('&').filter(|p| !p.is_empty());
+/// At most one `NAME=VALUE`, which the backend checks.
+fn parse_query(backend: Backend, query: Option<&str>) -> Result<Option<Selector>, RefError> {
+    let mut pairs = query.unwrap_or("").split('&').filter(|p| !p.is_empty());
     let (first, second) = (pairs.next(), pairs.next());
-    let Some(pair) = first else {
-        return Ok(SourceQuery::Latest);
-    };
-    let allowed = match backend {
-        Backend::Age => "age:// references take no query parameters",
-        Backend::Vault => "vault:// references take only ?version=N",
-        Backend::AwsSm => "aws-sm:// references take ?version-stage=STAGE or ?version-id=ID, not both",
-    };
+    let Some(pair) = first else { return Ok(None) };
     if second.is_some() {
-        return Err(RefError::BadQuery(allowed.into()));
+        return Err(RefError::BadQuery(backend.module().query_rule().into()));
     }
     let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-    match (backend, name) {
-        (Backend::Vault, "version") => match value.parse::<u64>() {
-            Ok(v) if v > 0 => Ok(SourceQuery::VaultVersion(v)),
-            _ => Err(RefError::BadQuery(format!("version must be a positive whole number, not `{value}`"))),
-        },
-        (Backend::AwsSm, "version-stage" | "version-id") if value.is_empty() => {
-            Err(RefError::BadQuery(format!("`{name}` needs a value, e.g. {name}=AWSPREVIOUS")))
-        }
-        (Backend::AwsSm, "version-stage") => Ok(SourceQuery::AwsVersionStage(value.into())),
-        (Backend::AwsSm, "version-id") => Ok(SourceQuery::AwsVersionId(value.into())),
-        _ => Err(RefError::BadQuery(format!("unknown query parameter `{name}`: {allowed}"))),
-    }
+    backend.module().check_selector(name, value)?;
+    Ok(Some(Selector { name: name.into(), value: value.into() }))
 }
 
 #[cfg(test)]
@@ -216,21 +154,21 @@ mod tests {
     #[test]
     fn parses_every_scheme() {
         let r = SecretRef::parse("age://secrets/dev.env.age#DB_URL").unwrap();
-        assert_eq!(r.source.backend, Backend::Age);
+        assert_eq!(r.source.backend.scheme(), "age");
         assert_eq!(r.source.location, "secrets/dev.env.age");
         assert_eq!(r.key.as_deref(), Some("DB_URL"));
 
         let r = SecretRef::parse("vault://secret/flask/prod?version=3#sentry_dsn").unwrap();
-        assert_eq!(r.source.backend, Backend::Vault);
+        assert_eq!(r.source.backend.scheme(), "vault");
         assert_eq!(r.source.location, "secret/flask/prod");
-        assert_eq!(r.source.query, SourceQuery::VaultVersion(3));
+        assert_eq!(r.source.selected("version"), Some("3"));
         assert_eq!(r.key.as_deref(), Some("sentry_dsn"));
 
         let arn = "aws-sm://arn:aws:secretsmanager:eu-west-1:123456789012:secret:prod/db-AbCdEf?version-stage=AWSPREVIOUS#url";
         let r = SecretRef::parse(arn).unwrap();
-        assert_eq!(r.source.backend, Backend::AwsSm);
+        assert_eq!(r.source.backend.scheme(), "aws-sm");
         assert_eq!(r.source.location, "arn:aws:secretsmanager:eu-west-1:123456789012:secret:prod/db-AbCdEf");
-        assert_eq!(r.source.query, SourceQuery::AwsVersionStage("AWSPREVIOUS".into()));
+        assert_eq!(r.source.selected("version-stage"), Some("AWSPREVIOUS"));
         assert_eq!(r.as_str(), arn);
         assert_eq!(r.to_string(), arn);
     }

@@ -106,8 +106,7 @@ pub fn encrypt_bytes(plaintext: &[u8], recipients: &[BoxedRecipient], armor: boo
 
 /// `envcloak decrypt`.
 pub fn decrypt(context: &Context, args: &DecryptArgs) -> Result<Outcome, CliError> {
-    let config = context.config()?;
-    let sources = super::identity_sources(&args.identities, config.and_then(|c| c.age_identity));
+    let sources = super::age_settings(context)?.identity_sources(&args.identities);
     let prompt = super::prompt();
     let identities = sources.load(prompt.clone())?;
     let ciphertext = super::read_input(args.input.as_deref())?;
@@ -125,7 +124,7 @@ pub fn recipients(context: &Context, given: &[String], files: &[PathBuf]) -> Res
     }
     let mut files = files.to_vec();
     if given.is_empty() && files.is_empty() {
-        if let Some(path) = context.config()?.and_then(|c| c.age_recipients_file) {
+        if let Some(path) = super::age_settings(context)?.recipients_file {
             files.push(path);
         }
     }

@@ -1,11 +1,11 @@
 //! `envcloak check`: what would be injected, from where, and what fails.
 
-use crate::backends::Destination;
 use crate::cli::{CheckArgs, CheckFormat};
 use crate::error::{printable, CliError};
 use crate::exit::Outcome;
 use crate::plan::Plan;
 use crate::resolve::Resolution;
+use envcloak_providers::{Backend, Destination};
 
 use super::Context;
 
@@ -24,7 +24,7 @@ struct Row {
 pub fn check(context: &Context, args: &CheckArgs) -> Result<Outcome, CliError> {
     let resolved = context.resolve(&args.mappings)?;
     let destinations = resolved.destinations();
-    let super::Resolved { plan, resolution, .. } = resolved;
+    let super::ResolvedRun { plan, resolution, .. } = resolved;
     let rows = rows(&plan, &resolution);
     let report = match args.format {
         CheckFormat::Table => table(&rows) + &connections(&destinations),
@@ -95,10 +95,10 @@ fn pad(cell: &str, width: usize) -> String {
 }
 
 /// Where the network backends connected, and which setting said so.
-fn connections(destinations: &[Destination]) -> String {
+fn connections(destinations: &[(Backend, Destination)]) -> String {
     let mut text = String::new();
-    for destination in destinations {
-        text += &format!("\n{}: {} (from {})", destination.backend, printable(&destination.address), destination.from);
+    for (backend, destination) in destinations {
+        text += &format!("\n{backend}: {} (from {})", printable(&destination.address), destination.from);
     }
     if !text.is_empty() {
         text.push('\n');
@@ -106,7 +106,7 @@ fn connections(destinations: &[Destination]) -> String {
     text
 }
 
-fn json(plan: &Plan, rows: &[Row], destinations: &[Destination]) -> String {
+fn json(plan: &Plan, rows: &[Row], destinations: &[(Backend, Destination)]) -> String {
     let secrets: Vec<serde_json::Value> = rows
         .iter()
         .map(|row| {
@@ -123,7 +123,7 @@ fn json(plan: &Plan, rows: &[Row], destinations: &[Destination]) -> String {
         .collect();
     let connections: Vec<serde_json::Value> = destinations
         .iter()
-        .map(|d| serde_json::json!({ "backend": d.backend.name(), "address": d.address, "from": d.from }))
+        .map(|(backend, d)| serde_json::json!({ "backend": backend.name(), "address": d.address, "from": d.from }))
         .collect();
     let document = serde_json::json!({ "profile": plan.profile, "secrets": secrets, "connections": connections });
     format!("{document:#}\n")

@@ -18,8 +18,7 @@ pub fn edit(context: &Context, args: &EditArgs) -> Result<Outcome, CliError> {
     let armor = is_armored(&args.file);
     let existed = args.file.exists();
     let original: Zeroizing<Vec<u8>> = if existed {
-        let config = context.config()?;
-        let sources = super::identity_sources(&args.identities, config.and_then(|c| c.age_identity));
+        let sources = super::age_settings(context)?.identity_sources(&args.identities);
         let prompt = super::prompt();
         let identities = sources.load(prompt.clone())?;
         let ciphertext = super::read_input(Some(&args.file))?;
@@ -37,7 +36,7 @@ pub fn edit(context: &Context, args: &EditArgs) -> Result<Outcome, CliError> {
     // Keep the name the user knows, minus `.age`, so editors pick a syntax.
     let name = args.file.file_stem().map_or("secrets.env".into(), |s| s.to_string_lossy().into_owned());
     let plain_path = scratch.write(&name, &original)?;
-    let withheld = crate::backends::Backends::from_config(context.config()?.as_ref()).bootstrap_credentials();
+    let withheld = context.backends()?.bootstrap_credentials();
     let interrupted = EditorSignals::install()?;
     let edited_ok = run_editor(&plain_path, &withheld);
     if let Some(signal) = interrupted.ended_by() {

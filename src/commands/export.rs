@@ -6,14 +6,14 @@ use std::os::unix::fs::OpenOptionsExt;
 use crate::cli::{ExportArgs, ExportFormat};
 use crate::error::CliError;
 use crate::exit::Outcome;
-use crate::resolve::Resolved;
+use crate::resolve::ResolvedVar;
 
 use super::Context;
 
 /// Prints the secrets in the chosen format (to stdout, and for `github` to
 /// the file named by `$GITHUB_ENV`).
 pub fn export(context: &Context, args: &ExportArgs) -> Result<Outcome, CliError> {
-    let super::Resolved { plan, resolution, .. } = context.resolve(&args.mappings)?;
+    let super::ResolvedRun { plan, resolution, .. } = context.resolve(&args.mappings)?;
     if resolution.has_required_failure() {
         return Err(super::failures_error(&plan, &resolution, "nothing exported"));
     }
@@ -81,7 +81,7 @@ fn shell_single_quoted(value: &str, out: &mut String) {
 /// line in one zeroizing buffer big enough never to reallocate.
 fn write_each(
     out: &mut dyn Write,
-    vars: &[Resolved],
+    vars: &[ResolvedVar],
     prefix: &str,
     quote: char,
     escape: fn(&str, &mut String),
@@ -102,7 +102,7 @@ fn write_each(
     out.flush()
 }
 
-fn write_json(out: &mut dyn Write, vars: &[Resolved]) -> std::io::Result<()> {
+fn write_json(out: &mut dyn Write, vars: &[ResolvedVar]) -> std::io::Result<()> {
     out.write_all(b"{")?;
     for (i, var) in vars.iter().enumerate() {
         if i > 0 {
@@ -120,7 +120,7 @@ fn write_json(out: &mut dyn Write, vars: &[Resolved]) -> std::io::Result<()> {
 /// GitHub Actions: `::add-mask::` for every line and encoded form of every
 /// value (see [`crate::mask::masked_forms`]) on stdout,
 /// then `NAME<<DELIMITER` entries appended to `$GITHUB_ENV`.
-fn github(out: &mut dyn Write, vars: &[Resolved]) -> Result<Outcome, CliError> {
+fn github(out: &mut dyn Write, vars: &[ResolvedVar]) -> Result<Outcome, CliError> {
     let Some(env_file) = std::env::var_os("GITHUB_ENV") else {
         return Err(CliError::new("GITHUB_ENV is not set").hint("--format github runs inside a GitHub Actions step"));
     };

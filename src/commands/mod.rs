@@ -12,10 +12,11 @@ mod trust;
 
 use std::path::{Path, PathBuf};
 
-use envcloak_providers::Backend;
+use envcloak_providers::age_file::AgeConfig;
+use envcloak_providers::{Backend, Destination};
 
-pub use crate::backends::{identity_sources, prompt};
-use crate::backends::{Backends, Destination};
+pub use crate::backends::prompt;
+use crate::backends::Backends;
 use crate::cli::{Cli, Command, MappingArgs};
 use crate::config::Config;
 use crate::error::CliError;
@@ -38,7 +39,7 @@ pub struct Context {
 }
 
 /// A resolved run: the plan, its outcome, and the backends' settings.
-pub struct Resolved {
+pub struct ResolvedRun {
     /// What was asked for.
     pub plan: Plan,
     /// What came back.
@@ -47,9 +48,9 @@ pub struct Resolved {
     pub backends: Backends,
 }
 
-impl Resolved {
+impl ResolvedRun {
     /// Where the network backends of this run connected, and why there.
-    pub fn destinations(&self) -> Vec<Destination> {
+    pub fn destinations(&self) -> Vec<(Backend, Destination)> {
         self.backends.destinations(&self.plan.backends())
     }
 }
@@ -79,24 +80,29 @@ impl Context {
         Config::discover(self.config_flag.as_deref(), &self.cwd, crate::trust::check_owner)
     }
 
+    /// The backends' settings from the config file (their variables' without one).
+    pub fn backends(&self) -> Result<Backends, CliError> {
+        Ok(self.config()?.map_or_else(Backends::defaults, |c| c.backends))
+    }
+
     /// Plans and resolves the selected profile plus `-e`/`-i`, for a
     /// command that would get all of envcloak's variables but the withheld
     /// credentials.
-    pub fn resolve(&self, mappings: &MappingArgs) -> Result<Resolved, CliError> {
+    pub fn resolve(&self, mappings: &MappingArgs) -> Result<ResolvedRun, CliError> {
         self.resolve_for(mappings, false, &[])
     }
 
     /// [`Context::resolve`] for a command that gets only `keep` of
     /// envcloak's variables when `clean` (`run --clean-env --keep`).
-    pub fn resolve_for(&self, mappings: &MappingArgs, clean: bool, keep: &[String]) -> Result<Resolved, CliError> {
+    pub fn resolve_for(&self, mappings: &MappingArgs, clean: bool, keep: &[String]) -> Result<ResolvedRun, CliError> {
         let config = self.config()?;
         let plan = plan::build(config.as_ref(), self.profile_flag.as_deref(), mappings, &self.cwd)?;
-        let mut backends = Backends::from_config(config.as_ref());
-        backends.passthrough = Passthrough { clean, keep: keep.to_vec(), withhold: backends.bootstrap_credentials() };
         if let Some(config) = &config {
-            let reasons = backends.trust_reasons(&plan.backends());
+            let reasons = config.backends.trust_reasons(&plan.backends());
             crate::trust::require(&config.path, config.text(), &reasons, &crate::trust::project_root(&self.cwd))?;
         }
+        let mut backends = config.map_or_else(Backends::defaults, |c| c.backends);
+        backends.passthrough = Passthrough { clean, keep: keep.to_vec(), withhold: backends.bootstrap_credentials() };
         crate::diag::note!(
             "profile {}: {} mapping(s)",
             plan.profile.as_deref().unwrap_or("(none)"),
@@ -105,10 +111,10 @@ impl Context {
         let mut builder = tokio::runtime::Builder::new_current_thread();
         builder.enable_time();
         // Only network backends need the I/O driver (an epoll set-up).
-        if plan.mappings.iter().any(|m| m.reference.source.backend != Backend::Age) {
+        let network = plan.mappings.iter().any(|m| !m.reference.source.backend.is_local());
+        if network {
             builder.enable_io();
         }
-        let network = plan.mappings.iter().any(|m| m.reference.source.backend != Backend::Age);
         let runtime = builder.build().map_err(|e| CliError::new(format!("cannot start the async runtime: {e}")))?;
         let resolution = runtime.block_on(async {
             let deadline = tokio::time::Instant::now() + mappings.timeout;
@@ -139,8 +145,13 @@ impl Context {
             ))
             .hint("an emptied secrets file is usually a mistake (check it with `envcloak decrypt`); pass --allow-empty if none is meant"));
         }
-        Ok(Resolved { plan, resolution, backends })
+        Ok(ResolvedRun { plan, resolution, backends })
     }
+}
+
+/// The `[age]` settings of the config file (defaults without one).
+pub fn age_settings(context: &Context) -> Result<AgeConfig, CliError> {
+    Ok(context.backends()?.settings::<AgeConfig>().cloned().unwrap_or_default())
 }
 
 /// The error for a resolution with failed required secrets: one line per

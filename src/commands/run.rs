@@ -52,7 +52,7 @@ fn start(
     audit: Option<&mut AuditLog>,
 ) -> Result<Outcome, CliError> {
     let began = Instant::now();
-    let super::Resolved { plan, resolution, backends } =
+    let super::ResolvedRun { plan, resolution, backends } =
         context.resolve_for(&args.mappings, args.clean_env, &args.keep)?;
     let reporting = report.is_some();
     let start_record = report.map(|report| {

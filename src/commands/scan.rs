@@ -31,7 +31,7 @@ struct Tally {
 /// Resolves the profile, searches, prints the findings; exit 1 when there
 /// are any.
 pub fn scan(context: &Context, args: &ScanArgs) -> Result<Outcome, CliError> {
-    let super::Resolved { plan, resolution, .. } = context.resolve(&args.mappings)?;
+    let super::ResolvedRun { plan, resolution, .. } = context.resolve(&args.mappings)?;
     if resolution.has_required_failure() {
         return Err(super::failures_error(&plan, &resolution, "cannot scan")
             .hint("scan searches for the values themselves, so every secret must resolve"));

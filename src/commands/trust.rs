@@ -3,9 +3,8 @@
 
 use std::path::PathBuf;
 
-use envcloak_providers::Backend;
+use envcloak_providers::{registry, Backend};
 
-use crate::backends::Backends;
 use crate::cli::TrustArgs;
 use crate::config::Config;
 use crate::error::CliError;
@@ -49,7 +48,8 @@ pub fn trust(context: &Context, args: &TrustArgs) -> Result<Outcome, CliError> {
     store.add(&path, config.text())?;
     let hash = digest(config.text());
     tell!("trusted {} (sha256 {})", path.display(), &hash[..16]);
-    let reasons = Backends::from_config(Some(&config)).trust_reasons(&[Backend::Vault, Backend::AwsSm]);
+    let every: Vec<Backend> = registry::built().collect();
+    let reasons = config.backends.trust_reasons(&every);
     if reasons.is_empty() {
         tell!("it names no address of its own: credentials go where VAULT_ADDR / AWS_ENDPOINT_URL say");
     }

@@ -1,3 +1,7 @@
+use envcloak_providers::age_file::AgeConfig;
+use envcloak_providers::aws::AwsConfig;
+use envcloak_providers::vault::{AuthMethod, VaultConfig};
+
 use super::*;
 
 fn parse(text: &str) -> Result<Config, CliError> {
@@ -45,11 +49,13 @@ TLS_KEY = { ref = "vault://secret/flask/tls#key", as = "file" }
     )
     .unwrap();
     assert_eq!(config.default_profile.as_ref().map(|(n, _)| n.as_str()), Some("dev"));
-    assert_eq!(config.age_identity, Some(PathBuf::from("/project/keys/id.txt")));
-    assert_eq!(config.age_recipients_file, Some(PathBuf::from("/project/secrets/recipients.txt")));
+    let age = config.backends.settings::<AgeConfig>().unwrap();
+    assert_eq!(age.identity, Some(PathBuf::from("/project/keys/id.txt")));
+    assert_eq!(age.recipients_file, Some(PathBuf::from("/project/secrets/recipients.txt")));
+    assert!(matches!(config.backends.settings::<VaultConfig>().unwrap().auth, AuthMethod::AppRole { .. }));
     assert_eq!(
-        config.aws,
-        AwsConfig {
+        config.backends.settings::<AwsConfig>().unwrap(),
+        &AwsConfig {
             region: Some("eu-west-1".into()),
             profile: Some("deploy".into()),
             endpoint_url: Some("http://127.0.0.1:5000".into()),
@@ -77,8 +83,16 @@ fn unknown_keys_are_named_with_their_location() {
     let msg = message("[profiles.dev]\nimprot = []\n");
     assert!(msg.starts_with("/project/envcloak.toml:2:1:"), "{msg}");
     assert!(msg.contains("unknown key `improt`") && msg.contains("extends, import, env"), "{msg}");
+    // A backend's section: the same wording, with the file, line and column, without the value.
     let msg = message("[vault]\nadress = \"x\"\n");
-    assert!(msg.contains("unknown key `adress` in [vault]"), "{msg}");
+    assert!(msg.starts_with("/project/envcloak.toml:2:1: unknown key `adress` in [vault]"), "{msg}");
+    let msg = message("[age]\nidentity = 3\n");
+    assert!(msg.starts_with("/project/envcloak.toml:2:12: [age] `identity` must be a string, not integer"), "{msg}");
+    let msg = message("[aws]\nbatch = \"hidden\"\n");
+    assert!(msg.starts_with("/project/envcloak.toml:2:9: [aws] `batch` must be true or false, not string"), "{msg}");
+    assert!(!msg.contains("hidden"), "{msg}");
+    let msg = message("[gcp]\nproject = \"x\"\n");
+    assert!(msg.contains("unknown key `gcp` in the top level") && msg.contains("age, vault, aws"), "{msg}");
 }
 
 #[test]
@@ -116,17 +130,18 @@ fn vault_section_is_typed_and_checked() {
         "[vault]\naddress = \"https://vault.example.com:8200\"\nca_cert = \"ca.pem\"\nauth = { method = \"approle\", role_id_env = \"MY_ROLE\", mount = \"/ci-approle/\" }\n",
     )
     .unwrap();
-    assert_eq!(config.vault.address.as_deref(), Some("https://vault.example.com:8200"));
-    assert_eq!(config.vault.ca_cert, Some(PathBuf::from("/project/ca.pem")));
-    let auth = config.vault.auth.unwrap();
-    assert_eq!(
-        (auth.method.as_str(), auth.role_id_env.as_deref(), auth.mount.as_deref()),
-        ("approle", Some("MY_ROLE"), Some("ci-approle"))
-    );
+    let vault = config.backends.settings::<VaultConfig>().unwrap();
+    assert_eq!(vault.address.as_deref(), Some("https://vault.example.com:8200"));
+    assert_eq!(vault.ca_cert, Some(PathBuf::from("/project/ca.pem")));
+    assert!(matches!(&vault.auth, AuthMethod::AppRole { mount, .. } if mount == "ci-approle"));
     let msg = message("[vault]\nauth = { method = \"ldap\" }\n");
-    assert!(msg.contains("2:8") && msg.contains("token, approle, jwt, kubernetes"), "{msg}");
+    assert!(
+        msg.contains("2:19")
+            && msg.contains("`auth.method` must be one of token, approle, jwt, kubernetes (got `ldap`)"),
+        "{msg}"
+    );
     let msg = message("[vault]\nauth = { method = \"kubernetes\" }\n");
-    assert!(msg.contains("needs `role`"), "{msg}");
+    assert!(msg.contains("[vault] `auth` needs `role`"), "{msg}");
     let msg = message("[vault]\nskip_verify = \"yes\"\n");
-    assert!(msg.contains("true or false"), "{msg}");
+    assert!(msg.contains("2:15") && msg.contains("`skip_verify` must be true or false"), "{msg}");
 }

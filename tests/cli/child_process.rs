@@ -66,7 +66,11 @@ fn core_dumps_off_for_envcloak_and_restored_for_the_child() {
     };
     // Start envcloak with a raised soft core limit (allowed up to the hard limit).
     let script = "ulimit -S -c 4096 2>/dev/null || exit 99; cat /proc/self/limits > start.limits; exec \"$0\" \"$@\"";
-    let report = "cat /proc/$PPID/limits > parent.limits; cat /proc/self/limits > child.limits";
+    // envcloak turns its own limit off again just after the spawn returns, so
+    // the child waits (up to 5 s) for that before reading its parent's limits.
+    let report = "cat /proc/self/limits > child.limits; \
+        for _ in $(seq 50); do grep -q '^Max core file size  *0 ' /proc/$PPID/limits && break; sleep 0.1; done; \
+        cat /proc/$PPID/limits > parent.limits";
     for (mode, flags) in MODES {
         let out = ws
             .command("sh")

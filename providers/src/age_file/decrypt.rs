@@ -6,7 +6,8 @@ use std::sync::Arc;
 use age::armor::ArmoredReader;
 use zeroize::Zeroizing;
 
-use super::identity::{Identities, PassphrasePrompt};
+use super::identity::Identities;
+use crate::backend::PassphrasePrompt;
 use crate::{FailureKind, FetchError};
 
 /// The highest scrypt work factor (log2 N) accepted for passphrase-encrypted

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use age::secrecy::{ExposeSecret, SecretString};
 use zeroize::Zeroizing;
 
+use crate::backend::PassphrasePrompt;
 use crate::{FailureKind, FetchError};
 
 /// The variable that may hold the identity text itself (for CI secrets).
@@ -17,13 +18,6 @@ pub const KEY_FILE_VAR: &str = "ENVCLOAK_AGE_KEY_FILE";
 /// An identity the user can decrypt with, in a form that can be shared
 /// between threads.
 pub type BoxedIdentity = Box<dyn age::Identity + Send + Sync>;
-
-/// Asks the user for a passphrase (on a terminal); `None` where nobody can be
-/// asked. Given by the CLI so providers never touch the terminal themselves.
-pub trait PassphrasePrompt: Send + Sync {
-    /// Prompts with `description` and returns what was typed.
-    fn passphrase(&self, description: &str) -> Option<SecretString>;
-}
 
 /// One place an identity can come from.
 enum Origin {

@@ -5,12 +5,16 @@
 
 mod decrypt;
 mod identity;
+mod module;
 
 use std::path::Path;
 use std::sync::Arc;
 
 pub use decrypt::{decrypt, looks_like_age, MAX_SCRYPT_LOG_N};
-pub use identity::{BoxedIdentity, Identities, IdentitySources, PassphrasePrompt, KEY_FILE_VAR, KEY_VAR};
+pub use identity::{BoxedIdentity, Identities, IdentitySources, KEY_FILE_VAR, KEY_VAR};
+pub use module::{AgeConfig, AgeModule, MODULE};
+
+pub use crate::backend::{Expandable, PassphrasePrompt};
 
 use secrecy::ExposeSecret;
 
@@ -19,10 +23,6 @@ use crate::{Backend, BoxFuture, Document, FailureKind, FetchError, Fetched, Prov
 
 /// The largest age file read, as for a Vault or AWS answer.
 pub const MAX_FILE_LEN: u64 = 16 << 20;
-
-/// Which variables of envcloak's environment `${VAR}` in a document may
-/// read (the rest count as unset).
-pub type Expandable = Arc<dyn Fn(&str) -> bool + Send + Sync>;
 
 /// The age-file provider.
 pub struct AgeProvider {
@@ -42,7 +42,7 @@ impl AgeProvider {
 
 impl Provider for AgeProvider {
     fn backend(&self) -> Backend {
-        Backend::Age
+        Backend::new(&MODULE)
     }
 
     fn fetch<'a>(&'a self, sources: &'a [Source]) -> BoxFuture<'a, Result<Fetched, FetchError>> {

@@ -9,6 +9,7 @@
 
 mod bounded;
 mod errors;
+mod module;
 mod value;
 
 use std::collections::HashMap;
@@ -25,8 +26,9 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use crate::{Backend, BoxFuture, Document, FailureKind, FetchError, Fetched, Provider, Source, SourceQuery};
+use crate::{Backend, BoxFuture, Document, FailureKind, FetchError, Fetched, Provider, Source};
 use errors::{Failure, Kind, Target};
+pub use module::{AwsConfig, AwsModule, MODULE};
 use value::SecretPayload;
 
 /// Secret ids per `BatchGetSecretValue` call (the API's limit).
@@ -78,7 +80,7 @@ impl AwsProvider {
 
 impl Provider for AwsProvider {
     fn backend(&self) -> Backend {
-        Backend::AwsSm
+        Backend::new(&MODULE)
     }
 
     fn fetch<'a>(&'a self, sources: &'a [Source]) -> BoxFuture<'a, Result<Fetched, FetchError>> {
@@ -98,7 +100,7 @@ type Outcome = Result<Vec<(Source, Result<Document, FetchError>)>, FetchError>;
 
 async fn fetch_all(settings: &AwsSettings, sources: &[Source], deadline: Instant) -> Result<Fetched, FetchError> {
     let client = Arc::new(client(settings, deadline).await?);
-    let unpinned: Vec<Source> = sources.iter().filter(|s| s.query == SourceQuery::Latest).cloned().collect();
+    let unpinned: Vec<Source> = sources.iter().filter(|s| s.selector.is_none()).cloned().collect();
     let batched = if settings.batch && unpinned.len() >= 2 { unpinned } else { Vec::new() };
     let mut tasks: JoinSet<Outcome> = JoinSet::new();
     for chunk in batched.chunks(BATCH_SIZE) {
@@ -215,10 +217,11 @@ impl ClassifyRetry for TooManyRequests {
 async fn get_one(client: &Client, source: Source) -> Result<(Source, Result<Document, FetchError>), FetchError> {
     let _permit = client.limit.acquire().await;
     let mut request = client.sdk.get_secret_value().secret_id(&source.location);
-    match &source.query {
-        SourceQuery::AwsVersionStage(stage) => request = request.version_stage(stage),
-        SourceQuery::AwsVersionId(id) => request = request.version_id(id),
-        _ => {}
+    if let Some(stage) = source.selected("version-stage") {
+        request = request.version_stage(stage);
+    }
+    if let Some(id) = source.selected("version-id") {
+        request = request.version_id(id);
     }
     let document = match request.send().await {
         Ok(mut answer) => value::document(SecretPayload {

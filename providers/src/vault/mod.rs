@@ -9,8 +9,10 @@
 //! failure, timeout, a signal), with a grace period of its own.
 
 mod auth;
+mod config;
 mod http;
 mod kv;
+mod module;
 mod settings;
 mod transport;
 
@@ -22,9 +24,12 @@ use secrecy::SecretString;
 use tokio::sync::{watch, Semaphore};
 use tokio::time::Instant;
 
+pub use config::VaultConfig;
+pub use module::{VaultModule, MODULE};
 pub use settings::{AuthMethod, Credential, JwtSource, VaultSettings};
 
-use crate::{Backend, BoxFuture, Document, FailureKind, FetchError, Fetched, Provider, Source, SourceQuery};
+use crate::backend::Warn;
+use crate::{Backend, BoxFuture, Document, FailureKind, FetchError, Fetched, Provider, Source};
 use http::{HttpError, Transport};
 use kv::Mount;
 
@@ -44,6 +49,7 @@ const REDIRECT_HINT: &str = "envcloak sends the token only to the address you na
 pub struct VaultProvider {
     settings: VaultSettings,
     deadline: Instant,
+    warn: Warn,
     /// Tokens envcloak logged in for, with the transport to revoke them
     /// through; emptied by [`Provider::release`].
     logins: Mutex<Vec<(Arc<Transport>, SecretString)>>,
@@ -51,9 +57,9 @@ pub struct VaultProvider {
 
 impl VaultProvider {
     /// A provider for `settings` that gives up at `deadline` (the run's
-    /// `--timeout`).
-    pub fn new(settings: VaultSettings, deadline: Instant) -> Self {
-        Self { settings, deadline, logins: Mutex::new(Vec::new()) }
+    /// `--timeout`) and reports what it cannot clean up through `warn`.
+    pub fn new(settings: VaultSettings, deadline: Instant, warn: Warn) -> Self {
+        Self { settings, deadline, warn, logins: Mutex::new(Vec::new()) }
     }
 
     async fn fetch_all(&self, sources: &[Source]) -> Result<Fetched, FetchError> {
@@ -77,7 +83,7 @@ impl VaultProvider {
 
 impl Provider for VaultProvider {
     fn backend(&self) -> Backend {
-        Backend::Vault
+        Backend::new(&MODULE)
     }
 
     fn fetch<'a>(&'a self, sources: &'a [Source]) -> BoxFuture<'a, Result<Fetched, FetchError>> {
@@ -86,12 +92,13 @@ impl Provider for VaultProvider {
 
     fn release(&self) -> BoxFuture<'_, ()> {
         let logins = std::mem::take(&mut *self.logins.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+        let warn = Arc::clone(&self.warn);
         Box::pin(async move {
             let deadline = Instant::now() + REVOKE_GRACE;
             for (transport, token) in logins {
                 if let Err(e) = auth::revoke(&transport, &token, deadline).await {
                     // The token expires with its TTL; the run itself is not at fault.
-                    eprintln!("envcloak: warning: could not revoke the Vault token envcloak logged in with ({e})");
+                    warn(&format!("could not revoke the Vault token envcloak logged in with ({e})"));
                 }
             }
         })
@@ -232,17 +239,19 @@ async fn find_mounts(
     Ok(result)
 }
 
+/// The KV v2 version a source asks for (`?version=N`, checked when the
+/// reference was parsed).
+fn version(source: &Source) -> Option<u64> {
+    source.selected("version").and_then(|v| v.parse().ok())
+}
+
 /// The API path that reads `source` from `mount`.
 fn read_path(mount: &Mount, source: &Source) -> String {
-    let version = match source.query {
-        SourceQuery::VaultVersion(v) => Some(v),
-        _ => None,
-    };
-    mount.read_path(&source.location, version)
+    mount.read_path(&source.location, version(source))
 }
 
 async fn read_one(context: &Context, mount: &Mount, source: &Source) -> Result<Document, FetchError> {
-    if mount.version != 2 && matches!(source.query, SourceQuery::VaultVersion(_)) {
+    if mount.version != 2 && version(source).is_some() {
         return Err(FetchError::new(
             FailureKind::Settings,
             format!("?version= needs a KV v2 mount; {} is KV v1", mount.path),

@@ -14,6 +14,16 @@ pub enum Credential {
     File(PathBuf),
 }
 
+impl Credential {
+    /// The variable it is read from, if it is one.
+    pub fn variable(&self) -> Option<&str> {
+        match self {
+            Credential::Env(name) => Some(name),
+            Credential::File(_) => None,
+        }
+    }
+}
+
 /// Where a JWT for `method = "jwt"` comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum JwtSource {
