@@ -1,34 +1,42 @@
 //! Replacing a file's content so that no reader sees half of it and no one
-//! else's file is hit: the bytes go to a new file (created exclusively, so a
-//! pre-placed symlink is not followed) in the same folder, are synced, and
-//! the new file is renamed over the old (a symlink is replaced, not
-//! followed). The result has the given mode whatever the old file's was. A
-//! FIFO or a device (`/dev/stdout`, `/dev/null`) is written in place, never
-//! replaced, and a FIFO nobody reads is an error, not a wait.
+//! else's file is hit: the bytes go to a new file with an unguessable name
+//! (made and created exclusively by `tempfile`, so a pre-placed symlink is
+//! not followed) in the same folder, are synced, and the new file is renamed
+//! over the old (a symlink is replaced, not followed) and the folder synced.
+//! The result has the given mode whatever the old file's was. A FIFO or a
+//! device (`/dev/stdout`, `/dev/null`) is written in place, never replaced,
+//! and a FIFO nobody reads is an error, not a wait.
 
+use std::ffi::OsString;
 use std::fs::OpenOptions;
 use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::Path;
 
 /// Writes `bytes` to `path` as described above, with `mode` for a new file.
 pub fn replace(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
     if std::fs::symlink_metadata(path).is_ok_and(|m| is_special(&m.file_type())) {
         return open_special(path).and_then(|mut f| f.write_all(bytes));
     }
-    let temporary = temporary_beside(path)?;
-    let written = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(mode)
-        .open(&temporary)
-        .and_then(|mut file| file.write_all(bytes).and_then(|()| file.sync_all()))
-        .and_then(|()| std::fs::rename(&temporary, path));
-    if written.is_err() {
-        let _ = std::fs::remove_file(&temporary);
-    }
-    written
+    let name = path.file_name().ok_or_else(|| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;
+    let folder = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    // `.NAME.RANDOM.tmp`: hidden, and recognisable if a crash leaves it.
+    let mut prefix = OsString::from(".");
+    prefix.push(name);
+    prefix.push(".");
+    // Removed on drop until it is persisted.
+    let mut temporary = tempfile::Builder::new()
+        .prefix(&prefix)
+        .suffix(".tmp")
+        .permissions(std::fs::Permissions::from_mode(mode))
+        .tempfile_in(folder)?;
+    temporary.write_all(bytes)?;
+    temporary.as_file().sync_all()?;
+    temporary.persist(path).map_err(|e| e.error)?;
+    // The rename reaches the disk with the folder. Best effort: the file is
+    // already replaced, and a folder without read permission cannot be opened.
+    let _ = std::fs::File::open(folder).and_then(|f| f.sync_all());
+    Ok(())
 }
 
 /// A FIFO or a device: written in place.
@@ -48,19 +56,6 @@ pub fn open_special(path: &Path) -> std::io::Result<std::fs::File> {
     Ok(file)
 }
 
-/// A name no other run uses, in `path`'s folder.
-fn temporary_beside(path: &Path) -> std::io::Result<PathBuf> {
-    static COUNTER: AtomicU32 = AtomicU32::new(0);
-    let name = path.file_name().ok_or_else(|| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
-    Ok(path.with_file_name(format!(
-        ".{}.{}.{}.{nanos:08x}.tmp",
-        name.to_string_lossy(),
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    )))
-}
-
 #[cfg(test)]
 mod tests {
     use std::os::unix::fs::{FileTypeExt, PermissionsExt};
@@ -77,6 +72,29 @@ mod tests {
         assert_eq!(std::fs::read(&path).unwrap(), b"new");
         assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn the_given_mode_wins_both_ways_and_the_old_mode_is_not_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.txt");
+        for (old, new) in [(0o600, 0o644), (0o644, 0o600), (0o755, 0o600)] {
+            std::fs::write(&path, b"old").unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(old)).unwrap();
+            replace(&path, b"new", new).unwrap();
+            assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, new, "over {old:o}");
+        }
+    }
+
+    #[test]
+    fn a_failed_replace_leaves_the_target_and_no_temporary() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("taken");
+        std::fs::create_dir(&target).unwrap();
+        std::fs::write(target.join("inside"), b"keep").unwrap();
+        assert!(replace(&target, b"new", 0o600).is_err(), "a folder was replaced");
+        assert_eq!(std::fs::read(target.join("inside")).unwrap(), b"keep");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "a temporary was left");
     }
 
     #[test]

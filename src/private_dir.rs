@@ -1,19 +1,23 @@
 //! A private folder for plaintext that must briefly exist as a file: mode
 //! 0700, on tmpfs where there is one (`/dev/shm`), an unguessable name
-//! (`envcloak-PURPOSE-PID-RANDOM`, created new, so a pre-placed folder or
-//! link is never used), files in it 0600, and everything overwritten with
-//! zeros and removed when it is dropped. Folders that a killed envcloak of
-//! the same user left behind (its PID gone) are removed the same way when a
-//! new one is made.
+//! (`envcloak-PURPOSE-PID-RANDOM`, made and created new by `tempfile`, so a
+//! pre-placed folder or link is never used), files in it 0600, and
+//! everything overwritten with zeros and removed when it is dropped. Folders
+//! that a killed envcloak of the same user left behind (its PID gone) are
+//! removed the same way when a new one is made.
 
 use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use crate::error::CliError;
 
-/// The folder; removed with its contents on drop.
-pub struct PrivateDir(PathBuf);
+/// Random characters in a folder's name (letters and digits: about 71 bits).
+const RANDOM_CHARS: usize = 12;
+
+/// The folder; its files are overwritten with zeros on drop, then it is
+/// removed with them.
+pub struct PrivateDir(tempfile::TempDir);
 
 impl PrivateDir {
     /// Creates `envcloak-PURPOSE-PID-RANDOM` in `/dev/shm` (RAM) or else the
@@ -22,24 +26,18 @@ impl PrivateDir {
         let shm = Path::new("/dev/shm");
         let base = if shm.is_dir() { shm.to_path_buf() } else { std::env::temp_dir() };
         remove_stale(&base);
-        let failed = |e: &dyn std::fmt::Display| {
-            CliError::new(format!("cannot create a private folder in {}: {e}", base.display()))
-        };
-        for _ in 0..16 {
-            let random = crate::random::hex(16).map_err(|e| failed(&e))?;
-            let path = base.join(format!("envcloak-{purpose}-{}-{random}", std::process::id()));
-            match std::fs::DirBuilder::new().mode(0o700).create(&path) {
-                Ok(()) => return Ok(Self(path)),
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-                Err(e) => return Err(failed(&e)),
-            }
-        }
-        Err(failed(&"16 names were taken"))
+        tempfile::Builder::new()
+            .prefix(&format!("envcloak-{purpose}-{}-", std::process::id()))
+            .rand_bytes(RANDOM_CHARS)
+            .permissions(std::fs::Permissions::from_mode(0o700))
+            .tempdir_in(&base)
+            .map(Self)
+            .map_err(|e| CliError::new(format!("cannot create a private folder in {}: {e}", base.display())))
     }
 
     /// Writes a new 0600 file `name` holding `bytes`; returns its path.
     pub fn write(&self, name: &str, bytes: &[u8]) -> Result<PathBuf, CliError> {
-        let path = self.0.join(name);
+        let path = self.0.path().join(name);
         std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -52,13 +50,14 @@ impl PrivateDir {
 }
 
 impl Drop for PrivateDir {
+    /// Overwrites the files; the `TempDir` dropped next removes the folder.
     fn drop(&mut self) {
-        wipe_and_remove(&self.0);
+        wipe(self.0.path());
     }
 }
 
-/// Overwrites every file in `folder` with zeros, then removes it.
-fn wipe_and_remove(folder: &Path) {
+/// Overwrites every file in `folder` with zeros.
+fn wipe(folder: &Path) {
     if let Ok(entries) = std::fs::read_dir(folder) {
         for entry in entries.flatten() {
             let len = entry.metadata().map_or(0, |m| m.len());
@@ -71,7 +70,6 @@ fn wipe_and_remove(folder: &Path) {
                 });
         }
     }
-    let _ = std::fs::remove_dir_all(folder);
 }
 
 /// Removes the private folders in `base` that belong to this user and to an
@@ -86,7 +84,8 @@ fn remove_stale(base: &Path) {
         let ours = entry.metadata().is_ok_and(|m| m.is_dir() && m.uid() == me);
         let gone = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None) == Err(nix::errno::Errno::ESRCH);
         if ours && gone {
-            wipe_and_remove(&entry.path());
+            wipe(&entry.path());
+            let _ = std::fs::remove_dir_all(entry.path());
         }
     }
 }
@@ -94,34 +93,57 @@ fn remove_stale(base: &Path) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::unix::fs::PermissionsExt;
 
-    #[test]
-    fn files_are_private_and_removed() {
-        let dir = PrivateDir::create("test").unwrap();
-        let folder = dir.0.clone();
-        let path = dir.write("secret.env", b"fake-private-value").unwrap();
-        assert_eq!(std::fs::metadata(&folder).unwrap().permissions().mode() & 0o777, 0o700);
-        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
-        assert!(dir.write("secret.env", b"again").is_err(), "an existing file is never reused");
-        drop(dir);
-        assert!(!folder.exists(), "the folder must be gone");
+    fn mode(path: &Path) -> u32 {
+        std::fs::metadata(path).unwrap().permissions().mode() & 0o777
     }
 
     #[test]
-    fn names_are_unguessable_and_stale_folders_are_removed() {
+    fn files_are_private_overwritten_and_removed() {
+        let dir = PrivateDir::create("test").unwrap();
+        let folder = dir.0.path().to_path_buf();
+        let path = dir.write("secret.env", b"fake-private-value").unwrap();
+        assert_eq!(mode(&folder), 0o700);
+        assert_eq!(mode(&path), 0o600);
+        assert!(dir.write("secret.env", b"again").is_err(), "an existing file is never reused");
+        // A second link to the file shows what the drop left in its data.
+        let witness =
+            tempfile::Builder::new().make_in(folder.parent().unwrap(), |link| std::fs::hard_link(&path, link)).unwrap();
+        drop(dir);
+        assert!(!folder.exists(), "the folder must be gone");
+        assert_eq!(std::fs::read(witness.path()).unwrap(), [0; 18], "the file was not overwritten with zeros");
+    }
+
+    #[test]
+    fn names_are_new_and_unguessable() {
+        let prefix = format!("envcloak-test-{}-", std::process::id());
+        let dirs: Vec<PrivateDir> = (0..8).map(|_| PrivateDir::create("test").unwrap()).collect();
+        let mut randoms: Vec<String> = dirs
+            .iter()
+            .map(|dir| {
+                assert_eq!(mode(dir.0.path()), 0o700);
+                let name = dir.0.path().file_name().unwrap().to_str().unwrap();
+                let random = name.strip_prefix(&prefix).unwrap_or_else(|| panic!("{name}: not envcloak-test-PID-…"));
+                assert!(random.len() == RANDOM_CHARS && random.bytes().all(|b| b.is_ascii_alphanumeric()), "{name}");
+                random.to_owned()
+            })
+            .collect();
+        randoms.sort();
+        randoms.dedup();
+        assert_eq!(randoms.len(), dirs.len(), "a name was made twice");
+    }
+
+    #[test]
+    fn stale_folders_are_removed_and_live_ones_kept() {
         let one = PrivateDir::create("test").unwrap();
-        let two = PrivateDir::create("test").unwrap();
-        assert_ne!(one.0, two.0);
-        let base = one.0.parent().unwrap().to_path_buf();
+        let base = one.0.path().parent().unwrap().to_path_buf();
         // A folder of a process that no longer exists (PID 2^22 + 1 is above
         // Linux's maximum).
-        let stale = base.join("envcloak-test-4194305-0000");
+        let stale = base.join(format!("envcloak-test-4194305-{}", std::process::id()));
         std::fs::create_dir(&stale).unwrap();
         std::fs::write(stale.join("secret.env"), b"fake-stale").unwrap();
-        let three = PrivateDir::create("test").unwrap();
+        let two = PrivateDir::create("test").unwrap();
         assert!(!stale.exists(), "a stale folder was left");
-        assert!(one.0.exists() && two.0.exists(), "a live folder was removed");
-        drop((one, two, three));
+        assert!(one.0.path().exists() && two.0.path().exists(), "a live folder was removed");
     }
 }

@@ -1,6 +1,7 @@
 //! `envcloak edit FILE.age`: decrypt to a private temporary file, open the
 //! editor, validate, re-encrypt, and remove the plaintext.
 
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use zeroize::Zeroizing;
@@ -58,7 +59,9 @@ pub fn edit(context: &Context, args: &EditArgs) -> Result<Outcome, CliError> {
     }
     validate(&edited)?;
     let ciphertext = super::age_tools::encrypt_bytes(&edited, &recipients, armor)?;
-    replace_atomically(&args.file, &ciphertext)?;
+    // The file keeps its mode; a new one is 0644 (it is ciphertext).
+    let mode = std::fs::metadata(&args.file).map_or(0o644, |m| m.permissions().mode() & 0o777);
+    super::age_tools::write_output(Some(&args.file), &ciphertext, mode)?;
     let verb = if existed { "re-encrypted" } else { "encrypted" };
     eprintln!("envcloak: {} {verb} to {} recipient(s)", args.file.display(), recipients.len());
     Ok(Outcome::Success)
@@ -132,14 +135,6 @@ fn private_flags(editor: &str) -> &'static str {
     } else {
         ""
     }
-}
-
-/// Replaces the encrypted file, keeping its mode.
-fn replace_atomically(target: &Path, bytes: &[u8]) -> Result<(), CliError> {
-    let mode =
-        std::fs::metadata(target).map_or(0o644, |m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o777);
-    crate::atomic_file::replace(target, bytes, mode)
-        .map_err(|e| CliError::new(format!("cannot write {}: {e}", target.display())))
 }
 
 /// While the editor runs, envcloak must outlive it to remove the plaintext:

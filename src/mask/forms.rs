@@ -1,11 +1,17 @@
 //! The forms in which a secret value may show up in output besides itself:
 //! each line of a multi-line value, and, for values of at least
 //! [`MIN_ENCODED_LEN`] bytes, the value base64-encoded (standard and URL-safe
-//! alphabets, padded and not), percent-encoded (as `encodeURIComponent`,
-//! as Python's `quote` and as `quote_plus`) and JSON-escaped (as
-//! `serde_json` and as Python's `json.dumps` write it). Every form is held in
-//! a zeroizing string.
+//! alphabets, padded and not), percent-encoded (as Python's `quote` with
+//! `safe=""` and with its default `safe="/"`, and as `quote_plus`) and
+//! JSON-escaped (as `serde_json` and as Python's `json.dumps` write it).
+//! Every form is written by its crate straight into a zeroizing buffer sized
+//! for it up front, so no growth leaves a copy behind.
 
+use std::io::{self, Write};
+
+use base64::engine::general_purpose::{GeneralPurpose, STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+use base64::engine::{Config, Engine};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC};
 use zeroize::Zeroizing;
 
 #[cfg(doc)]
@@ -76,78 +82,103 @@ pub fn value_forms(value: &str, min_len: usize) -> Vec<Form> {
     if value.len() < MIN_ENCODED_LEN {
         return forms;
     }
-    for (alphabet, padded) in [(STANDARD, true), (STANDARD, false), (URL_SAFE, true), (URL_SAFE, false)] {
-        add(Encoding::Base64, base64(value.as_bytes(), alphabet, padded));
+    for engine in [&STANDARD, &STANDARD_NO_PAD, &URL_SAFE, &URL_SAFE_NO_PAD] {
+        add(Encoding::Base64, base64(value.as_bytes(), engine));
     }
-    add(Encoding::UrlEncoded, percent_encoded(value, b"", false));
-    add(Encoding::UrlEncoded, percent_encoded(value, b"/", false));
-    add(Encoding::UrlEncoded, percent_encoded(value, b"", true));
+    add(Encoding::UrlEncoded, percent_encoded(value, UNRESERVED, false));
+    add(Encoding::UrlEncoded, percent_encoded(value, PATH, false));
+    add(Encoding::UrlEncoded, percent_encoded(value, UNRESERVED, true));
     add(Encoding::JsonEscaped, json_escaped(value, false));
     add(Encoding::JsonEscaped, json_escaped(value, true));
     forms
 }
 
-const STANDARD: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-const URL_SAFE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-fn base64(bytes: &[u8], alphabet: &[u8; 64], padded: bool) -> Zeroizing<String> {
-    let mut out = Zeroizing::new(String::with_capacity(bytes.len().div_ceil(3) * 4));
-    for chunk in bytes.chunks(3) {
-        let n = chunk.iter().enumerate().fold(0u32, |n, (i, b)| n | (u32::from(*b) << (16 - 8 * i)));
-        for i in 0..=chunk.len() {
-            out.push(char::from(alphabet[((n >> (18 - 6 * i)) & 63) as usize]));
-        }
-        if padded {
-            for _ in chunk.len()..3 {
-                out.push('=');
-            }
-        }
+/// `bytes` in base64, encoded into a buffer of exactly its length.
+fn base64(bytes: &[u8], engine: &GeneralPurpose) -> Zeroizing<String> {
+    let len = base64::encoded_len(bytes.len(), engine.config().encode_padding()).unwrap_or(0);
+    let mut out = Zeroizing::new(vec![0; len]);
+    match engine.encode_slice(bytes, &mut out) {
+        Ok(_) => into_text(out),
+        Err(_) => Zeroizing::default(),
     }
-    out
 }
 
-/// Percent-encoding of every byte but RFC 3986's unreserved characters and
-/// `safe`; with `plus`, a space becomes `+` (HTML forms, `quote_plus`).
-fn percent_encoded(value: &str, safe: &[u8], plus: bool) -> Zeroizing<String> {
+/// Bytes that Python's `quote(safe="")` and `quote_plus` encode: all but
+/// letters, digits and `-._~` (RFC 3986's unreserved characters).
+const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+
+/// Bytes that Python's `quote` encodes (its default `safe="/"`).
+const PATH: &AsciiSet = &UNRESERVED.remove(b'/');
+
+/// `value` with the bytes in `set` percent-encoded; with `plus`, a space as
+/// `+` (HTML forms, `quote_plus`). Three bytes of room per byte: enough.
+fn percent_encoded(value: &str, set: &'static AsciiSet, plus: bool) -> Zeroizing<String> {
     let mut out = Zeroizing::new(String::with_capacity(value.len() * 3));
-    for &b in value.as_bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) || safe.contains(&b) {
-            out.push(char::from(b));
-        } else if plus && b == b' ' {
-            out.push('+');
-        } else {
-            out.push('%');
-            out.push(char::from(b"0123456789ABCDEF"[usize::from(b >> 4)]));
-            out.push(char::from(b"0123456789ABCDEF"[usize::from(b & 15)]));
-        }
+    for piece in percent_encoding::utf8_percent_encode(value, set) {
+        out.push_str(if plus && piece == "%20" { "+" } else { piece });
     }
     out
 }
 
-/// The value inside a JSON string, without the quotes; with `ascii`, every
-/// non-ASCII character as `\uXXXX` (surrogate pairs beyond the BMP), as
-/// Python's `json.dumps` writes by default.
+/// The value inside a JSON string, without the quotes, as `serde_json`
+/// escapes it; with `ascii`, every character outside printable ASCII also as
+/// `\uXXXX` (surrogate pairs beyond the BMP), as Python's `json.dumps`
+/// writes by default. Six bytes of room per byte: enough for `\u001f`, and
+/// for a four-byte character's two escapes.
 fn json_escaped(value: &str, ascii: bool) -> Zeroizing<String> {
-    let mut out = Zeroizing::new(String::with_capacity(value.len() + 8));
-    for c in value.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            c if u32::from(c) < 0x20 || (ascii && !c.is_ascii()) => {
-                let mut units = [0u16; 2];
-                for unit in c.encode_utf16(&mut units) {
-                    out.push_str(&format!("\\u{unit:04x}"));
+    let mut out = Zeroizing::new(Vec::with_capacity(value.len() * 6));
+    let written = serde::Serializer::serialize_str(
+        &mut serde_json::Serializer::with_formatter(&mut *out, JsonInside { ascii }),
+        value,
+    );
+    match written {
+        Ok(()) => into_text(out),
+        Err(_) => Zeroizing::default(),
+    }
+}
+
+/// `serde_json`'s string escaping without the quotes; with `ascii`, as
+/// Python's `json.dumps` with `ensure_ascii`.
+struct JsonInside {
+    ascii: bool,
+}
+
+impl serde_json::ser::Formatter for JsonInside {
+    fn begin_string<W: ?Sized + Write>(&mut self, _: &mut W) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn end_string<W: ?Sized + Write>(&mut self, _: &mut W) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn write_string_fragment<W: ?Sized + Write>(&mut self, writer: &mut W, fragment: &str) -> io::Result<()> {
+        if !self.ascii {
+            return writer.write_all(fragment.as_bytes());
+        }
+        for c in fragment.chars() {
+            if c.is_ascii() && c != '\u{7f}' {
+                writer.write_all(c.encode_utf8(&mut [0; 4]).as_bytes())?;
+            } else {
+                for unit in c.encode_utf16(&mut [0; 2]) {
+                    write!(writer, "\\u{unit:04x}")?;
                 }
             }
-            c => out.push(c),
+        }
+        Ok(())
+    }
+}
+
+/// The UTF-8 `bytes` as a string, moved, not copied (text that is not UTF-8,
+/// which the encoders never write, is wiped and comes back empty).
+fn into_text(mut bytes: Zeroizing<Vec<u8>>) -> Zeroizing<String> {
+    match String::from_utf8(std::mem::take(&mut *bytes)) {
+        Ok(text) => Zeroizing::new(text),
+        Err(e) => {
+            drop(Zeroizing::new(e.into_bytes()));
+            Zeroizing::default()
         }
     }
-    out
 }
 
 #[cfg(test)]
@@ -203,6 +234,38 @@ mod tests {
             "fake p\\u00e4ssw\\u00f6rd/+?\\u00e9\\u20ac\\ud83d\\ude00\\\"x",
         ] {
             assert!(all.iter().any(|f| f == expected), "missing form {expected}");
+        }
+    }
+
+    #[test]
+    fn json_forms_match_serde_json_and_python() {
+        let value = "fake\u{7f}\u{1f}\u{0}\u{8}\u{c}\t\r\n\\\"/é😀";
+        let all = forms(value);
+        let serde = serde_json::to_string(value).unwrap();
+        // Python: json.dumps(value)[1:-1] and json.dumps(value, ensure_ascii=False)[1:-1].
+        for expected in [
+            &serde[1..serde.len() - 1],
+            r#"fake\u007f\u001f\u0000\b\f\t\r\n\\\"/\u00e9\ud83d\ude00"#,
+            "fake\u{7f}\\u001f\\u0000\\b\\f\\t\\r\\n\\\\\\\"/é😀",
+        ] {
+            assert!(all.iter().any(|f| f == expected), "missing form {expected:?}");
+        }
+    }
+
+    #[test]
+    fn encoders_never_grow_their_buffers() {
+        // A grown buffer would leave its first copy of the form unwiped.
+        for value in ["fake pässwörd/+?é€😀\"x", "\u{0}\u{1f}\u{7f}fake\u{1}\u{2}", "😀😀😀\u{10ffff}"] {
+            for engine in [&STANDARD, &STANDARD_NO_PAD, &URL_SAFE, &URL_SAFE_NO_PAD] {
+                let text = base64(value.as_bytes(), engine);
+                assert_eq!(text.capacity(), text.len());
+            }
+            for (set, plus) in [(UNRESERVED, false), (PATH, false), (UNRESERVED, true)] {
+                assert_eq!(percent_encoded(value, set, plus).capacity(), value.len() * 3);
+            }
+            for ascii in [false, true] {
+                assert_eq!(json_escaped(value, ascii).capacity(), value.len() * 6);
+            }
         }
     }
 }
