@@ -2,7 +2,8 @@
 //! each line of a multi-line value, and, for values of at least
 //! [`MIN_ENCODED_LEN`] bytes, the value base64-encoded (standard and URL-safe
 //! alphabets, padded and not), percent-encoded (as Python's `quote` with
-//! `safe=""` and with its default `safe="/"`, and as `quote_plus`) and
+//! `safe=""` and with its default `safe="/"`, as `quote_plus`, and as
+//! JavaScript's `encodeURIComponent`) and
 //! JSON-escaped (as `serde_json` and as Python's `json.dumps` write it).
 //! Every form is written by its crate straight into a zeroizing buffer sized
 //! for it up front, so no growth leaves a copy behind.
@@ -88,6 +89,7 @@ pub fn value_forms(value: &str, min_len: usize) -> Vec<Form> {
     add(Encoding::UrlEncoded, percent_encoded(value, UNRESERVED, false));
     add(Encoding::UrlEncoded, percent_encoded(value, PATH, false));
     add(Encoding::UrlEncoded, percent_encoded(value, UNRESERVED, true));
+    add(Encoding::UrlEncoded, percent_encoded(value, URI_COMPONENT, false));
     add(Encoding::JsonEscaped, json_escaped(value, false));
     add(Encoding::JsonEscaped, json_escaped(value, true));
     forms
@@ -109,6 +111,10 @@ const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove
 
 /// Bytes that Python's `quote` encodes (its default `safe="/"`).
 const PATH: &AsciiSet = &UNRESERVED.remove(b'/');
+
+/// Bytes that JavaScript's `encodeURIComponent` encodes: it also leaves
+/// `!*'()` as they are.
+const URI_COMPONENT: &AsciiSet = &UNRESERVED.remove(b'!').remove(b'*').remove(b'\'').remove(b'(').remove(b')');
 
 /// `value` with the bytes in `set` percent-encoded; with `plus`, a space as
 /// `+` (HTML forms, `quote_plus`). Three bytes of room per byte: enough.
@@ -235,6 +241,13 @@ mod tests {
         ] {
             assert!(all.iter().any(|f| f == expected), "missing form {expected}");
         }
+    }
+
+    #[test]
+    fn the_javascript_uri_component_form_is_masked_too() {
+        // Expected value from Node.js: encodeURIComponent(value).
+        let all = forms("fake pass!*'()x/é");
+        assert!(all.iter().any(|f| f == "fake%20pass!*'()x%2F%C3%A9"), "missing the encodeURIComponent form");
     }
 
     #[test]
