@@ -9,7 +9,7 @@
 //! up (and asks `python3` once where the modules are): it runs in well under
 //! a second, and again only when `PATH`, `CI` or a looked-up file changes.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 #[allow(dead_code)] // The tests' failure messages use the rest.
 #[path = "tests/cli/support/tool.rs"]
@@ -35,8 +35,11 @@ fn main() {
     // A tool installed or removed later changes one of these folders or
     // files. (A path that does not exist would re-run this every build.)
     let absolute = |p: &Path| p.is_absolute() && p.exists();
-    for watched in std::env::split_paths(&path).filter(|p| absolute(p)).chain(survey.found().map(Path::to_owned)) {
-        println!("cargo::rerun-if-changed={}", watched.display());
+    let mut watched: Vec<PathBuf> = std::env::split_paths(&path).filter(|p| absolute(p)).collect();
+    watched.extend(survey.found().map(Path::to_owned));
+    watched.dedup();
+    for path in watched {
+        println!("cargo::rerun-if-changed={}", path.display());
     }
     let missing: Vec<Tool> = Tool::ALL.into_iter().filter(|t| !survey.has(*t)).collect();
     if missing.iter().any(|t| !t.modules().is_empty()) {

@@ -31,23 +31,32 @@ pub struct BaoServer {
     exe: PathBuf,
     /// The CA of a `-dev-tls` server.
     ca: Option<PathBuf>,
+    /// Ports of the extra TLS listeners.
+    tls_ports: Vec<u16>,
 }
 
 impl BaoServer {
     /// Starts a plain-HTTP server and waits until it answers; panics when
     /// the CLI is missing ([`Tool::Bao`]).
     pub fn start() -> BaoServer {
-        Self::launch(false)
+        Self::launch(false, &[])
     }
 
     /// Starts a `-dev-tls` server (its own CA, a certificate for 127.0.0.1
     /// and localhost): [`Self::ca_cert`]. Only the CLI helpers work on it
     /// ([`Self::bao`], [`Self::kv_put`]).
     pub fn start_tls() -> BaoServer {
-        Self::launch(true)
+        Self::launch(true, &[])
     }
 
-    fn launch(tls: bool) -> BaoServer {
+    /// Starts a plain-HTTP server with one more TLS listener per
+    /// (certificate chain, key) pair, each on a free port:
+    /// [`Self::tls_ports`].
+    pub fn start_with_tls_listeners(certs: &[(&Path, &Path)]) -> BaoServer {
+        Self::launch(false, certs)
+    }
+
+    fn launch(tls: bool, listeners: &[(&Path, &Path)]) -> BaoServer {
         need(Tool::Bao);
         let token = format!("fake-root-{}", random_hex(12));
         let mut log = String::new();
@@ -63,6 +72,24 @@ impl BaoServer {
                 .arg(format!("-dev-listen-address=127.0.0.1:{port}"))
                 .arg(format!("-dev-root-token-id={token}"))
                 .arg("-dev-no-store-token");
+            let tls_ports: Vec<u16> = listeners.iter().map(|_| free_port()).collect();
+            if !listeners.is_empty() {
+                let config: String = listeners
+                    .iter()
+                    .zip(&tls_ports)
+                    .map(|((cert, key), port)| {
+                        format!(
+                            "listener \"tcp\" {{\n  address = \"127.0.0.1:{port}\"\n  tls_cert_file = \"{}\"\n  \
+                             tls_key_file = \"{}\"\n}}\n",
+                            cert.display(),
+                            key.display()
+                        )
+                    })
+                    .collect();
+                let file = home.path().join("listeners.hcl");
+                std::fs::write(&file, config).expect("write the listener config");
+                command.arg(format!("-config={}", file.display()));
+            }
             let ca = tls.then(|| {
                 let dir = home.path().join("tls");
                 std::fs::create_dir(&dir).expect("create the TLS folder");
@@ -79,7 +106,8 @@ impl BaoServer {
                 .stderr(log_file)
                 .process_group(0);
             let child = command.spawn().unwrap_or_else(|e| panic!("cannot start `bao server -dev`: {e}"));
-            let mut server = BaoServer { child, port, token: token.clone(), home, exe: PathBuf::from("bao"), ca };
+            let exe = PathBuf::from("bao");
+            let mut server = BaoServer { child, port, token: token.clone(), home, exe, ca, tls_ports };
             let until = Instant::now() + START_LIMIT;
             loop {
                 if server.healthy() {
@@ -99,8 +127,13 @@ impl BaoServer {
     }
 
     /// `GET /v1/sys/health` answers 200 (for TLS: the port is open and
-    /// `bao status` succeeds).
+    /// `bao status` succeeds), and every extra listener accepts.
     fn healthy(&mut self) -> bool {
+        self.dev_listener_healthy()
+            && self.tls_ports.iter().all(|port| TcpStream::connect(("127.0.0.1", *port)).is_ok())
+    }
+
+    fn dev_listener_healthy(&mut self) -> bool {
         match &self.ca {
             None => {
                 let ok = http(self.port, "GET", "/v1/sys/health", &[], None).is_ok_and(|r| r.status == 200);
@@ -146,6 +179,11 @@ impl BaoServer {
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The ports of [`Self::start_with_tls_listeners`]' listeners, in order.
+    pub fn tls_ports(&self) -> &[u16] {
+        &self.tls_ports
     }
 
     /// The server's process id (it leads its own process group).
