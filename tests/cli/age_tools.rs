@@ -20,8 +20,9 @@ fn mode(path: &Path) -> u32 {
 }
 
 #[test]
+#[cfg_attr(missing_age, ignore = "needs age: apt-get install age")]
 fn envcloak_encrypt_then_age_decrypt() {
-    require!(have_age);
+    require!(Age);
     let ws = Workspace::new();
     let id = ws.age_keygen("key.txt");
     ws.write("plain.env", PLAINTEXT);
@@ -50,8 +51,9 @@ fn envcloak_encrypt_then_age_decrypt() {
 }
 
 #[test]
+#[cfg_attr(missing_age, ignore = "needs age: apt-get install age")]
 fn age_encrypt_then_envcloak_decrypt() {
-    require!(have_age);
+    require!(Age);
     let ws = Workspace::new();
     let id = ws.keygen("key.txt");
     for armor in [false, true] {
@@ -76,8 +78,9 @@ fn age_encrypt_then_envcloak_decrypt() {
 }
 
 #[test]
+#[cfg_attr(missing_age, ignore = "needs age: apt-get install age")]
 fn recipients_file_flag_and_config() {
-    require!(have_age);
+    require!(Age);
     let ws = Workspace::new();
     let one = ws.age_keygen("one.txt");
     let two = ws.keygen("two.txt");
@@ -113,8 +116,9 @@ fn recipients_file_flag_and_config() {
 }
 
 #[test]
+#[cfg_attr(missing_age, ignore = "needs age: apt-get install age")]
 fn keygen_file_is_private_not_overwritten_and_works_with_age() {
-    require!(have_age);
+    require!(Age);
     let ws = Workspace::new();
     let out = ws.envcloak().args(["keygen", "-o", "key.txt"]).run();
     out.expect(0);
@@ -169,8 +173,9 @@ fn assert_no_plaintext_left(ws: &Workspace, canary: &str, since: SystemTime) {
 }
 
 #[test]
+#[cfg_attr(missing_age, ignore = "needs age: apt-get install age")]
 fn edit_reencrypts_the_edited_text() {
-    require!(have_age);
+    require!(Age);
     let canary =
         format!("fake-edit-canary-{}", SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_nanos());
     let (ws, id) = Workspace::project(&format!("OLD={canary}\n"));
@@ -223,8 +228,9 @@ fn edit_reencrypts_the_edited_text() {
 }
 
 #[test]
+#[cfg_attr(missing_age, ignore = "needs age: apt-get install age")]
 fn edit_with_an_invalid_result_leaves_the_file_unchanged() {
-    require!(have_age);
+    require!(Age);
     let canary =
         format!("fake-edit-bad-{}", SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_nanos());
     let (ws, id) = Workspace::project(&format!("OLD={canary}\n"));
@@ -261,8 +267,9 @@ fn edit_with_an_invalid_result_leaves_the_file_unchanged() {
 /// editor (which, like vim, ignores it) and envcloak. envcloak must not die
 /// of it and leave the plaintext behind; a hangup must not leave it either.
 #[test]
+#[cfg_attr(missing_age, ignore = "needs age: apt-get install age")]
 fn edit_survives_signals_to_the_terminal_group() {
-    require!(have_age);
+    require!(Age);
     let canary =
         format!("fake-edit-signal-{}", SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_nanos());
     let (ws, id) = Workspace::project(&format!("OLD={canary}\n"));
@@ -313,8 +320,10 @@ fn edit_survives_signals_to_the_terminal_group() {
 /// viminfo, swap, undo or backup files. The editor does not get the
 /// withheld credentials either.
 #[test]
+#[cfg_attr(missing_age, ignore = "needs age: apt-get install age")]
+#[cfg_attr(missing_vim, ignore = "needs vim: apt-get install vim")]
 fn edit_keeps_vim_history_off_and_credentials_out_of_the_editor() {
-    require!(have_age, have_vim);
+    require!(Age, Vim);
     let (ws, id) = Workspace::project("KEEP=fake-kept-line\nDROP=fake-deleted-line-value\n");
     ws.secret("fake-deleted-line-value");
     ws.write("recipients.txt", format!("{}\n", id.recipient));

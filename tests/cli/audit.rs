@@ -2,11 +2,9 @@
 //! whole even by concurrent runs; Prometheus text that the real
 //! `prometheus_client` parser reads; neither ever holds a value.
 
-use std::sync::OnceLock;
-
 use serde_json::Value;
 
-use crate::support::{missing, probe, Workspace};
+use crate::support::{Out, Workspace};
 
 /// 20 fake secrets, each at least 12 characters, in an age-encrypted file.
 fn twenty() -> (Workspace, Vec<String>) {
@@ -30,12 +28,6 @@ fn assert_no_value(text: &str, values: &[String], what: &str) {
     }
 }
 
-fn have_prometheus_client() -> bool {
-    static OK: OnceLock<bool> = OnceLock::new();
-    *OK.get_or_init(|| probe("python3", &["-c", "import prometheus_client.parser"]))
-        || missing("prometheus_client is not installed (python3 -m pip install prometheus_client==0.26.0)")
-}
-
 /// The families and samples of a metrics file, parsed by prometheus_client.
 fn parse_metrics(ws: &Workspace, rel: &str) -> Value {
     const PARSE: &str = "\
@@ -50,9 +42,9 @@ print(json.dumps({f.name: {'type': f.type, 'samples': [[s.name, s.labels, s.valu
     serde_json::from_str(&out.stdout()).expect("the parser's summary")
 }
 
-#[test]
-fn a_run_appends_a_start_and_an_end_line_and_writes_metrics_without_any_value() {
-    require!(have_age);
+/// [`twenty`], run in both modes with the audit log and metrics on, the
+/// command exiting 3.
+fn two_runs_exiting_3() -> (Workspace, Vec<String>) {
     let (ws, values) = twenty();
     for (_, flags) in crate::support::MODES {
         let out = ws
@@ -65,6 +57,14 @@ fn a_run_appends_a_start_and_an_end_line_and_writes_metrics_without_any_value() 
         out.expect(3);
         out.no_leak(&values.iter().map(String::as_str).collect::<Vec<_>>());
     }
+    (ws, values)
+}
+
+#[test]
+#[cfg_attr(missing_age, ignore = "needs age: apt-get install age")]
+fn a_run_appends_a_start_and_an_end_line_and_writes_metrics_without_any_value() {
+    require!(Age);
+    let (ws, values) = two_runs_exiting_3();
     let text = String::from_utf8(ws.read("audit.jsonl")).unwrap();
     assert_no_value(&text, &values, "the audit log");
     let records = lines(&ws, "audit.jsonl");
@@ -93,16 +93,6 @@ fn a_run_appends_a_start_and_an_end_line_and_writes_metrics_without_any_value() 
 
     let metrics = String::from_utf8(ws.read("metrics.prom")).unwrap();
     assert_no_value(&metrics, &values, "the metrics file");
-    if have_prometheus_client() {
-        let families = parse_metrics(&ws, "metrics.prom");
-        let sample = |family: &str| families[family]["samples"][0].clone();
-        assert_eq!(sample("envcloak_secrets_resolved")[1]["backend"], "age");
-        assert_eq!(sample("envcloak_secrets_resolved")[2], 20.0);
-        assert_eq!(sample("envcloak_exit_status")[2], 3.0);
-        assert!(sample("envcloak_resolution_duration_seconds")[2].as_f64().is_some_and(|s| s > 0.0));
-        assert!(sample("envcloak_last_run_timestamp_seconds")[2].as_f64().is_some_and(|s| s > 1.7e9));
-        assert_eq!(families["envcloak_resolution_failures"]["samples"].as_array().map(Vec::len), Some(0));
-    }
     let leftovers: Vec<_> = std::fs::read_dir(ws.path())
         .unwrap()
         .flatten()
@@ -112,14 +102,38 @@ fn a_run_appends_a_start_and_an_end_line_and_writes_metrics_without_any_value() 
 }
 
 #[test]
-fn a_run_that_fails_is_recorded_with_its_reasons_and_counted_by_reason() {
-    require!(have_age);
+#[cfg_attr(missing_age, ignore = "needs age: apt-get install age")]
+#[cfg_attr(missing_prometheus_client, ignore = "needs prometheus_client: pip install prometheus_client==0.26.0")]
+fn the_metrics_of_a_run_parse_with_prometheus_client() {
+    require!(Age, PrometheusClient);
+    let (ws, _) = two_runs_exiting_3();
+    let families = parse_metrics(&ws, "metrics.prom");
+    let sample = |family: &str| families[family]["samples"][0].clone();
+    assert_eq!(sample("envcloak_secrets_resolved")[1]["backend"], "age");
+    assert_eq!(sample("envcloak_secrets_resolved")[2], 20.0);
+    assert_eq!(sample("envcloak_exit_status")[2], 3.0);
+    assert!(sample("envcloak_resolution_duration_seconds")[2].as_f64().is_some_and(|s| s > 0.0));
+    assert!(sample("envcloak_last_run_timestamp_seconds")[2].as_f64().is_some_and(|s| s > 1.7e9));
+    assert_eq!(families["envcloak_resolution_failures"]["samples"].as_array().map(Vec::len), Some(0));
+}
+
+/// [`twenty`] and a run with the audit log and metrics on that fails: one
+/// reference has a key the file does not hold.
+fn a_failed_run() -> (Workspace, Vec<String>, Out) {
     let (ws, values) = twenty();
     let out = ws
         .envcloak()
         .args(["run", "--audit-log", "audit.jsonl", "--metrics-file", "metrics.prom"])
         .args(["-e", "MISSING=age://secrets.env.age#NOPE", "--", "sh", "-c", "touch started"])
         .run();
+    (ws, values, out)
+}
+
+#[test]
+#[cfg_attr(missing_age, ignore = "needs age: apt-get install age")]
+fn a_run_that_fails_is_recorded_with_its_reasons() {
+    require!(Age);
+    let (ws, values, out) = a_failed_run();
     out.expect(125);
     assert!(!ws.join("started").exists(), "the command was started");
     let record = &lines(&ws, "audit.jsonl")[0];
@@ -132,19 +146,27 @@ fn a_run_that_fails_is_recorded_with_its_reasons_and_counted_by_reason() {
     assert!(failure["reason"].as_str().is_some_and(|r| r.contains("NOPE")));
     assert_eq!(failure["kind"], "missing_key");
     assert_no_value(&String::from_utf8(ws.read("audit.jsonl")).unwrap(), &values, "the audit log");
-    if have_prometheus_client() {
-        let families = parse_metrics(&ws, "metrics.prom");
-        let failure = &families["envcloak_resolution_failures"]["samples"][0];
-        assert_eq!(failure[1]["backend"], "age");
-        assert_eq!(failure[1]["reason"], "missing_key");
-        assert_eq!(failure[2], 1.0);
-        assert_eq!(families["envcloak_exit_status"]["samples"][0][2], 125.0);
-    }
 }
 
 #[test]
+#[cfg_attr(missing_age, ignore = "needs age: apt-get install age")]
+#[cfg_attr(missing_prometheus_client, ignore = "needs prometheus_client: pip install prometheus_client==0.26.0")]
+fn a_run_that_fails_is_counted_by_reason_in_metrics_prometheus_client_parses() {
+    require!(Age, PrometheusClient);
+    let (ws, _, out) = a_failed_run();
+    out.expect(125);
+    let families = parse_metrics(&ws, "metrics.prom");
+    let failure = &families["envcloak_resolution_failures"]["samples"][0];
+    assert_eq!(failure[1]["backend"], "age");
+    assert_eq!(failure[1]["reason"], "missing_key");
+    assert_eq!(failure[2], 1.0);
+    assert_eq!(families["envcloak_exit_status"]["samples"][0][2], 125.0);
+}
+
+#[test]
+#[cfg_attr(missing_age, ignore = "needs age: apt-get install age")]
 fn concurrent_runs_append_whole_lines_and_an_unwritable_log_stops_the_run() {
-    require!(have_age);
+    require!(Age);
     let (ws, _) = twenty();
     let runs: Vec<_> =
         (0..12).map(|_| ws.envcloak().args(["run", "--audit-log", "audit.jsonl", "--", "true"]).spawn()).collect();
@@ -169,8 +191,9 @@ fn concurrent_runs_append_whole_lines_and_an_unwritable_log_stops_the_run() {
 }
 
 #[test]
+#[cfg_attr(missing_age, ignore = "needs age: apt-get install age")]
 fn a_killed_envcloak_still_leaves_the_start_record() {
-    require!(have_age);
+    require!(Age);
     let (ws, values) = twenty();
     let mut running =
         ws.envcloak().args(["run", "--audit-log", "audit.jsonl", "--", "sh", "-c", "touch started; sleep 3"]).spawn();

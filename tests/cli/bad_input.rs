@@ -20,8 +20,9 @@ pub fn refused(ws: &Workspace, args: &[&str], needles: &[&str]) -> Out {
 }
 
 #[test]
+#[cfg_attr(missing_age, ignore = "needs age: apt-get install age")]
 fn malformed_toml_names_file_line_and_column() {
-    require!(have_age);
+    require!(Age);
     let (ws, _) = Workspace::project(&secrets());
     ws.write(
         "envcloak.toml",
@@ -44,8 +45,9 @@ fn malformed_toml_names_file_line_and_column() {
 }
 
 #[test]
+#[cfg_attr(missing_age, ignore = "needs age: apt-get install age")]
 fn unknown_profile_lists_the_existing_ones() {
-    require!(have_age);
+    require!(Age);
     let (ws, _) = Workspace::project(&secrets());
     ws.write(
         "envcloak.toml",
@@ -57,31 +59,35 @@ fn unknown_profile_lists_the_existing_ones() {
 }
 
 #[test]
+#[cfg_attr(missing_age, ignore = "needs age: apt-get install age")]
 fn unknown_scheme_lists_the_supported_ones() {
-    require!(have_age);
+    require!(Age);
     let (ws, _) = Workspace::project(&secrets());
     refused(&ws, &["-e", "X=gcp://project/secret#key"], &["gcp", "age://", "vault://", "aws-sm://"]);
     refused(&ws, &["-i", "secrets.env.age"], &["age://", "vault://", "aws-sm://"]);
 }
 
 #[test]
+#[cfg_attr(missing_age, ignore = "needs age: apt-get install age")]
 fn missing_age_file() {
-    require!(have_age);
+    require!(Age);
     let (ws, _) = Workspace::project(&secrets());
     refused(&ws, &["-i", "age://nowhere.env.age"], &["nowhere.env.age", "does not exist"]);
 }
 
 #[test]
+#[cfg_attr(missing_age, ignore = "needs age: apt-get install age")]
 fn file_that_is_not_age() {
-    require!(have_age);
+    require!(Age);
     let (ws, _) = Workspace::project(&secrets());
     ws.write("plain.env.age", secrets());
     refused(&ws, &["-i", "age://plain.env.age"], &["plain.env.age", "not an age"]);
 }
 
 #[test]
+#[cfg_attr(missing_age, ignore = "needs age: apt-get install age")]
 fn no_identity_matches_says_recipients_and_sources() {
-    require!(have_age);
+    require!(Age);
     let (ws, _) = Workspace::project(&secrets());
     let other1 = ws.age_keygen("other1.txt");
     let other2 = ws.age_keygen("other2.txt");
@@ -103,8 +109,9 @@ fn no_identity_matches_says_recipients_and_sources() {
 }
 
 #[test]
+#[cfg_attr(missing_age, ignore = "needs age: apt-get install age")]
 fn truncated_ciphertext() {
-    require!(have_age);
+    require!(Age);
     let (ws, _) = Workspace::project(&secrets());
     let whole = ws.read("secrets.env.age");
     for cut in [1, 17, whole.len() / 2] {
@@ -114,8 +121,9 @@ fn truncated_ciphertext() {
 }
 
 #[test]
+#[cfg_attr(missing_age, ignore = "needs age: apt-get install age")]
 fn tampered_ciphertext() {
-    require!(have_age);
+    require!(Age);
     let (ws, _) = Workspace::project(&secrets());
     let whole = ws.read("secrets.env.age");
     for from_end in [1, 10, 30] {
@@ -128,8 +136,9 @@ fn tampered_ciphertext() {
 }
 
 #[test]
+#[cfg_attr(missing_age, ignore = "needs age: apt-get install age")]
 fn unparsable_dotenv_line_gives_line_number_not_text() {
-    require!(have_age);
+    require!(Age);
     let (ws, id) = Workspace::project(&secrets());
     let bad = format!("GOOD=fake-good-value\n# comment\nBAD LINE {CANARY}\n");
     ws.age_encrypt("bad.env.age", &bad, &[&id.recipient], false);
@@ -139,8 +148,9 @@ fn unparsable_dotenv_line_gives_line_number_not_text() {
 /// A multi-line value someone forgot to quote: the continuation line has no
 /// `=`. Its text (key material) must not appear in the error.
 #[test]
+#[cfg_attr(missing_age, ignore = "needs age: apt-get install age")]
 fn unquoted_multiline_value_does_not_echo_the_line() {
-    require!(have_age);
+    require!(Age);
     let (ws, id) = Workspace::project(&secrets());
     let bad = format!("TLS_KEY=-----BEGIN FAKE KEY-----\n{CANARY}\n-----END FAKE KEY-----\n");
     ws.age_encrypt("pem.env.age", &bad, &[&id.recipient], false);
@@ -148,8 +158,9 @@ fn unquoted_multiline_value_does_not_echo_the_line() {
 }
 
 #[test]
+#[cfg_attr(missing_age, ignore = "needs age: apt-get install age")]
 fn invalid_variable_name_from_import() {
-    require!(have_age);
+    require!(Age);
     let (ws, id) = Workspace::project(&secrets());
     ws.age_encrypt("names.env.age", format!("a-b={CANARY}\n"), &[&id.recipient], false);
     // A name from a file is never echoed: it may be a line of a secret.
@@ -158,8 +169,9 @@ fn invalid_variable_name_from_import() {
 }
 
 #[test]
+#[cfg_attr(missing_age, ignore = "needs age: apt-get install age")]
 fn nul_byte_in_a_value() {
-    require!(have_age);
+    require!(Age);
     let (ws, id) = Workspace::project(&secrets());
     let mut plaintext = b"OK=fake-ok-value\nK=a".to_vec();
     plaintext.push(0);
@@ -171,8 +183,9 @@ fn nul_byte_in_a_value() {
 }
 
 #[test]
+#[cfg_attr(missing_age, ignore = "needs age: apt-get install age")]
 fn identity_file_readable_by_others_is_refused() {
-    require!(have_age);
+    require!(Age);
     let (ws, _) = Workspace::project(&secrets());
     chmod(&ws.join("key.txt"), 0o644);
     let out = refused(&ws, &[], &["key.txt", "chmod 600"]);
@@ -183,8 +196,9 @@ fn identity_file_readable_by_others_is_refused() {
 }
 
 #[test]
+#[cfg_attr(missing_age, ignore = "needs age: apt-get install age")]
 fn vault_without_an_address_and_aws_without_a_region_are_refused() {
-    require!(have_age);
+    require!(Age);
     let (ws, _) = Workspace::project(&secrets());
     refused(&ws, &["-e", "DB=vault://secret/flask/prod#db"], &["no Vault address", "VAULT_ADDR", "DB"]);
     refused(&ws, &["-e", "DB=aws-sm://prod/flask/db#url"], &["aws-sm://prod/flask/db#url", "no AWS region", "DB"]);
@@ -192,8 +206,9 @@ fn vault_without_an_address_and_aws_without_a_region_are_refused() {
 }
 
 #[test]
+#[cfg_attr(missing_age, ignore = "needs age: apt-get install age")]
 fn env_flag_without_equals() {
-    require!(have_age);
+    require!(Age);
     let (ws, _) = Workspace::project(&secrets());
     refused(&ws, &["-e", "API_KEY"], &["API_KEY", "NAME=REF"]);
 }

@@ -47,8 +47,10 @@ fn compare(expected: &Values, got: &Values, how: &str) {
 }
 
 #[test]
+#[cfg_attr(missing_age, ignore = "needs age: apt-get install age")]
+#[cfg_attr(missing_python_dotenv, ignore = "needs python-dotenv: pip install python-dotenv==1.2.2")]
 fn check_table_and_json_show_names_sources_and_status_never_values() {
-    require!(have_age, have_python_dotenv);
+    require!(Age, PythonDotenv);
     let (ws, expected) = project(TRICKY);
     let values: Vec<&str> = expected.values().map(String::as_str).filter(|v| v.len() >= 6).collect();
     let out = ws.envcloak().arg("check").run();
@@ -82,8 +84,10 @@ fn check_table_and_json_show_names_sources_and_status_never_values() {
 }
 
 #[test]
+#[cfg_attr(missing_age, ignore = "needs age: apt-get install age")]
+#[cfg_attr(missing_python_dotenv, ignore = "needs python-dotenv: pip install python-dotenv==1.2.2")]
 fn check_exit_status_and_which_source_won() {
-    require!(have_age, have_python_dotenv);
+    require!(Age, PythonDotenv);
     let (ws, _) = project("A=fake-check-a\nB=fake-check-b\n");
     ws.write(
         "envcloak.toml",
@@ -112,8 +116,10 @@ fn check_exit_status_and_which_source_won() {
 }
 
 #[test]
+#[cfg_attr(missing_age, ignore = "needs age: apt-get install age")]
+#[cfg_attr(missing_python_dotenv, ignore = "needs python-dotenv: pip install python-dotenv==1.2.2")]
 fn export_dotenv_is_read_back_identically_by_python_dotenv() {
-    require!(have_age, have_python_dotenv);
+    require!(Age, PythonDotenv);
     let (ws, expected) = project(TRICKY);
     let out = ws.envcloak().args(["export", "--format", "dotenv"]).run();
     out.expect(0);
@@ -126,8 +132,10 @@ fn export_dotenv_is_read_back_identically_by_python_dotenv() {
 /// dotenv export must read back as the same value, or refuse to export it;
 /// never silently change it.
 #[test]
+#[cfg_attr(missing_age, ignore = "needs age: apt-get install age")]
+#[cfg_attr(missing_python_dotenv, ignore = "needs python-dotenv: pip install python-dotenv==1.2.2")]
 fn export_dotenv_keeps_dollar_brace_and_carriage_return_values() {
-    require!(have_age, have_python_dotenv);
+    require!(Age, PythonDotenv);
     for (case, dotenv) in [
         ("literal ${HOME}", "D='$'\nLITERAL=${D}{HOME}-fake-literal\n"),
         ("carriage return", "CRLF=\"fake-windows\\r\\nline\"\nCR_ONLY=\"fake\\rcr\"\n"),
@@ -147,8 +155,10 @@ fn export_dotenv_keeps_dollar_brace_and_carriage_return_values() {
 }
 
 #[test]
+#[cfg_attr(missing_age, ignore = "needs age: apt-get install age")]
+#[cfg_attr(missing_python_dotenv, ignore = "needs python-dotenv: pip install python-dotenv==1.2.2")]
 fn export_json_parses_to_the_values() {
-    require!(have_age, have_python_dotenv);
+    require!(Age, PythonDotenv);
     let (ws, expected) = project(TRICKY);
     let out = ws.envcloak().args(["export", "--format", "json"]).run();
     out.expect(0);
@@ -161,8 +171,10 @@ fn export_json_parses_to_the_values() {
 }
 
 #[test]
+#[cfg_attr(missing_age, ignore = "needs age: apt-get install age")]
+#[cfg_attr(missing_python_dotenv, ignore = "needs python-dotenv: pip install python-dotenv==1.2.2")]
 fn export_shell_evaluates_to_the_values() {
-    require!(have_age, have_python_dotenv);
+    require!(Age, PythonDotenv);
     let (ws, expected) = project(&format!("{TRICKY}CRLF=\"fake-crlf\\r\\nline\"\n"));
     let out = ws.envcloak().args(["export", "--format", "shell"]).run();
     out.expect(0);
@@ -212,8 +224,10 @@ fn export_github(dotenv: &str) -> (Workspace, Values, Vec<String>) {
 }
 
 #[test]
+#[cfg_attr(missing_age, ignore = "needs age: apt-get install age")]
+#[cfg_attr(missing_python_dotenv, ignore = "needs python-dotenv: pip install python-dotenv==1.2.2")]
 fn export_github_masks_every_line_and_appends_heredocs() {
-    require!(have_age, have_python_dotenv);
+    require!(Age, PythonDotenv);
     let (ws, expected, masks) = export_github(TRICKY);
     for (name, value) in &expected {
         // Lines under 4 bytes are not masked (as in envcloak's own masking).
@@ -246,8 +260,10 @@ fn export_github_masks_every_line_and_appends_heredocs() {
 /// A value containing `%25` or `%0A` must be escaped in `::add-mask::`, or
 /// the runner masks a different string and the real value shows in the log.
 #[test]
+#[cfg_attr(missing_age, ignore = "needs age: apt-get install age")]
+#[cfg_attr(missing_python_dotenv, ignore = "needs python-dotenv: pip install python-dotenv==1.2.2")]
 fn export_github_add_mask_escapes_percent() {
-    require!(have_age, have_python_dotenv);
+    require!(Age, PythonDotenv);
     let (_ws, expected, masks) = export_github("PCT='fake%25pct%0Avalue%'\n");
     let value = &expected["PCT"];
     assert!(
@@ -265,8 +281,10 @@ fn export_github_add_mask_escapes_percent() {
 /// the command expects a path; a 1-byte `::add-mask::1` would mask every
 /// `1` in the job's log; a new GITHUB_ENV was created readable by all.
 #[test]
+#[cfg_attr(missing_age, ignore = "needs age: apt-get install age")]
+#[cfg_attr(missing_python_dotenv, ignore = "needs python-dotenv: pip install python-dotenv==1.2.2")]
 fn export_keeps_trailing_backslashes_refuses_file_values_and_never_masks_short_values() {
-    require!(have_age, have_python_dotenv);
+    require!(Age, PythonDotenv);
     // Unquoted values keep their backslashes as written.
     let (ws, expected) = project("ENDS=fake-ends-with\\\nNEXT=\"fake next\"\nDOUBLE=fake\\\\\nLAST='fake last'\n");
     let out = ws.envcloak().args(["export", "--format", "dotenv"]).run();

@@ -1,29 +1,7 @@
 //! `completions` and `man`: the scripts load in the real shells and complete
 //! envcloak's commands and options; the man pages are valid roff for groff.
 
-use std::sync::OnceLock;
-
-use crate::support::{missing, probe, Workspace};
-
-fn have_tool(cell: &'static OnceLock<bool>, program: &str, args: &[&str], package: &str) -> bool {
-    *cell.get_or_init(|| probe(program, args))
-        || missing(&format!("{program} is not installed (Debian package `{package}`)"))
-}
-
-fn have_zsh() -> bool {
-    static OK: OnceLock<bool> = OnceLock::new();
-    have_tool(&OK, "zsh", &["--version"], "zsh")
-}
-
-fn have_fish() -> bool {
-    static OK: OnceLock<bool> = OnceLock::new();
-    have_tool(&OK, "fish", &["--version"], "fish")
-}
-
-fn have_groff() -> bool {
-    static OK: OnceLock<bool> = OnceLock::new();
-    have_tool(&OK, "groff", &["--version"], "groff-base")
-}
+use crate::support::Workspace;
 
 #[test]
 fn bash_completion_completes_commands_and_options() {
@@ -58,37 +36,41 @@ fn bash_completion_completes_commands_and_options() {
 }
 
 #[test]
-fn zsh_and_fish_completions_load_in_the_real_shells() {
+#[cfg_attr(missing_zsh, ignore = "needs zsh: apt-get install zsh")]
+fn zsh_completion_loads_in_the_real_shell() {
+    require!(Zsh);
     let ws = Workspace::new();
-    if have_zsh() {
-        let out = ws.envcloak().args(["completions", "zsh"]).run();
-        out.expect(0);
-        assert!(out.stdout().starts_with("#compdef envcloak"), "not a zsh completion function");
-        ws.write("_envcloak", out.stdout());
-        ws.command("zsh").args(["-n", "_envcloak"]).run().expect(0);
-        let script = "fpath=($PWD $fpath); autoload -Uz compinit; compinit -u -d $PWD/zcompdump; \
+    let out = ws.envcloak().args(["completions", "zsh"]).run();
+    out.expect(0);
+    assert!(out.stdout().starts_with("#compdef envcloak"), "not a zsh completion function");
+    ws.write("_envcloak", out.stdout());
+    ws.command("zsh").args(["-n", "_envcloak"]).run().expect(0);
+    let script = "fpath=($PWD $fpath); autoload -Uz compinit; compinit -u -d $PWD/zcompdump; \
                       print -r -- ${_comps[envcloak]}";
-        let loaded = ws.command("zsh").args(["-f", "-c", script]).run();
-        loaded.expect(0);
-        assert_eq!(loaded.stdout().trim(), "_envcloak", "compinit did not register the function");
-    }
-    if have_fish() {
-        let out = ws.envcloak().args(["completions", "fish"]).run();
-        out.expect(0);
-        ws.write("envcloak.fish", out.stdout());
-        ws.command("fish").args(["--no-execute", "envcloak.fish"]).run().expect(0);
-        let script = "source ./envcloak.fish; complete -C 'envcloak ch'";
-        let completed = ws.command("fish").args(["--no-config", "-c", script]).run();
-        completed.expect(0);
-        assert!(completed.stdout().lines().any(|l| l.starts_with("check")), "fish does not complete `check`");
-    }
+    let loaded = ws.command("zsh").args(["-f", "-c", script]).run();
+    loaded.expect(0);
+    assert_eq!(loaded.stdout().trim(), "_envcloak", "compinit did not register the function");
 }
 
 #[test]
+#[cfg_attr(missing_fish, ignore = "needs fish: apt-get install fish")]
+fn fish_completion_loads_in_the_real_shell() {
+    require!(Fish);
+    let ws = Workspace::new();
+    let out = ws.envcloak().args(["completions", "fish"]).run();
+    out.expect(0);
+    ws.write("envcloak.fish", out.stdout());
+    ws.command("fish").args(["--no-execute", "envcloak.fish"]).run().expect(0);
+    let script = "source ./envcloak.fish; complete -C 'envcloak ch'";
+    let completed = ws.command("fish").args(["--no-config", "-c", script]).run();
+    completed.expect(0);
+    assert!(completed.stdout().lines().any(|l| l.starts_with("check")), "fish does not complete `check`");
+}
+
+#[test]
+#[cfg_attr(missing_groff, ignore = "needs groff: apt-get install groff-base")]
 fn man_pages_render_without_warnings_for_envcloak_and_each_command() {
-    if !have_groff() {
-        return;
-    }
+    require!(Groff);
     let ws = Workspace::new();
     let top = ws.envcloak().arg("man").run();
     top.expect(0);

@@ -95,16 +95,20 @@ fn fifty_matches_python_dotenv(ws: &Workspace, identity: &str, recipient: &str, 
 }
 
 #[test]
+#[cfg_attr(missing_age, ignore = "needs age: apt-get install age")]
+#[cfg_attr(missing_python_dotenv, ignore = "needs python-dotenv: pip install python-dotenv==1.2.2")]
 fn fifty_env_binary_age_file_matches_python_dotenv() {
-    require!(have_age, have_python_dotenv);
+    require!(Age, PythonDotenv);
     let ws = Workspace::new();
     let id = ws.age_keygen("key.txt");
     fifty_matches_python_dotenv(&ws, "key.txt", &id.recipient, false);
 }
 
 #[test]
+#[cfg_attr(missing_age, ignore = "needs age: apt-get install age")]
+#[cfg_attr(missing_python_dotenv, ignore = "needs python-dotenv: pip install python-dotenv==1.2.2")]
 fn fifty_env_armored_age_file_matches_python_dotenv() {
-    require!(have_age, have_python_dotenv);
+    require!(Age, PythonDotenv);
     let ws = Workspace::new();
     let id = ws.keygen("key.txt");
     fifty_matches_python_dotenv(&ws, "key.txt", &id.recipient, true);
@@ -118,16 +122,22 @@ fn ssh_identity(ws: &Workspace, kind: &[&str]) -> String {
 }
 
 #[test]
+#[cfg_attr(missing_age, ignore = "needs age: apt-get install age")]
+#[cfg_attr(missing_ssh_keygen, ignore = "needs ssh-keygen: apt-get install openssh-client")]
+#[cfg_attr(missing_python_dotenv, ignore = "needs python-dotenv: pip install python-dotenv==1.2.2")]
 fn fifty_env_with_ssh_ed25519_identity() {
-    require!(have_age, have_python_dotenv, have_ssh_keygen);
+    require!(Age, PythonDotenv, SshKeygen);
     let ws = Workspace::new();
     let recipient = ssh_identity(&ws, &["-t", "ed25519"]);
     fifty_matches_python_dotenv(&ws, "id", &recipient, false);
 }
 
 #[test]
+#[cfg_attr(missing_age, ignore = "needs age: apt-get install age")]
+#[cfg_attr(missing_ssh_keygen, ignore = "needs ssh-keygen: apt-get install openssh-client")]
+#[cfg_attr(missing_python_dotenv, ignore = "needs python-dotenv: pip install python-dotenv==1.2.2")]
 fn fifty_env_with_ssh_rsa_identity() {
-    require!(have_age, have_python_dotenv, have_ssh_keygen);
+    require!(Age, PythonDotenv, SshKeygen);
     let ws = Workspace::new();
     let recipient = ssh_identity(&ws, &["-t", "rsa", "-b", "2048"]);
     fifty_matches_python_dotenv(&ws, "id", &recipient, true);
@@ -143,8 +153,10 @@ fn valid_name(name: &str) -> bool {
 /// child sees exactly its values; otherwise (`err_*` files, names that are
 /// not variable names, NUL bytes) envcloak fails closed with 125.
 #[test]
+#[cfg_attr(missing_age, ignore = "needs age: apt-get install age")]
+#[cfg_attr(missing_python_dotenv, ignore = "needs python-dotenv: pip install python-dotenv==1.2.2")]
 fn corpus_files_match_python_dotenv_or_fail_closed() {
-    require!(have_age, have_python_dotenv);
+    require!(Age, PythonDotenv);
     let ws = Workspace::new();
     let id = ws.keygen("key.txt");
     let mut files: Vec<PathBuf> = std::fs::read_dir(CORPUS_DIR)
@@ -218,8 +230,11 @@ def dump_config():
 /// `envcloak run -- flask …` with `import = [{ from, prefix = \"FLASK_\" }]`:
 /// Flask's `from_prefixed_env` sees the values.
 #[test]
+#[cfg_attr(missing_age, ignore = "needs age: apt-get install age")]
+#[cfg_attr(missing_python_dotenv, ignore = "needs python-dotenv: pip install python-dotenv==1.2.2")]
+#[cfg_attr(missing_flask, ignore = "needs flask: pip install flask==3.1.3 python-dotenv==1.2.2")]
 fn flask_reads_prefixed_secrets() {
-    require!(have_age, have_flask);
+    require!(Age, Flask);
     let ws = Workspace::new();
     let id = ws.keygen("key.txt");
     let key = ws.secret("fake-flask-secret-key with spaces");

@@ -9,8 +9,9 @@ fn run(ws: &Workspace, mode: &[&str], command: &[&str]) -> crate::support::Out {
 }
 
 #[test]
+#[cfg_attr(missing_age, ignore = "needs age: apt-get install age")]
 fn child_exit_code_is_passed_through() {
-    require!(have_age);
+    require!(Age);
     let (ws, _) = Workspace::project(SECRETS);
     for (mode, flags) in MODES {
         for code in [0, 1, 7, 124, 255] {
@@ -21,8 +22,9 @@ fn child_exit_code_is_passed_through() {
 }
 
 #[test]
+#[cfg_attr(missing_age, ignore = "needs age: apt-get install age")]
 fn child_killed_by_signal_is_128_plus_n() {
-    require!(have_age);
+    require!(Age);
     let (ws, _) = Workspace::project(SECRETS);
     for (mode, flags) in MODES {
         for (signal, code) in [("TERM", 143), ("KILL", 137), ("HUP", 129), ("USR1", 138)] {
@@ -42,8 +44,9 @@ fn child_killed_by_signal_is_128_plus_n() {
 }
 
 #[test]
+#[cfg_attr(missing_age, ignore = "needs age: apt-get install age")]
 fn command_not_found_is_127() {
-    require!(have_age);
+    require!(Age);
     let (ws, _) = Workspace::project(SECRETS);
     for (mode, flags) in MODES {
         for command in ["envcloak-test-no-such-command", "./no-such-file"] {
@@ -55,8 +58,9 @@ fn command_not_found_is_127() {
 }
 
 #[test]
+#[cfg_attr(missing_age, ignore = "needs age: apt-get install age")]
 fn not_executable_is_126() {
-    require!(have_age);
+    require!(Age);
     let (ws, _) = Workspace::project(SECRETS);
     ws.write("not-executable.sh", "#!/bin/sh\ntouch started.marker\n");
     std::fs::create_dir(ws.join("a-folder")).unwrap();
@@ -70,8 +74,9 @@ fn not_executable_is_126() {
 }
 
 #[test]
+#[cfg_attr(missing_age, ignore = "needs age: apt-get install age")]
 fn envcloak_failure_is_125_and_child_not_started() {
-    require!(have_age);
+    require!(Age);
     let (ws, _) = Workspace::project(SECRETS);
     for (mode, flags) in MODES {
         let out = ws
@@ -87,8 +92,9 @@ fn envcloak_failure_is_125_and_child_not_started() {
 }
 
 #[test]
+#[cfg_attr(missing_age, ignore = "needs age: apt-get install age")]
 fn run_without_command_is_125_with_usage() {
-    require!(have_age);
+    require!(Age);
     let (ws, _) = Workspace::project(SECRETS);
     for (mode, flags) in MODES {
         for tail in [&[][..], &["--"][..]] {

@@ -11,7 +11,8 @@
 
 use std::time::{Duration, Instant};
 
-use crate::support::fault_proxy::{FaultProxy, Plan, Request};
+use crate::support::net::Request;
+use crate::support::proxy::{FaultProxy, Mode, Plan};
 use crate::support::{contains, Cmd, Out, Workspace};
 use crate::vault::DUMP_ENV_PY;
 
@@ -210,9 +211,9 @@ fn outcome_problems(out: &Out, case: &Case, dump: &std::path::Path, values: &[(&
 /// nothing; the address envcloak gets.
 pub(crate) fn route(case: &Case, target: u16) -> (Option<FaultProxy>, String) {
     match &case.route {
-        Route::Nowhere => (None, format!("http://127.0.0.1:{}", crate::support::bao::free_port())),
+        Route::Nowhere => (None, format!("http://127.0.0.1:{}", crate::support::net::free_port())),
         Route::Proxy(select, plan) => {
-            let proxy = FaultProxy::start(target, *select, plan.clone());
+            let proxy = FaultProxy::start(target, Mode::Faults(*select, plan.clone()));
             let addr = proxy.addr();
             (Some(proxy), addr)
         }

@@ -12,13 +12,12 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::support::bao::{free_port, http};
-use crate::support::{chmod, missing, probe, Cmd, Out, Workspace, BIN};
+use crate::support::net::{free_port, http};
+use crate::support::{chmod, Cmd, Out, Workspace, BIN};
 
 mod prod;
 
@@ -26,20 +25,6 @@ const EXAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/flask");
 
 /// How long gunicorn may take to start and answer.
 const START_LIMIT: Duration = Duration::from_secs(30);
-
-/// python3 with Flask, gunicorn and pytest, and `gunicorn` on PATH (as
-/// `pip install -r requirements-dev.txt` leaves them).
-fn have_flask_stack() -> bool {
-    static OK: OnceLock<bool> = OnceLock::new();
-    *OK.get_or_init(|| {
-        probe("python3", &["-c", "import flask, gunicorn, pytest"]) && probe("gunicorn", &["--version"])
-    }) || missing("python3 with flask, gunicorn and pytest is not installed (pip install -r examples/flask/requirements-dev.txt)")
-}
-
-fn have_git() -> bool {
-    static OK: OnceLock<bool> = OnceLock::new();
-    *OK.get_or_init(|| probe("git", &["--version"])) || missing("git is not installed")
-}
 
 /// The example's files as a user gets them: tracked, or new and not ignored
 /// (no `__pycache__`, no local wheels).
@@ -156,10 +141,13 @@ fn all_values(values: &BTreeMap<String, String>) -> Vec<&str> {
 }
 
 #[test]
+#[cfg_attr(missing_git, ignore = "needs git: apt-get install git")]
+#[cfg_attr(
+    missing_flask_stack,
+    ignore = "needs flask, gunicorn, pytest: pip install -r examples/flask/requirements-dev.txt"
+)]
 fn walkthrough_pytest_through_envcloak_passes() {
-    if !(have_git() && have_flask_stack()) {
-        return;
-    }
+    require!(Git, FlaskStack);
     let ws = Workspace::new();
     let dir = copy_example(&ws);
     let values = values(&ws, &dir, "test");
@@ -175,10 +163,13 @@ fn walkthrough_pytest_through_envcloak_passes() {
 }
 
 #[test]
+#[cfg_attr(missing_git, ignore = "needs git: apt-get install git")]
+#[cfg_attr(
+    missing_flask_stack,
+    ignore = "needs flask, gunicorn, pytest: pip install -r examples/flask/requirements-dev.txt"
+)]
 fn deploy_sh_serves_config_under_gunicorn_and_stops_on_sigterm() {
-    if !(have_git() && have_flask_stack()) {
-        return;
-    }
+    require!(Git, FlaskStack);
     let ws = Workspace::new();
     let dir = copy_example(&ws);
     let values = values(&ws, &dir, "dev");
@@ -252,10 +243,13 @@ fn parse_dockerfile(text: &str) -> Dockerfile {
 /// its ENV, the key given as `docker run -e ENVCLOAK_AGE_KEY=…` would, and
 /// BIND moved to a free loopback port.
 #[test]
+#[cfg_attr(missing_git, ignore = "needs git: apt-get install git")]
+#[cfg_attr(
+    missing_flask_stack,
+    ignore = "needs flask, gunicorn, pytest: pip install -r examples/flask/requirements-dev.txt"
+)]
 fn dockerfile_entrypoint_and_cmd_serve_config_without_an_identity_file() {
-    if !(have_git() && have_flask_stack()) {
-        return;
-    }
+    require!(Git, FlaskStack);
     let ws = Workspace::new();
     let dir = copy_example(&ws);
     let docker = parse_dockerfile(&String::from_utf8(std::fs::read(dir.join("Dockerfile")).unwrap()).unwrap());
@@ -317,10 +311,9 @@ fn dockerfile_entrypoint_and_cmd_serve_config_without_an_identity_file() {
 }
 
 #[test]
+#[cfg_attr(missing_git, ignore = "needs git: apt-get install git")]
 fn scan_is_clean_on_a_fresh_copy_and_reports_a_pasted_secret() {
-    if !have_git() {
-        return;
-    }
+    require!(Git);
     let ws = Workspace::new();
     let dir = copy_example(&ws);
     let values = values(&ws, &dir, "test");

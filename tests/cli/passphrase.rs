@@ -20,8 +20,10 @@ pub fn passphrase_file(ws: &Workspace, rel: &str, plaintext: &str, passphrase: &
 }
 
 #[test]
+#[cfg_attr(missing_age, ignore = "needs age: apt-get install age")]
+#[cfg_attr(missing_python_dotenv, ignore = "needs python-dotenv: pip install python-dotenv==1.2.2")]
 fn passphrase_file_without_terminal() {
-    require!(have_age, have_python_dotenv);
+    require!(Age, PythonDotenv);
     let (ws, _) = Workspace::project(&secrets());
     passphrase_file(&ws, "pass.env.age", &secrets(), "fake-passphrase-words");
     let out = refused(&ws, &["-i", "age://pass.env.age"], &["pass.env.age", "passphrase", "terminal"]);
@@ -38,12 +40,11 @@ fn hex(bytes: &[u8]) -> String {
 /// default 30 s `--timeout`, so this runs only in release builds:
 /// `cargo test --release --test cli`.
 #[test]
+#[cfg_attr(missing_age, ignore = "needs age: apt-get install age")]
+#[cfg_attr(missing_python_dotenv, ignore = "needs python-dotenv: pip install python-dotenv==1.2.2")]
+#[cfg_attr(debug_assertions, ignore = "scrypt is too slow in a debug build: cargo test --release --test cli")]
 fn passphrase_file_on_a_terminal_is_asked_for() {
-    require!(have_age, have_python_dotenv);
-    if cfg!(debug_assertions) {
-        eprintln!("skipped: scrypt is too slow in a debug build; run cargo test --release --test cli");
-        return;
-    }
+    require!(Age, PythonDotenv);
     let (ws, _) = crate::support::Workspace::project(&secrets());
     passphrase_file(&ws, "pass.env.age", &secrets(), "fake-passphrase-words");
     let driver = format!("{CLI_DIR}/pty_driver.py");
@@ -99,8 +100,10 @@ print(json.dumps({"exit": 128 - code if code < 0 else code, "typed": typed, "ech
 /// Ctrl-C at the passphrase prompt ends envcloak as SIGINT does (130) and
 /// leaves the terminal echoing, not silent.
 #[test]
+#[cfg_attr(missing_age, ignore = "needs age: apt-get install age")]
+#[cfg_attr(missing_python_dotenv, ignore = "needs python-dotenv: pip install python-dotenv==1.2.2")]
 fn ctrl_c_at_the_passphrase_prompt_turns_echo_back_on() {
-    require!(have_age, have_python_dotenv);
+    require!(Age, PythonDotenv);
     let (ws, _) = Workspace::project(&secrets());
     passphrase_file(&ws, "pass.env.age", &secrets(), "fake-passphrase-words");
     let out = ws
@@ -119,8 +122,11 @@ fn ctrl_c_at_the_passphrase_prompt_turns_echo_back_on() {
 /// leaves the terminal echoing; without a terminal the error says the key is
 /// locked, not that no identity matched.
 #[test]
+#[cfg_attr(missing_age, ignore = "needs age: apt-get install age")]
+#[cfg_attr(missing_ssh_keygen, ignore = "needs ssh-keygen: apt-get install openssh-client")]
+#[cfg_attr(missing_python_dotenv, ignore = "needs python-dotenv: pip install python-dotenv==1.2.2")]
 fn a_locked_ssh_key_times_out_echoing_and_is_named_without_a_terminal() {
-    require!(have_age, have_ssh_keygen, have_python_dotenv);
+    require!(Age, SshKeygen, PythonDotenv);
     let (ws, _) = Workspace::project(&secrets());
     ws.command("ssh-keygen")
         .args(["-q", "-t", "ed25519", "-N", "fake-ssh-passphrase", "-f", "ssh_key"])

@@ -31,8 +31,9 @@ fn git(ws: &Workspace, args: &[&str]) {
 const VALUES: [&str; 3] = [API_TOKEN, DB_URL, SIGNATURE];
 
 #[test]
+#[cfg_attr(missing_age, ignore = "needs age: apt-get install age")]
 fn a_clean_folder_passes_with_a_summary() {
-    require!(have_age);
+    require!(Age);
     let ws = project();
     ws.write("app.py", "import os\nTOKEN = os.environ[\"API_TOKEN\"]\n");
     let out = ws.envcloak().arg("scan").run();
@@ -47,8 +48,9 @@ fn a_clean_folder_passes_with_a_summary() {
 }
 
 #[test]
+#[cfg_attr(missing_age, ignore = "needs age: apt-get install age")]
 fn a_pasted_value_and_its_encoded_forms_are_reported_by_name_and_line() {
-    require!(have_age);
+    require!(Age);
     let ws = project();
     let b64 = "ZmFrZS1hcGktdG9rZW4tN1F4OQ=="; // base64 of API_TOKEN
     let url = "postgresql%3A%2F%2Fapp%3Afake%20pass%2Fword%40db%2Fapp"; // encodeURIComponent(DB_URL)
@@ -78,8 +80,9 @@ fn a_pasted_value_and_its_encoded_forms_are_reported_by_name_and_line() {
 }
 
 #[test]
+#[cfg_attr(missing_age, ignore = "needs age: apt-get install age")]
 fn gitignore_is_respected_unless_no_ignore() {
-    require!(have_age);
+    require!(Age);
     let ws = project();
     ws.write(".gitignore", "build/\n*.log\n");
     ws.write("build/app.js", format!("const t = '{API_TOKEN}';\n"));
@@ -92,8 +95,9 @@ fn gitignore_is_respected_unless_no_ignore() {
 }
 
 #[test]
+#[cfg_attr(missing_age, ignore = "needs age: apt-get install age")]
 fn plaintext_dotenv_files_that_define_a_secret_name_are_flagged() {
-    require!(have_age);
+    require!(Age);
     let ws = project();
     ws.write(".env", "# local\nDEBUG=1\nexport API_TOKEN=something-else-entirely\nDB_URL=\n");
     ws.write(".env.example", "API_TOKEN=put-yours-here\n");
@@ -110,8 +114,10 @@ fn plaintext_dotenv_files_that_define_a_secret_name_are_flagged() {
 }
 
 #[test]
+#[cfg_attr(missing_age, ignore = "needs age: apt-get install age")]
+#[cfg_attr(missing_git, ignore = "needs git: apt-get install git")]
 fn history_finds_a_value_that_a_later_commit_removed() {
-    require!(have_age, have_git);
+    require!(Age, Git);
     let ws = project();
     std::fs::write(ws.join(".gitignore"), "key.txt\n").unwrap();
     git(&ws, &["init", "-q"]);
@@ -133,8 +139,10 @@ fn history_finds_a_value_that_a_later_commit_removed() {
 }
 
 #[test]
+#[cfg_attr(missing_age, ignore = "needs age: apt-get install age")]
+#[cfg_attr(missing_git, ignore = "needs git: apt-get install git")]
 fn history_outside_a_repository_and_unresolvable_profiles_fail_with_125() {
-    require!(have_age, have_git);
+    require!(Age, Git);
     let ws = project();
     let out = ws.envcloak().args(["scan", "--history"]).run();
     out.expect(125).stderr_has(&["not in a git repository", "hint:"]);
@@ -150,8 +158,9 @@ fn history_outside_a_repository_and_unresolvable_profiles_fail_with_125() {
 /// `.gitignore` also matches is searched, and a FIFO makes the scan fail
 /// (even with `-q`, as the pre-commit hook runs it).
 #[test]
+#[cfg_attr(missing_age, ignore = "needs age: apt-get install age")]
 fn scan_does_not_report_clean_when_it_did_not_look() {
-    require!(have_age);
+    require!(Age);
     let ws = project();
     git(&ws, &["init", "-q"]);
     ws.write(".gitattributes", "* -diff\n");
@@ -187,8 +196,9 @@ fn scan_does_not_report_clean_when_it_did_not_look() {
 /// A file name is escaped (a newline cannot fake a finding) and masked (a
 /// file named after a secret is a finding, never printed in the clear).
 #[test]
+#[cfg_attr(missing_age, ignore = "needs age: apt-get install age")]
 fn file_names_are_escaped_and_masked() {
-    require!(have_age);
+    require!(Age);
     let ws = project();
     ws.write(format!("notes-{API_TOKEN}.txt"), "nothing\n");
     ws.write("fake\napp.py:1: API_TOKEN", "nothing\n");

@@ -67,8 +67,9 @@ fn check_read(ws: &Workspace, canary: &str, mode: &str, flags: &[&str], tail: &s
 }
 
 #[test]
+#[cfg_attr(missing_age, ignore = "needs age: apt-get install age")]
 fn as_file_child_reads_the_value_in_both_modes() {
-    require!(have_age);
+    require!(Age);
     let (ws, canary) = project();
     for (mode, flags) in MODES {
         check_read(&ws, &canary, mode, flags, "exit 0", 0);
@@ -76,8 +77,9 @@ fn as_file_child_reads_the_value_in_both_modes() {
 }
 
 #[test]
+#[cfg_attr(missing_age, ignore = "needs age: apt-get install age")]
 fn as_file_nothing_left_after_child_is_sigkilled() {
-    require!(have_age);
+    require!(Age);
     let (ws, canary) = project();
     for (mode, flags) in MODES {
         check_read(&ws, &canary, mode, flags, "kill -KILL $$", 137);
@@ -87,8 +89,9 @@ fn as_file_nothing_left_after_child_is_sigkilled() {
 /// The file is for reading only: the child cannot change what other
 /// readers see, and the variable never holds the value itself.
 #[test]
+#[cfg_attr(missing_age, ignore = "needs age: apt-get install age")]
 fn as_file_variable_is_not_the_value_and_file_is_private() {
-    require!(have_age);
+    require!(Age);
     let (ws, canary) = project();
     let script = "printf '%s' \"$TLS_KEY\" > path.txt; stat -L -c %a \"$TLS_KEY\" > mode.txt; \
                   (printf x >> \"$TLS_KEY\") 2>/dev/null && echo writable > writable.txt; exit 0";
@@ -111,8 +114,9 @@ fn as_file_variable_is_not_the_value_and_file_is_private() {
 /// SIGTERM to a supervising envcloak reaches the child, and envcloak still
 /// removes every secret file before it exits with the child's status.
 #[test]
+#[cfg_attr(missing_age, ignore = "needs age: apt-get install age")]
 fn as_file_nothing_left_after_envcloak_is_sigterminated() {
-    require!(have_age);
+    require!(Age);
     let (ws, canary) = project();
     let since = SystemTime::now();
     let mut running = ws

@@ -43,8 +43,9 @@ fn counted(ws: &Workspace, dir: &str) -> Vec<String> {
 /// Sent to the envcloak process: the child sees it exactly once and
 /// envcloak ends with the child's status. All cases run at once.
 #[test]
+#[cfg_attr(missing_age, ignore = "needs age: apt-get install age")]
 fn every_forwarded_signal_reaches_the_child_once() {
-    require!(have_age);
+    require!(Age);
     let (ws, _) = Workspace::project(SECRETS);
     ws.write("child.sh", CHILD);
     let mut running = Vec::new();
@@ -97,8 +98,10 @@ fn ctrl_c(ws: &Workspace, dir: &str, flags: &[&str]) -> serde_json::Value {
 }
 
 #[test]
+#[cfg_attr(missing_age, ignore = "needs age: apt-get install age")]
+#[cfg_attr(missing_python_dotenv, ignore = "needs python-dotenv: pip install python-dotenv==1.2.2")]
 fn ctrl_c_on_a_terminal_reaches_the_child_once() {
-    require!(have_age, have_python_dotenv);
+    require!(Age, PythonDotenv);
     let (ws, _) = Workspace::project(SECRETS);
     ws.write("child.sh", CHILD);
     let mut problems = Vec::new();
@@ -128,8 +131,9 @@ fn running(pid: &str) -> bool {
 /// process envcloak started: a grandchild holding the secrets in its
 /// environment does not outlive it.
 #[test]
+#[cfg_attr(missing_age, ignore = "needs age: apt-get install age")]
 fn a_forwarded_signal_reaches_the_grandchildren_too() {
-    require!(have_age);
+    require!(Age);
     let (ws, _) = Workspace::project(SECRETS);
     let grandchild = "sh -c 'echo $$ > grandchild.pid; sleep 3; echo late > marker'; echo never";
     let out =
@@ -161,8 +165,10 @@ fn on_terminal(ws: &Workspace, case: &str, script: &str) -> String {
 /// more than a pipe holds finishes (envcloak's own writes to the terminal
 /// must not raise SIGTTOU over and over while the command has it).
 #[test]
+#[cfg_attr(missing_age, ignore = "needs age: apt-get install age")]
+#[cfg_attr(missing_python_dotenv, ignore = "needs python-dotenv: pip install python-dotenv==1.2.2")]
 fn tostop_and_lots_of_masked_output_finish() {
-    require!(have_age, have_python_dotenv);
+    require!(Age, PythonDotenv);
     let (ws, _) = Workspace::project(SECRETS);
     ws.secret("fake-signal-secret");
     let script =
@@ -174,8 +180,10 @@ fn tostop_and_lots_of_masked_output_finish() {
 /// The terminal is found through stdout or /dev/tty when stdin is not one:
 /// the command gets the foreground and can write to /dev/tty.
 #[test]
+#[cfg_attr(missing_age, ignore = "needs age: apt-get install age")]
+#[cfg_attr(missing_python_dotenv, ignore = "needs python-dotenv: pip install python-dotenv==1.2.2")]
 fn the_terminal_is_found_when_stdin_is_a_pipe() {
-    require!(have_age, have_python_dotenv);
+    require!(Age, PythonDotenv);
     let (ws, _) = Workspace::project(SECRETS);
     let script = r#"set -m; stty tostop; true | "$0" run --mask -- sh -c 'echo direct > /dev/tty'; echo $? > status"#;
     let screen = on_terminal(&ws, "stdin a pipe", script);
@@ -186,8 +194,10 @@ fn the_terminal_is_found_when_stdin_is_a_pipe() {
 /// needs the terminal while the job is in the background, gets the
 /// terminal and finishes once the job is in the foreground.
 #[test]
+#[cfg_attr(missing_age, ignore = "needs age: apt-get install age")]
+#[cfg_attr(missing_python_dotenv, ignore = "needs python-dotenv: pip install python-dotenv==1.2.2")]
 fn a_background_job_brought_to_the_foreground_finishes() {
-    require!(have_age, have_python_dotenv);
+    require!(Age, PythonDotenv);
     let (ws, _) = Workspace::project(SECRETS);
     let script = r#"set -m; stty tostop
 "$0" run --mask -- sh -c 'echo via-envcloak; sleep 0.5; echo direct > /dev/tty' &

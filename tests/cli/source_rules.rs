@@ -72,3 +72,27 @@ fn unsafe_code_is_only_in_the_memory_module_and_the_test_harness_and_every_block
     let manifest = std::fs::read_to_string(Path::new(ROOT).join("Cargo.toml")).unwrap();
     assert!(manifest.contains("unsafe_code = \"deny\""), "the workspace lints must deny unsafe code");
 }
+
+/// A test ignored for a missing tool gives that tool's install hint, word
+/// for word, so the summary and the failure on CI say the same thing; any
+/// other reason to ignore a test says what it needs.
+#[test]
+fn every_ignore_reason_for_a_missing_tool_is_that_tools_hint() {
+    use crate::support::Tool;
+    let mut files = Vec::new();
+    rust_files(&Path::new(ROOT).join("tests/cli"), &mut files);
+    let mut wrong = Vec::new();
+    for path in files {
+        let text = std::fs::read_to_string(&path).expect("read a test source");
+        for (index, line) in text.lines().enumerate() {
+            let Some(rest) = line.trim().strip_prefix("#[cfg_attr(missing_") else { continue };
+            let Some((cfg, reason)) = rest.split_once(", ignore = \"") else { continue };
+            let reason = reason.trim_end_matches("\")]");
+            let expected = Tool::ALL.into_iter().find(|t| t.cfg() == format!("missing_{cfg}")).map(Tool::hint);
+            if expected.is_some_and(|hint| hint != reason) || !reason.starts_with("needs ") {
+                wrong.push(format!("{}:{}: {}", path.display(), index + 1, line.trim()));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "ignore reasons that are not the tool's hint:\n{}", wrong.join("\n"));
+}

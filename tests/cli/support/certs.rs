@@ -1,12 +1,14 @@
-//! Certificates for TLS tests, made with the `openssl` CLI (check
-//! [`have_openssl`](super::bao::have_openssl) first): a private CA and
-//! server certificates it signs.
+//! Certificates for TLS tests, made with the `openssl` CLI
+//! ([`Tool::Openssl`]): a private CA and server certificates it signs.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
 
+use super::{need, Tool};
+
 /// Runs `openssl ARGS` in `dir`; panics with its stderr on failure.
 fn openssl(dir: &Path, args: &[&str]) {
+    need(Tool::Openssl);
     let out = Command::new("openssl").args(args).current_dir(dir).stdin(Stdio::null()).output().expect("run openssl");
     assert!(out.status.success(), "openssl {}: {}", args[0], String::from_utf8_lossy(&out.stderr));
 }

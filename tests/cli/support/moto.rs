@@ -1,38 +1,28 @@
 //! A real `moto_server` per test ([`MotoServer`]): a local AWS endpoint whose
-//! Secrets Manager and IAM are set up through the real AWS API with boto3;
-//! and [`AwsProxy`], a TCP proxy in front of it that counts requests by
-//! operation (`X-Amz-Target`) and can give moto's IAM refusals the shape
-//! real AWS gives them. The server and the proxy stop when dropped.
+//! Secrets Manager and IAM are set up through the real AWS API with boto3.
+//! For a [`FaultProxy`] in front of it: requests counted by operation
+//! (`X-Amz-Target`, [`calls`]), and moto's IAM refusals given the shape real
+//! AWS gives them ([`aws_errors`]). The server stops when dropped.
 //!
 //! Setup failures show the operation, the secret name and AWS's error code,
 //! never a value.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{Shutdown, TcpStream};
+use std::io::Write;
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use super::bao::{free_port, http, serve_loopback, Threads};
-use super::{missing, probe};
+use super::net::{free_port, http, Answer};
+use super::proxy::{FaultProxy, Response};
+use super::{need, Tool};
 
 /// The region every test uses.
 pub const REGION: &str = "eu-west-1";
 /// How long a server may take to answer its first request.
 const START_LIMIT: Duration = Duration::from_secs(20);
-
-/// `moto_server` and boto3 are installed; else skip (or fail on CI).
-pub fn have_moto() -> bool {
-    static OK: OnceLock<bool> = OnceLock::new();
-    *OK.get_or_init(|| probe("sh", &["-c", "command -v moto_server"]) && probe("python3", &["-c", "import boto3"]))
-        || missing("moto_server or boto3 not installed (pip install 'moto[server]' boto3)")
-}
 
 /// Runs a list of setup operations against the endpoint in argv[1], in one
 /// process. stdin: a JSON list of `{"op": …}`; stdout: a JSON list of
@@ -94,12 +84,10 @@ pub struct MotoServer {
 }
 
 impl MotoServer {
-    /// Starts a server and waits until it answers; `None` (after printing
-    /// "skipped: …") when moto is missing, a panic on CI.
-    pub fn start() -> Option<MotoServer> {
-        if !have_moto() {
-            return None;
-        }
+    /// Starts a server and waits until it answers; panics when moto is
+    /// missing ([`Tool::Moto`]).
+    pub fn start() -> MotoServer {
+        need(Tool::Moto);
         let mut log = String::new();
         // The port may be taken between probing and binding: try again.
         for _ in 0..3 {
@@ -122,7 +110,7 @@ impl MotoServer {
             let until = Instant::now() + START_LIMIT;
             loop {
                 if http(port, "GET", "/moto-api/", &[], None).is_ok_and(|r| r.status == 200) {
-                    return Some(server);
+                    return server;
                 }
                 if let Ok(Some(_)) = server.child.try_wait() {
                     log = server.log();
@@ -293,9 +281,15 @@ pub mod op {
     }
 }
 
-/// A TCP proxy on a loopback port in front of `127.0.0.1:target` that
-/// records every request (to count them by operation) and, when asked,
-/// answers moto's IAM refusals the way AWS's JSON protocol does.
+/// How many requests for the Secrets Manager operation `name` (e.g.
+/// `GetSecretValue`) went through `proxy` so far.
+pub fn calls(proxy: &FaultProxy, name: &str) -> usize {
+    let target = format!("secretsmanager.{name}");
+    proxy.requests().iter().filter(|r| r.header("x-amz-target") == Some(target.as_str())).count()
+}
+
+/// For [`Mode::Rewrite`](super::proxy::Mode::Rewrite): moto's IAM refusals
+/// in the shape real AWS gives them.
 ///
 /// moto checks signatures and IAM policies for real once
 /// [`MotoServer::enable_iam_auth`] ran, but refuses in the XML shape of
@@ -303,156 +297,10 @@ pub mod op {
 /// JSON-protocol client reads; real Secrets Manager answers HTTP 400 with
 /// `x-amzn-ErrorType` and `{"__type": …}`, and `AccessDeniedException`,
 /// `UnrecognizedClientException` or `InvalidSignatureException` as the code.
-/// [`AwsProxy::with_aws_errors`] rewrites exactly those answers; everything
-/// else passes unchanged.
-pub struct AwsProxy {
-    port: u16,
-    sent: Arc<Mutex<Vec<Vec<u8>>>>,
-    rewritten: Arc<AtomicUsize>,
-    threads: Threads,
-    acceptor: Option<JoinHandle<()>>,
-}
-
-impl AwsProxy {
-    /// A proxy that passes everything unchanged (and counts).
-    pub fn start(target: u16) -> AwsProxy {
-        Self::launch(target, false)
-    }
-
-    /// A proxy that rewrites moto's XML IAM refusals as AWS's JSON errors.
-    pub fn with_aws_errors(target: u16) -> AwsProxy {
-        Self::launch(target, true)
-    }
-
-    fn launch(target: u16, rewrite: bool) -> AwsProxy {
-        let threads = Threads::default();
-        let sent: Arc<Mutex<Vec<Vec<u8>>>> = Arc::default();
-        let rewritten = Arc::new(AtomicUsize::new(0));
-        let (record, count) = (Arc::clone(&sent), Arc::clone(&rewritten));
-        let (port, acceptor) = serve_loopback("AWS proxy", &threads, move |client, threads| {
-            let Ok(server) = TcpStream::connect(("127.0.0.1", target)) else { return };
-            threads.track(&server);
-            let index = {
-                let mut sent = record.lock().unwrap();
-                sent.push(Vec::new());
-                sent.len() - 1
-            };
-            let clone = |s: &TcpStream| s.try_clone().expect("clone a socket");
-            let (mut from, mut to, record) = (clone(&client), clone(&server), Arc::clone(&record));
-            let requests = std::thread::spawn(move || {
-                let mut buf = [0u8; 16384];
-                while let Ok(n @ 1..) = from.read(&mut buf) {
-                    record.lock().unwrap()[index].extend_from_slice(&buf[..n]);
-                    if to.write_all(&buf[..n]).is_err() {
-                        break;
-                    }
-                }
-                let _ = to.shutdown(Shutdown::Write);
-            });
-            let count = Arc::clone(&count);
-            let responses = std::thread::spawn(move || relay_responses(server, client, rewrite, &count));
-            threads.handles.lock().unwrap().extend([requests, responses]);
-        });
-        AwsProxy { port, sent, rewritten, threads, acceptor: Some(acceptor) }
-    }
-
-    /// `http://127.0.0.1:PORT`.
-    pub fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    pub fn port(&self) -> u16 {
-        self.port
-    }
-
-    /// Requests for the Secrets Manager operation `name` (e.g.
-    /// `GetSecretValue`) sent so far.
-    pub fn calls(&self, name: &str) -> usize {
-        let target = format!("secretsmanager.{name}");
-        let sent = self.sent.lock().unwrap();
-        sent.iter()
-            .flat_map(|bytes| bytes.split(|b| *b == b'\n'))
-            .filter(|line| {
-                let line = String::from_utf8_lossy(line);
-                line.split_once(':').is_some_and(|(header, value)| {
-                    header.trim().eq_ignore_ascii_case("x-amz-target") && value.trim() == target
-                })
-            })
-            .count()
-    }
-
-    /// moto refusals rewritten as AWS JSON errors so far.
-    pub fn rewritten(&self) -> usize {
-        self.rewritten.load(Ordering::SeqCst)
-    }
-}
-
-impl Drop for AwsProxy {
-    fn drop(&mut self) {
-        self.threads.stop(self.acceptor.take());
-    }
-}
-
-/// Copies responses from `server` to `client`; with `rewrite`, answer by
-/// answer (Content-Length framed), rewriting moto's XML refusals.
-fn relay_responses(server: TcpStream, mut client: TcpStream, rewrite: bool, rewritten: &AtomicUsize) {
-    let mut reader = BufReader::new(server);
-    if !rewrite {
-        let _ = std::io::copy(&mut reader, &mut client);
-        let _ = client.shutdown(Shutdown::Write);
-        return;
-    }
-    loop {
-        let mut head = Vec::new();
-        loop {
-            let mut line = Vec::new();
-            match reader.read_until(b'\n', &mut line) {
-                Ok(0) | Err(_) => break,
-                Ok(_) => head.extend_from_slice(&line),
-            }
-            if line == b"\r\n" {
-                break;
-            }
-        }
-        if head.is_empty() {
-            break;
-        }
-        let text = String::from_utf8_lossy(&head).into_owned();
-        let length = text
-            .lines()
-            .find_map(|l| l.split_once(':').filter(|(n, _)| n.trim().eq_ignore_ascii_case("content-length")))
-            .and_then(|(_, v)| v.trim().parse::<usize>().ok());
-        let mut body = Vec::new();
-        let framed = match length {
-            Some(n) => {
-                body.resize(n, 0);
-                reader.read_exact(&mut body).is_ok()
-            }
-            None => {
-                let _ = reader.read_to_end(&mut body);
-                false
-            }
-        };
-        let answer = match aws_error(&text, &body) {
-            Some(answer) => {
-                rewritten.fetch_add(1, Ordering::SeqCst);
-                answer
-            }
-            None => [head, body].concat(),
-        };
-        if client.write_all(&answer).is_err() || !framed {
-            break;
-        }
-    }
-    let _ = client.shutdown(Shutdown::Write);
-}
-
-/// moto's XML refusal (`head`, `body`) as AWS's JSON-protocol error, or
-/// `None` for any other answer.
-fn aws_error(head: &str, body: &[u8]) -> Option<Vec<u8>> {
-    let status = head.split_whitespace().nth(1)?;
-    let body = std::str::from_utf8(body).ok()?;
-    if status != "403" || !body.trim_start().starts_with("<?xml") {
+/// This rewrites exactly those answers; everything else passes unchanged.
+pub fn aws_errors(response: &Response) -> Option<Answer> {
+    let body = response.text();
+    if response.status != 403 || !body.trim_start().starts_with("<?xml") {
         return None;
     }
     let between = |open: &str, close: &str| -> Option<String> {
@@ -466,12 +314,5 @@ fn aws_error(head: &str, body: &[u8]) -> Option<Vec<u8>> {
         "SignatureDoesNotMatch" => "InvalidSignatureException",
         _ => return None,
     };
-    let message = between("<Message>", "</Message>").unwrap_or_default();
-    let json = json!({"__type": code, "message": message}).to_string();
-    let answer = format!(
-        "HTTP/1.1 400 Bad Request\r\nContent-Type: application/x-amz-json-1.1\r\nx-amzn-ErrorType: {code}\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n{json}",
-        json.len()
-    );
-    Some(answer.into_bytes())
+    Some(Answer::aws(400, code, &between("<Message>", "</Message>").unwrap_or_default()))
 }

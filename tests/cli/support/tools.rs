@@ -1,13 +1,18 @@
-//! Checks for external tools: a missing tool skips the test with
-//! "skipped: …" on stderr, or fails it when `CI` is true.
+//! Checks for external tools at run time: [`need`] fails a test whose tool
+//! is missing, with the install hint. Outside CI such a test is already
+//! ignored at build time (see `tool.rs`), so this fails only on CI, or when
+//! a tool went away after the build.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
+pub use super::tool::Tool;
+use super::tool::{is_true, Survey};
+
 /// Whether `CI` is set to a true value.
 pub fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "true" | "1" | "yes" | "on"))
+    is_true(std::env::var_os("CI").as_deref())
 }
 
 /// Whether the tests run as root (`/proc/self` belongs to the effective user).
@@ -15,13 +20,17 @@ pub fn running_as_root() -> bool {
     std::fs::metadata("/proc/self").is_ok_and(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
 }
 
-/// A missing tool: a failure on CI, else "skipped: …" on stderr.
-pub fn missing(reason: &str) -> bool {
-    if in_ci() {
-        panic!("required tool missing on CI: {reason}");
-    }
-    eprintln!("skipped: {reason}");
-    false
+/// Panics with `why` unless the tests run as root; such a test carries
+/// `#[cfg_attr(missing_root, ignore = "needs root: …")]`.
+pub fn need_root(why: &str) {
+    assert!(running_as_root(), "needs root: {why} (outside CI, a build as another user ignores this test)");
+}
+
+/// Panics with `tool`'s install hint unless it is installed.
+pub fn need(tool: Tool) {
+    static SURVEY: OnceLock<Survey> = OnceLock::new();
+    let survey = SURVEY.get_or_init(|| Survey::take(&Tool::ALL, &std::env::var_os("PATH").unwrap_or_default()));
+    assert!(survey.has(tool), "{} (outside CI, a build without it ignores this test)", tool.hint());
 }
 
 /// Whether `program args…` runs and succeeds (output discarded).
@@ -35,25 +44,9 @@ pub fn probe(program: &str, args: &[&str]) -> bool {
         .is_ok_and(|s| s.success())
 }
 
-pub fn have_age() -> bool {
-    static OK: OnceLock<bool> = OnceLock::new();
-    *OK.get_or_init(|| probe("age", &["--version"]) && probe("age-keygen", &["--version"]))
-        || missing("the age CLI is not installed (Debian package `age`)")
-}
-
-pub fn have_vim() -> bool {
-    static OK: OnceLock<bool> = OnceLock::new();
-    *OK.get_or_init(|| probe("vim", &["--version"])) || missing("vim is not installed (Debian package `vim`)")
-}
-
-pub fn have_ssh_keygen() -> bool {
-    static OK: OnceLock<bool> = OnceLock::new();
-    *OK.get_or_init(|| probe("sh", &["-c", "command -v ssh-keygen"]))
-        || missing("ssh-keygen is not installed (Debian package `openssh-client`)")
-}
-
-/// The real python3 executable that can import python-dotenv.
-pub fn python() -> Option<&'static Path> {
+/// The real python3 executable that can import python-dotenv (the PATH
+/// entry may be a wrapper); panics with the install hint without one.
+pub fn py() -> &'static Path {
     static PYTHON: OnceLock<Option<PathBuf>> = OnceLock::new();
     PYTHON
         .get_or_init(|| {
@@ -66,24 +59,5 @@ pub fn python() -> Option<&'static Path> {
             (out.status.success() && !path.is_empty()).then(|| PathBuf::from(path))
         })
         .as_deref()
-}
-
-pub fn have_python_dotenv() -> bool {
-    python().is_some() || missing("python3 with python-dotenv is not installed (pip install python-dotenv)")
-}
-
-pub fn have_flask() -> bool {
-    static OK: OnceLock<bool> = OnceLock::new();
-    let ok = *OK.get_or_init(|| python().is_some_and(|p| probe(&p.to_string_lossy(), &["-c", "import flask"])));
-    ok || missing("python3 with flask and python-dotenv is not installed (pip install flask python-dotenv)")
-}
-
-/// The python3 found by [`have_python_dotenv`] (call that first).
-pub fn py() -> &'static Path {
-    python().expect("python3 with python-dotenv (check have_python_dotenv first)")
-}
-
-pub fn have_git() -> bool {
-    static OK: OnceLock<bool> = OnceLock::new();
-    *OK.get_or_init(|| probe("git", &["--version"])) || missing("git is not installed (Debian package `git`)")
+        .unwrap_or_else(|| panic!("{}", Tool::PythonDotenv.hint()))
 }

