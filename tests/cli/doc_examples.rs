@@ -15,6 +15,7 @@
 //! | `text output` | exactly what the `sh` block before it printed on stdout |
 //! | `sh` | run with `sh -e` in the page's project, in the order of the page, so a page reads as one session: `HOME` is the project folder, `envcloak` on `PATH` is the binary under test, `CI` is unset, `EDITOR` changes nothing unless a `dotenv editor` block follows; must exit 0 |
 //! | `sh vault` | the same, with an OpenBao dev server of the page's own: `BAO_ADDR`/`VAULT_ADDR` name it and `BAO_TOKEN` is its root token (skipped without `bao`, failing on CI) |
+//! | `sh aws` | the same, with a moto_server of the page's own (a local AWS endpoint): `AWS_ENDPOINT_URL` names it, `AWS_REGION` is `eu-west-1`, the credentials are fake (skipped without moto or the `aws` CLI, failing on CI) |
 //! | `sh ci` | too slow for a test (a release build, the whole suite): each line must be a line of `.ci/run`, which runs it |
 //! | `LANG no-run — reason` | not run; the reason is required, and the test prints every such block with it |
 //!
@@ -25,7 +26,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use crate::support::bao::{have_bao, BaoServer};
-use crate::support::{Workspace, BIN};
+use crate::support::moto::{MotoServer, REGION};
+use crate::support::{missing, probe, Workspace, BIN};
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
@@ -187,6 +189,7 @@ struct Session {
     /// `envcloak` (the binary under test) and the test editor.
     bin: tempfile::TempDir,
     vault: Option<Option<BaoServer>>,
+    aws: Option<Option<MotoServer>>,
     not_run: Vec<String>,
     /// What the last `sh` block printed on stdout.
     stdout: Option<String>,
@@ -199,7 +202,7 @@ impl Session {
         let editor = bin.path().join("doc-editor");
         std::fs::write(&editor, "#!/bin/sh\nexec cp \"$DOC_EDITOR_TEXT\" \"$1\"\n").expect("write the editor");
         crate::support::chmod(&editor, 0o755);
-        Session { project: Workspace::new(), bin, vault: None, not_run: vec![], stdout: None }
+        Session { project: Workspace::new(), bin, vault: None, aws: None, not_run: vec![], stdout: None }
     }
 }
 
@@ -246,8 +249,9 @@ fn check_page(rel: &str) -> Vec<String> {
                 let printed = session.project.redact(printed.as_bytes());
                 assert_eq!(printed.trim_end(), block.body.trim_end(), "{at}: the output differs from the block");
             }
-            ("sh", []) => run_sh(&mut session, &at, &block.body, page.blocks.get(i + 1), false),
-            ("sh", ["vault"]) => run_sh(&mut session, &at, &block.body, page.blocks.get(i + 1), true),
+            ("sh", []) => run_sh(&mut session, &at, &block.body, page.blocks.get(i + 1), Server::None),
+            ("sh", ["vault"]) => run_sh(&mut session, &at, &block.body, page.blocks.get(i + 1), Server::Vault),
+            ("sh", ["aws"]) => run_sh(&mut session, &at, &block.body, page.blocks.get(i + 1), Server::Aws),
             ("sh", ["ci"]) => check_in_ci_script(&at, &block.body),
             _ => panic!(
                 "{at}: no known handling for ```{} {}; see the table at the top of tests/cli/doc_examples.rs",
@@ -330,8 +334,21 @@ fn check_dotenv(at: &str, text: &str) {
     }
 }
 
+/// The server a shell block talks to.
+#[derive(PartialEq)]
+enum Server {
+    None,
+    Vault,
+    Aws,
+}
+
+/// The `aws` CLI is on PATH; else skip (or fail on CI).
+fn have_aws_cli() -> bool {
+    probe("aws", &["--version"]) || missing("the aws CLI is not installed (pip install awscli)")
+}
+
 /// Runs a shell block in the page's project.
-fn run_sh(session: &mut Session, at: &str, script: &str, next: Option<&Block>, vault: bool) {
+fn run_sh(session: &mut Session, at: &str, script: &str, next: Option<&Block>, server: Server) {
     let path = format!(
         "{}:{}",
         session.bin.path().display(),
@@ -349,7 +366,23 @@ fn run_sh(session: &mut Session, at: &str, script: &str, next: Option<&Block>, v
         }
         None => cmd = cmd.env("EDITOR", "true"),
     }
-    if vault {
+    if server == Server::Aws {
+        if session.aws.is_none() {
+            session.aws = Some(if have_aws_cli() { MotoServer::start() } else { None });
+        }
+        let Some(Some(moto)) = &session.aws else {
+            session.not_run.push(format!("{at}: skipped: no moto_server or aws CLI"));
+            return;
+        };
+        cmd = cmd
+            .env("AWS_ENDPOINT_URL", moto.endpoint())
+            .env("AWS_REGION", REGION)
+            .env("AWS_DEFAULT_REGION", REGION)
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_EC2_METADATA_DISABLED", "true");
+    }
+    if server == Server::Vault {
         if session.vault.is_none() {
             session.vault = Some(if have_bao() { BaoServer::start() } else { None });
         }
@@ -385,11 +418,21 @@ fn readme_examples_run() {
 
 #[test]
 fn docs_examples_run() {
-    let mut not_run = vec![];
-    for page in docs_pages() {
-        not_run.extend(check_page(&page));
+    // One thread per page (each has its own project and servers); a failing
+    // page has printed its message when its thread panicked.
+    let results: Vec<(String, std::thread::Result<Vec<String>>)> = std::thread::scope(|scope| {
+        let pages: Vec<_> =
+            docs_pages().into_iter().map(|page| (page.clone(), scope.spawn(move || check_page(&page)))).collect();
+        pages.into_iter().map(|(page, thread)| (page, thread.join())).collect()
+    });
+    let mut failed = vec![];
+    for (page, result) in results {
+        match result {
+            Ok(not_run) => report(&not_run),
+            Err(_) => failed.push(page),
+        }
     }
-    report(&not_run);
+    assert!(failed.is_empty(), "examples fail in {failed:?} (messages above)");
 }
 
 #[test]
