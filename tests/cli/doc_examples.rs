@@ -7,7 +7,7 @@
 //!
 //! | info string | what the test does |
 //! | --- | --- |
-//! | `toml` | an `envcloak.toml`, whole or a fragment: `envcloak trust` parses it (every key and section known), and `envcloak check -p P` of each profile it defines plans (exit 0 or 1: a secret may be missing or a server absent, but exit 125, a config error, fails); with `file=PATH`, also written to `PATH` in the page's project |
+//! | `toml` | an `envcloak.toml`, whole or a fragment: `envcloak trust` parses it (every key and section known), and `envcloak check -p P` of each profile it defines plans (exit 0 or 1: a secret may be missing or a server absent, but exit 125, a config error, fails); no `env` entry reads a key of a source the config also imports (the value would be injected twice), unless it is `as = "file"`; with `file=PATH`, also written to `PATH` in the page's project |
 //! | `dotenv` | a decrypted secrets file: encrypted with `envcloak encrypt` and read back by `envcloak export --format json`, which must give every name the block assigns |
 //! | `dotenv editor` | the same, and it is what the user types in the editor that the `sh` block before it opens (`EDITOR` writes it) |
 //! | `json` | parses as JSON |
@@ -266,6 +266,9 @@ fn check_page(rel: &str) -> Vec<String> {
 /// Parses the config with `envcloak trust`, then plans each profile with
 /// `envcloak check` against servers that are not there.
 fn check_toml(at: &str, text: &str) {
+    if let Some(twice) = injected_twice(text) {
+        panic!("{at}: `{twice}` reads a key of a source the config also imports: that value is injected twice");
+    }
     let ws = Workspace::new();
     ws.write_trusted("envcloak.toml", text);
     let profiles = profiles_in(text);
@@ -289,6 +292,32 @@ fn check_toml(at: &str, text: &str) {
             out.diag()
         );
     }
+}
+
+/// An `env` reference (not `as = "file"`) to a key of a source that an
+/// `import` of the same config brings in whole.
+fn injected_twice(text: &str) -> Option<String> {
+    let quoted = |line: &str| -> Vec<String> {
+        line.split('"').skip(1).step_by(2).filter(|s| s.contains("://")).map(str::to_owned).collect()
+    };
+    let source = |reference: &str| reference.split(['#', '?']).next().unwrap_or_default().to_owned();
+    let imported: BTreeSet<String> = text
+        .lines()
+        .filter(|l| l.trim_start().starts_with("import"))
+        .flat_map(|l| quoted(l).into_iter().map(|r| source(&r)))
+        .collect();
+    let mut in_env = false;
+    for line in text.lines().map(str::trim) {
+        if line.starts_with('[') {
+            in_env = line.starts_with("[profiles.") && line.trim_end_matches(']').ends_with(".env");
+        } else if in_env && !line.contains("as = \"file\"") {
+            let twice = quoted(line).into_iter().find(|r| r.contains('#') && imported.contains(&source(r)));
+            if twice.is_some() {
+                return twice;
+            }
+        }
+    }
+    None
 }
 
 /// The profile names of `[profiles.NAME]` and `[profiles.NAME.env]` headers.
@@ -501,4 +530,8 @@ fn the_conventions_own_checks_catch_what_they_promise() {
     assert_eq!(block.body, "ls\n", "a block in a list item loses the item's indentation");
     assert_eq!(profiles_in("[profiles.dev]\n[profiles.test.env]\n"), BTreeSet::from(["dev".into(), "test".into()]));
     assert_eq!(dotenv_names("# c\nexport A=1\nB=\"two\"\n").0, vec!["A", "B"]);
+    let twice = "[profiles.p]\nimport = [{ from = \"vault://s/app\", prefix = \"F_\" }]\n[profiles.p.env]\n\
+                 D = { ref = \"vault://s/app?version=2#dsn\", optional = true }\n";
+    assert_eq!(injected_twice(twice).as_deref(), Some("vault://s/app?version=2#dsn"));
+    assert_eq!(injected_twice(&twice.replace("s/app?", "s/other?")), None);
 }
