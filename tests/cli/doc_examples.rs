@@ -24,6 +24,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use crate::support::bao::{have_bao, BaoServer};
 use crate::support::moto::{MotoServer, REGION};
@@ -383,7 +384,10 @@ fn run_sh(session: &mut Session, at: &str, script: &str, next: Option<&Block>, s
         session.bin.path().display(),
         std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".into())
     );
-    let mut cmd = session.project.command("sh").args(["-e", "-c", script]).env("PATH", path);
+    // A block may run several commands (the aws CLI takes a second each on
+    // a loaded machine): a minute before it counts as hung.
+    let mut cmd =
+        session.project.command("sh").args(["-e", "-c", script]).env("PATH", path).timeout(Duration::from_secs(60));
     match next.filter(|b| b.lang == "dotenv" && b.has("editor")) {
         Some(typed) => {
             let text = session.bin.path().join("typed.env");
