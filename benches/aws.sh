@@ -46,7 +46,7 @@ for tool in moto_server aws hyperfine python3; do
     if ! command -v "$tool" >/dev/null; then
         case "$tool" in
             moto_server | aws) echo "$tool is missing: python3 -m pip install 'moto[server]==5.2.5' awscli==1.46.3" >&2 ;;
-            hyperfine) echo "hyperfine is missing: apt-get install hyperfine (or cargo install hyperfine)" >&2 ;;
+            hyperfine) echo "hyperfine is missing: apt-get install hyperfine (or cargo install --locked hyperfine)" >&2 ;;
             *) echo "$tool is missing" >&2 ;;
         esac
         exit 1

@@ -26,7 +26,7 @@ SECRETS=${SECRETS:-50}
 for tool in hyperfine age age-keygen python3; do
     if ! command -v "$tool" >/dev/null; then
         case "$tool" in
-            hyperfine) echo "hyperfine is missing: apt-get install hyperfine (or cargo install hyperfine)" >&2 ;;
+            hyperfine) echo "hyperfine is missing: apt-get install hyperfine (or cargo install --locked hyperfine)" >&2 ;;
             age | age-keygen) echo "$tool is missing: apt-get install age" >&2 ;;
             *) echo "$tool is missing" >&2 ;;
         esac

