@@ -5,6 +5,7 @@
 
 mod decrypt;
 mod identity;
+pub mod pq;
 
 use std::path::Path;
 use std::sync::Arc;
