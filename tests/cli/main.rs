@@ -25,6 +25,7 @@ mod masking;
 mod memory;
 mod options;
 mod passphrase;
+mod pq;
 mod scan;
 mod secret_files;
 mod signals;

@@ -38,7 +38,7 @@ fn vectors() -> Option<(tempfile::TempDir, Vec<PathBuf>)> {
         Ok(out) if !out.status.success() => Some(format!(
             "{} failed: {} (install the vectors: npm install --no-save --prefix tests/pq cctv-age@0.2.0 age-encryption@0.3.1)",
             script.display(),
-            String::from_utf8_lossy(&out.stderr).lines().find(|l| l.contains("Error")).unwrap_or("no message")
+            String::from_utf8_lossy(&out.stderr).lines().find(|l| l.trim_start().starts_with("Error")).unwrap_or("no message")
         )),
         Ok(_) => None,
     };
