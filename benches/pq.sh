@@ -4,6 +4,7 @@
 #
 #   bash benches/pq.sh                 # from the repository root
 #   RUNS=1000 bash benches/pq.sh       # more runs
+#   PQ_FIRST=1 bash benches/pq.sh      # time the post-quantum identity first
 #   ENVCLOAK_BIN=path/to/envcloak bash benches/pq.sh   # no build
 #
 # Builds the release binary (unless ENVCLOAK_BIN is given), makes a temporary
@@ -61,11 +62,15 @@ for kind in x25519 pq; do
     fi
 done
 
+x25519=(-n 'envcloak run, X25519 identity' "$envcloak -c x25519.toml run --no-mask -- true")
+pq=(-n 'envcloak run, post-quantum identity' "$envcloak -c pq.toml run --no-mask -- true")
+if [ -n "${PQ_FIRST:-}" ]; then
+    order=("${pq[@]}" "${x25519[@]}")
+else
+    order=("${x25519[@]}" "${pq[@]}")
+fi
 hyperfine -N --warmup "$WARMUP" --runs "$RUNS" --export-json results.json --style basic \
-    -n 'true' 'true' \
-    -n 'envcloak run, X25519 identity' "$envcloak -c x25519.toml run --no-mask -- true" \
-    -n 'envcloak run, post-quantum identity' "$envcloak -c pq.toml run --no-mask -- true" \
-    >&2
+    -n 'true' 'true' "${order[@]}" >&2
 
 python3 - "$SECRETS" <<'PY'
 import json, statistics, sys
@@ -93,7 +98,9 @@ for r in results:
         f"| {r['command']} | {median:.2f} | {q(t, .25):.2f}–{q(t, .75):.2f} | "
         f"{min(t):.2f}–{max(t):.2f} | {statistics.mean(t):.2f} ± {statistics.stdev(t):.2f} | {overhead} |"
     )
-x25519, pq = (statistics.median(r["times"]) * 1e3 for r in results[1:])
+medians = {r["command"]: statistics.median(r["times"]) * 1e3 for r in results}
+x25519 = medians["envcloak run, X25519 identity"]
+pq = medians["envcloak run, post-quantum identity"]
 print()
 print(f"post-quantum minus X25519, median: {pq - x25519:+.2f} ms")
 PY

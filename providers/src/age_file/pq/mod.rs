@@ -40,6 +40,8 @@ pub const POSTQUANTUM_LABEL: &str = "postquantum";
 const HPKE_INFO: &[u8] = b"age-encryption.org/mlkem768x25519";
 const RECIPIENT_HRP: Hrp = Hrp::parse_unchecked("age1pq");
 const IDENTITY_HRP: Hrp = Hrp::parse_unchecked("age-secret-key-pq-");
+/// The stanza argument's length: 1120 bytes in base64 without padding.
+const ENC_BASE64_LEN: usize = 1494;
 /// A stanza body: the 16-byte file key and the 16-byte Poly1305 tag.
 const BODY_LEN: usize = FILE_KEY_BYTES + 16;
 
@@ -177,8 +179,7 @@ impl age::Identity for HybridIdentity {
         let [arg] = &stanza.args[..] else {
             return invalid();
         };
-        // 1120 bytes are 1494 base64 characters without padding.
-        if arg.len() != kem::ENC_LEN.div_ceil(3) * 4 - 2 {
+        if arg.len() != ENC_BASE64_LEN {
             return invalid();
         }
         let Ok(enc) = BASE64_STANDARD_NO_PAD.decode(arg) else {

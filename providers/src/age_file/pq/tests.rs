@@ -26,6 +26,11 @@ fn decrypt(identity: &dyn age::Identity, file: &[u8]) -> Result<Vec<u8>, age::De
 }
 
 #[test]
+fn pq_encoded_sizes() {
+    assert_eq!(BASE64_STANDARD_NO_PAD.encode([0u8; kem::ENC_LEN]).len(), ENC_BASE64_LEN);
+}
+
+#[test]
 fn pq_spec_example_identity_gives_the_spec_recipient() {
     let identity: HybridIdentity = SPEC_IDENTITY.parse().unwrap();
     assert_eq!(identity.to_public().to_string(), SPEC_RECIPIENT);
