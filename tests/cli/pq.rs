@@ -263,3 +263,25 @@ fn pq_typage_encrypts_envcloak_decrypts_and_runs() {
         "round trip back"
     );
 }
+
+#[test]
+fn pq_damaged_identity_line_is_named_not_shown() {
+    let ws = Workspace::new();
+    let id = keygen_pq(&ws, "key.txt");
+    ws.envcloak().args(["encrypt", "-r", &id.recipient, "-o", "f.age"]).stdin(PLAINTEXT).run().expect(0);
+    let text = String::from_utf8(ws.read("key.txt")).unwrap();
+    let key = text.lines().last().unwrap();
+    // One character changed: the Bech32 checksum no longer matches.
+    let last = if key.ends_with('Q') { 'P' } else { 'Q' };
+    let damaged = format!("{}{last}", &key[..key.len() - 1]);
+    ws.secret(&damaged);
+    ws.secret(key);
+    ws.write("bad.txt", format!("# a comment\n\n{damaged}\n"));
+    chmod(&ws.join("bad.txt"), 0o600);
+    ws.envcloak()
+        .args(["decrypt", "-i", "bad.txt", "f.age"])
+        .run()
+        .expect(125)
+        .stderr_has(&["line 3 is not an identity", "not valid Bech32"])
+        .no_leak(&[&damaged, &key[20..]]);
+}
