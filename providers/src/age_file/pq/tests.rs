@@ -89,3 +89,12 @@ fn pq_malformed_keys_are_refused_without_quoting_them() {
     assert!(!error.contains("AGE-SECRET"), "{error}");
     assert!(format!("{:?}", SPEC_IDENTITY.parse::<HybridIdentity>().unwrap()).contains("age1pq1"));
 }
+
+#[test]
+fn pq_low_order_x25519_recipient_fails_without_panicking() {
+    let mut bytes = SPEC_RECIPIENT.parse::<HybridRecipient>().unwrap().0.to_bytes().to_vec();
+    let len = bytes.len();
+    bytes[len - 32..].fill(0);
+    let recipient: HybridRecipient = bech32_encode(RECIPIENT_HRP, &bytes).parse().unwrap();
+    assert!(encrypt(&[&recipient], b"x").is_err(), "sealed to an all-zero X25519 share");
+}
