@@ -22,6 +22,7 @@ fn main() {
     println!("cargo::rerun-if-changed=tests/cli/support/tool.rs");
     println!("cargo::rerun-if-env-changed=CI");
     println!("cargo::rerun-if-env-changed=PATH");
+    println!("cargo::rerun-if-env-changed=ENVCLOAK_NPM_DIR");
     for tool in Tool::ALL {
         println!("cargo::rustc-check-cfg=cfg({})", tool.cfg());
     }
@@ -47,6 +48,10 @@ fn main() {
         for folder in survey.python_path.iter().filter(|p| absolute(p)) {
             println!("cargo::rerun-if-changed={}", folder.display());
         }
+    }
+    if missing.iter().any(|t| !t.npm_packages().is_empty()) && tool::npm_dir().is_dir() {
+        // Only then: the packages may be installed there later.
+        println!("cargo::rerun-if-changed={}", tool::npm_dir().display());
     }
     for tool in missing {
         println!("cargo::rustc-cfg={}", tool.cfg());

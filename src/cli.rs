@@ -55,7 +55,7 @@ pub enum Command {
     Check(CheckArgs),
     /// Print the resolved secrets for tools that cannot be wrapped
     Export(ExportArgs),
-    /// Create a new age X25519 identity (file mode 0600); the public key goes to stderr
+    /// Create a new age identity, X25519 or with --pq post-quantum (file mode 0600); the public key goes to stderr
     Keygen(KeygenArgs),
     /// Encrypt with age (interoperable with age and rage)
     Encrypt(EncryptArgs),
@@ -299,6 +299,10 @@ pub struct KeygenArgs {
     /// Write the identity to FILE (created with mode 0600) instead of stdout
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+
+    /// A hybrid post-quantum identity (ML-KEM-768 + X25519, recipient age1pq1…, as age-keygen -pq)
+    #[arg(long)]
+    pub pq: bool,
 }
 
 /// Options of `encrypt`.

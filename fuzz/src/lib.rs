@@ -190,6 +190,10 @@ fn located(message: &str, text: &str) {
 /// The corpus identity (tests/corpus/age/identity.txt): it opens the valid
 /// seeds of the `age_file` target. A test key, public on purpose.
 const AGE_IDENTITY: &str = include_str!("../../tests/corpus/age/identity.txt");
+/// The post-quantum identity of the C2SP CCTV age vectors (public on
+/// purpose): it opens the `cctv_hybrid*` seeds of the `age_file` target, the
+/// age files of the suite's `hybrid*` vectors.
+const AGE_PQ_IDENTITY: &str = "AGE-SECRET-KEY-PQ-1HZLGZUPT4ETPKDEV8HSGFDCYZ4E522W0A7PU2LHT8EH9W6YLNC3SW78XKG";
 /// The value every age seed's plaintext holds.
 const AGE_CANARY: &str = "fake-corpus-canary-5520";
 
@@ -219,8 +223,8 @@ fn scrypt_work_factor(file: &[u8]) -> Option<u64> {
     Some(std::str::from_utf8(digits).ok()?.parse().unwrap_or(u64::MAX))
 }
 
-/// Age files (binary or armored): decrypting with the corpus identity never
-/// panics; a passphrase is never asked for a work factor beyond the limit;
+/// Age files (binary or armored): decrypting with the corpus identity and
+/// a post-quantum one never panics; a passphrase is never asked for a work factor beyond the limit;
 /// every error names the file and never holds plaintext (the canary of the
 /// valid seeds); whatever decrypts goes through the dotenv properties.
 pub fn age_file(data: &[u8]) {
@@ -229,8 +233,13 @@ pub fn age_file(data: &[u8]) {
         let line = AGE_IDENTITY.lines().find(|l| l.starts_with("AGE-SECRET-KEY-")).expect("an identity line");
         age::x25519::Identity::from_str(line).expect("the corpus identity parses")
     });
-    let identities =
-        Identities { list: vec![Box::new(identity.clone())], tried: vec!["fuzz identity".into()], locked: Vec::new() };
+    static PQ_IDENTITY: OnceLock<age_file::pq::HybridIdentity> = OnceLock::new();
+    let pq_identity = PQ_IDENTITY.get_or_init(|| AGE_PQ_IDENTITY.parse().expect("the CCTV identity parses"));
+    let identities = Identities {
+        list: vec![Box::new(identity.clone()), Box::new(pq_identity.clone())],
+        tried: vec!["fuzz identities".into()],
+        locked: Vec::new(),
+    };
     let prompt: Arc<dyn PassphrasePrompt> = Arc::new(CheckingPrompt(data.to_vec()));
     match age_file::decrypt(data, "fuzz.age", &identities, Some(&prompt)) {
         Ok(plaintext) => {

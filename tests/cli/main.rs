@@ -34,6 +34,8 @@ mod masking;
 mod memory;
 mod options;
 mod passphrase;
+mod pq;
+mod pq_vectors;
 mod scan;
 mod secret_files;
 mod signals;

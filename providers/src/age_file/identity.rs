@@ -166,7 +166,7 @@ fn read_private_file(path: &Path) -> Result<Zeroizing<String>, FetchError> {
         Err(_) => Err(FetchError::new(
             FailureKind::Settings,
             format!(
-                "identity file {} is not text (expected an AGE-SECRET-KEY-1… line or an OpenSSH private key)",
+                "identity file {} is not text (expected an AGE-SECRET-KEY-1… or AGE-SECRET-KEY-PQ-1… line or an OpenSSH private key)",
                 path.display()
             ),
         )),
@@ -177,7 +177,8 @@ fn read_private_file(path: &Path) -> Result<Zeroizing<String>, FetchError> {
 const LOCKED_SSH: &str = "passphrase-protected SSH";
 
 /// Parses identity text: an OpenSSH/PEM private key, or lines of
-/// `AGE-SECRET-KEY-1…` with `#` comments.
+/// `AGE-SECRET-KEY-1…` (X25519) and `AGE-SECRET-KEY-PQ-1…` (post-quantum)
+/// with `#` comments.
 fn parse_identities(
     text: &str,
     label: &str,
@@ -185,7 +186,7 @@ fn parse_identities(
 ) -> Result<Vec<(&'static str, BoxedIdentity)>, FetchError> {
     let invalid = |what: String| {
         FetchError::new(FailureKind::Settings, format!("{label}: {what}")).with_hint(
-            "an identity is an AGE-SECRET-KEY-1… line (envcloak keygen) or an unencrypted or passphrase-protected OpenSSH ed25519/RSA private key",
+            "an identity is an AGE-SECRET-KEY-1… or AGE-SECRET-KEY-PQ-1… line (envcloak keygen [--pq]) or an unencrypted or passphrase-protected OpenSSH ed25519/RSA private key",
         )
     };
     if text.trim_start().starts_with("-----BEGIN") {
@@ -201,13 +202,32 @@ fn parse_identities(
         let identity: BoxedIdentity = Box::new(identity.with_callbacks(PromptCallbacks(prompt)));
         return Ok(vec![(kind, identity)]);
     }
-    let file = age::IdentityFile::from_buffer(BufReader::new(text.as_bytes())).map_err(|e| invalid(e.to_string()))?;
-    let list = file.into_identities().map_err(|e| invalid(e.to_string()))?;
+    let mut list: Vec<(&'static str, BoxedIdentity)> = Vec::new();
+    for (number, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        // The line is never quoted: it is a secret, or part of one.
+        let not_identity = |why: &str| invalid(format!("line {} is not an identity ({why})", number + 1));
+        if super::pq::is_identity(line) {
+            let identity = line.parse::<super::pq::HybridIdentity>().map_err(not_identity)?;
+            list.push((POST_QUANTUM, Box::new(identity)));
+        } else {
+            let identity = line
+                .parse::<age::x25519::Identity>()
+                .map_err(|_| not_identity("expected AGE-SECRET-KEY-1… or AGE-SECRET-KEY-PQ-1…"))?;
+            list.push(("X25519", Box::new(identity)));
+        }
+    }
     if list.is_empty() {
         return Err(invalid("holds no identity".into()));
     }
-    Ok(list.into_iter().map(|id| ("X25519", id)).collect())
+    Ok(list)
 }
+
+/// The kind of a hybrid ML-KEM-768 + X25519 identity.
+const POST_QUANTUM: &str = "post-quantum (ML-KEM-768 + X25519)";
 
 /// Bridges age's callbacks to the CLI's passphrase prompt.
 #[derive(Clone)]

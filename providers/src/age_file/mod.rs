@@ -6,6 +6,7 @@
 mod decrypt;
 mod identity;
 mod module;
+pub mod pq;
 
 use std::path::Path;
 use std::sync::Arc;

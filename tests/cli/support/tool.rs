@@ -33,11 +33,12 @@ pub enum Tool {
     Flask,
     FlaskStack,
     PrometheusClient,
+    Typage,
 }
 
 impl Tool {
     /// Every tool, in the order the build script reports them.
-    pub const ALL: [Tool; 16] = [
+    pub const ALL: [Tool; 17] = [
         Tool::Age,
         Tool::Bao,
         Tool::Moto,
@@ -54,6 +55,7 @@ impl Tool {
         Tool::Flask,
         Tool::FlaskStack,
         Tool::PrometheusClient,
+        Tool::Typage,
     ];
 
     /// The cfg the build script sets when the tool is missing.
@@ -75,6 +77,7 @@ impl Tool {
             Tool::Flask => "missing_flask",
             Tool::FlaskStack => "missing_flask_stack",
             Tool::PrometheusClient => "missing_prometheus_client",
+            Tool::Typage => "missing_typage",
         }
     }
 
@@ -98,6 +101,9 @@ impl Tool {
             Tool::Flask => "needs flask: pip install flask==3.1.3 python-dotenv==1.2.2",
             Tool::FlaskStack => "needs flask, gunicorn, pytest: pip install -r examples/flask/requirements-dev.txt",
             Tool::PrometheusClient => "needs prometheus_client: pip install prometheus_client==0.26.0",
+            Tool::Typage => {
+                "needs node and typage: npm install --no-save --prefix tests/pq cctv-age@0.2.0 age-encryption@0.3.1"
+            }
         }
     }
 
@@ -118,6 +124,7 @@ impl Tool {
             Tool::Setpriv => &["setpriv"],
             Tool::PythonDotenv | Tool::Flask | Tool::PrometheusClient => &["python3"],
             Tool::FlaskStack => &["python3", "gunicorn"],
+            Tool::Typage => &["node"],
         }
     }
 
@@ -132,6 +139,25 @@ impl Tool {
             _ => &[],
         }
     }
+
+    /// npm packages that must be installed in [`npm_dir`].
+    pub fn npm_packages(self) -> &'static [&'static str] {
+        match self {
+            Tool::Typage => &["cctv-age", "age-encryption"],
+            _ => &[],
+        }
+    }
+}
+
+/// Where the post-quantum tests' npm packages are (`node_modules` inside):
+/// `ENVCLOAK_NPM_DIR`, else `tests/pq` of this repository.
+pub fn npm_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("ENVCLOAK_NPM_DIR") {
+        return PathBuf::from(dir);
+    }
+    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let repo = here.ancestors().find(|d| d.join("tests/pq/npm.mjs").is_file()).unwrap_or(here);
+    repo.join("tests/pq")
 }
 
 /// Whether `value` (of `CI`) means true: `1`, `true`, `yes` or `on`, in any
@@ -151,6 +177,8 @@ pub struct Survey {
     /// The folders `python3` installs modules into (`site-packages`;
     /// none without python3).
     pub python_path: Vec<PathBuf>,
+    /// Each npm package found, with its `package.json`.
+    packages: Vec<(&'static str, PathBuf)>,
 }
 
 impl Survey {
@@ -173,18 +201,25 @@ impl Survey {
             Some(python) if !wanted.is_empty() => find_modules(&python, path, &wanted),
             _ => (Vec::new(), Vec::new()),
         };
-        Survey { programs, modules, python_path }
+        let packages = tools
+            .iter()
+            .flat_map(|t| t.npm_packages())
+            .map(|name| (*name, npm_dir().join("node_modules").join(name).join("package.json")))
+            .filter(|(_, file)| file.is_file())
+            .collect();
+        Survey { programs, modules, python_path, packages }
     }
 
     /// Whether every program and module of `tool` was found.
     pub fn has(&self, tool: Tool) -> bool {
         tool.programs().iter().all(|p| self.programs.iter().any(|(n, _)| n == p))
             && tool.modules().iter().all(|m| self.modules.iter().any(|(n, _)| n == m))
+            && tool.npm_packages().iter().all(|p| self.packages.iter().any(|(n, _)| n == p))
     }
 
     /// Every program and module file found.
     pub fn found(&self) -> impl Iterator<Item = &Path> {
-        self.programs.iter().chain(&self.modules).map(|(_, p)| p.as_path())
+        self.programs.iter().chain(&self.modules).chain(&self.packages).map(|(_, p)| p.as_path())
     }
 }
 

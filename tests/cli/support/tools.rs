@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
-pub use super::tool::Tool;
 use super::tool::{is_true, Survey};
+pub use super::tool::{npm_dir, Tool};
 
 /// Whether `CI` is set to a true value.
 pub fn in_ci() -> bool {
