@@ -18,6 +18,7 @@
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+table=$PWD/benches/hyperfine_table.py
 
 RUNS=${RUNS:-500}
 WARMUP=${WARMUP:-50}
@@ -65,34 +66,4 @@ hyperfine -N --warmup "$WARMUP" --runs "$RUNS" --export-json results.json --styl
     -n 'envcloak run --mask (supervised)' "$envcloak run -i age://secrets.env.age --mask -- true" \
     >&2
 
-python3 - "$SECRETS" <<'PY'
-import json, statistics, sys
-
-secrets = sys.argv[1]
-results = json.load(open("results.json"))["results"]
-
-def q(times, p):
-    times = sorted(times)
-    k = (len(times) - 1) * p
-    lo, hi = int(k), min(int(k) + 1, len(times) - 1)
-    return times[lo] + (times[hi] - times[lo]) * (k - lo)
-
-base = statistics.median(results[0]["times"])
-print()
-print(f"{secrets} secrets, {len(results[0]['times'])} runs each; times in ms")
-print()
-print("| command | median | p25–p75 | min–max | mean ± σ | median overhead |")
-print("| --- | ---: | ---: | ---: | ---: | ---: |")
-for r in results:
-    t = [x * 1e3 for x in r["times"]]
-    median = statistics.median(t)
-    overhead = "—" if r is results[0] else f"{median - base * 1e3:+.2f}"
-    print(
-        f"| `{r['command']}` | {median:.2f} | {q(t, .25):.2f}–{q(t, .75):.2f} | "
-        f"{min(t):.2f}–{max(t):.2f} | {statistics.mean(t):.2f} ± {statistics.stdev(t):.2f} | {overhead} |"
-    )
-exec_overhead = statistics.median(results[1]["times"]) * 1e3 - base * 1e3
-verdict = "meets" if exec_overhead < 3 else "misses"
-print()
-print(f"exec-mode median overhead: {exec_overhead:.2f} ms ({verdict} the < 3 ms target)")
-PY
+python3 "$table" results.json "$SECRETS" --target 'envcloak run (exec)' 3

@@ -22,6 +22,7 @@
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+table=$PWD/benches/hyperfine_table.py
 
 RUNS=${RUNS:-500}
 WARMUP=${WARMUP:-50}
@@ -72,35 +73,5 @@ fi
 hyperfine -N --warmup "$WARMUP" --runs "$RUNS" --export-json results.json --style basic \
     -n 'true' 'true' "${order[@]}" >&2
 
-python3 - "$SECRETS" <<'PY'
-import json, statistics, sys
-
-secrets = sys.argv[1]
-results = json.load(open("results.json"))["results"]
-
-def q(times, p):
-    times = sorted(times)
-    k = (len(times) - 1) * p
-    lo, hi = int(k), min(int(k) + 1, len(times) - 1)
-    return times[lo] + (times[hi] - times[lo]) * (k - lo)
-
-base = statistics.median(results[0]["times"]) * 1e3
-print()
-print(f"{secrets} secrets, {len(results[0]['times'])} runs each; times in ms")
-print()
-print("| command | median | p25–p75 | min–max | mean ± σ | median overhead over `true` |")
-print("| --- | ---: | ---: | ---: | ---: | ---: |")
-for r in results:
-    t = [x * 1e3 for x in r["times"]]
-    median = statistics.median(t)
-    overhead = "—" if r is results[0] else f"{median - base:+.2f}"
-    print(
-        f"| {r['command']} | {median:.2f} | {q(t, .25):.2f}–{q(t, .75):.2f} | "
-        f"{min(t):.2f}–{max(t):.2f} | {statistics.mean(t):.2f} ± {statistics.stdev(t):.2f} | {overhead} |"
-    )
-medians = {r["command"]: statistics.median(r["times"]) * 1e3 for r in results}
-x25519 = medians["envcloak run, X25519 identity"]
-pq = medians["envcloak run, post-quantum identity"]
-print()
-print(f"post-quantum minus X25519, median: {pq - x25519:+.2f} ms")
-PY
+python3 "$table" results.json "$SECRETS" \
+    --compare 'envcloak run, X25519 identity' 'envcloak run, post-quantum identity'
