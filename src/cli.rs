@@ -7,7 +7,10 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 mod age_files;
-pub use age_files::{DecryptArgs, EditArgs, EncryptArgs, KeygenArgs};
+pub use age_files::{
+    DecryptArgs, EditArgs, EncryptArgs, GetArgs, GitMergeArgs, GitSetupArgs, GitTextconvArgs, KeyArgs, KeygenArgs,
+    RekeyArgs, SetArgs, UnsetArgs,
+};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -66,6 +69,25 @@ pub enum Command {
     Decrypt(DecryptArgs),
     /// Edit an age-encrypted dotenv file in $VISUAL/$EDITOR, then re-encrypt it
     Edit(EditArgs),
+    /// Set one variable of an age-encrypted dotenv file (value from stdin or a no-echo prompt)
+    #[command(after_help = SET_HELP)]
+    Set(SetArgs),
+    /// Remove variables from an age-encrypted dotenv file
+    Unset(UnsetArgs),
+    /// Print one variable's value from an age-encrypted dotenv file, for scripts
+    Get(GetArgs),
+    /// Re-encrypt age files to the current recipients; --check reports, without a key, which are not
+    #[command(after_help = REKEY_HELP)]
+    Rekey(RekeyArgs),
+    /// Set up git to diff (names and keyed fingerprints, never values) and merge (per variable) *.env.age files
+    #[command(name = "git-setup", after_help = GIT_SETUP_HELP)]
+    GitSetup(GitSetupArgs),
+    /// The git diff driver: a file's names with keyed fingerprints of their values (run by git)
+    #[command(name = "git-textconv", hide = true)]
+    GitTextconv(GitTextconvArgs),
+    /// The git merge driver: a three-way merge per variable (run by git)
+    #[command(name = "git-merge", hide = true)]
+    GitMerge(GitMergeArgs),
     /// Search files (and git history) for the profile's secret values; report path:line: NAME
     #[command(after_help = SCAN_HELP)]
     Scan(ScanArgs),
@@ -79,6 +101,39 @@ pub enum Command {
     #[command(after_help = MAN_HELP)]
     Man(ManArgs),
 }
+
+const SET_HELP: &str = "\
+Examples:
+  envcloak set secrets/dev.env.age API_KEY                  asks for the value (no echo)
+  pass show api-key | envcloak set secrets/dev.env.age API_KEY
+  envcloak set secrets/dev.env.age TLS_KEY < tls.key        a multi-line value
+
+One trailing newline of what stdin gives is dropped (as $(…) does). Every
+other line of the file is kept byte for byte; the file is re-encrypted to the
+current recipients.";
+
+const REKEY_HELP: &str = "\
+Examples:
+  envcloak rekey                      every age file of every profile, to [age] recipients_file
+  envcloak rekey --check              in CI or a pre-commit hook: exit 1 when a file is out of date
+  envcloak rekey secrets/dev.env.age -R secrets/recipients/
+
+envcloak records, in each file it encrypts, a fingerprint of every recipient
+(an extra age stanza that age, rage and typage skip), so --check needs no
+private key. When a recipient is removed, rekey names the variables that
+person could read: rotate them, as git history keeps the old file.";
+
+const GIT_SETUP_HELP: &str = "\
+Adds `*.env.age diff=envcloak merge=envcloak` to .gitattributes (commit it) and
+sets, in this repository's git config:
+  diff.envcloak.textconv = envcloak git-textconv
+  merge.envcloak.driver  = envcloak git-merge %O %A %B %P
+Each teammate runs it once per clone (git config is not committed).
+
+git diff then shows each variable's name with a fingerprint of its value keyed
+by the viewer's identity, never the value; git merge merges per variable, and
+a variable both branches changed differently becomes a conflict inside the
+encrypted file, resolved with envcloak edit FILE.";
 
 const TRUST_HELP: &str = "\
 A config whose [vault] address or [aws] endpoint_url receives your credentials

@@ -11,7 +11,8 @@ pub enum Outcome {
     /// Everything went well.
     Success,
     /// `check` found a required secret missing or failed; `scan` found a
-    /// secret value or a plaintext dotenv definition.
+    /// secret value or a plaintext dotenv definition; `rekey --check` found
+    /// a file out of date; the git merge driver left a conflict.
     Found,
     /// envcloak failed before starting the command: bad config or
     /// arguments, a secret that could not be resolved.
@@ -51,7 +52,7 @@ impl From<Outcome> for ExitCode {
 pub const TABLE: &[(&str, &str)] = &[
     ("0", "success (the command exited 0)"),
     ("*N*", "the command exited with status *N*"),
-    ("1", "`check`: a required secret is missing or failed; `scan`: a secret was found"),
+    ("1", "`check`: a required secret is missing or failed; `scan`: a secret was found; `rekey --check`: a file is not encrypted to the current recipients; `git-merge`: a conflict"),
     ("125", "envcloak failed before starting the command: bad config or arguments, a secret could not be resolved"),
     ("126", "the command was found but cannot be executed (not executable, not a program)"),
     ("127", "the command was not found"),

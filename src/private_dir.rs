@@ -47,6 +47,22 @@ impl PrivateDir {
             .map_err(|e| CliError::new(format!("cannot write the private file {}: {e}", path.display())))?;
         Ok(path)
     }
+
+    /// Writes `bytes` over the file `name` of the folder (in place, then cut
+    /// to their length), or creates it if the editor removed it.
+    pub fn overwrite(&self, name: &str, bytes: &[u8]) -> Result<PathBuf, CliError> {
+        let path = self.0.path().join(name);
+        let existing = std::fs::OpenOptions::new().write(true).custom_flags(nix::libc::O_NOFOLLOW).open(&path);
+        match existing {
+            Ok(mut file) => file
+                .write_all(bytes)
+                .and_then(|()| file.set_len(bytes.len() as u64))
+                .map_err(|e| CliError::new(format!("cannot write the private file {}: {e}", path.display())))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return self.write(name, bytes),
+            Err(e) => return Err(CliError::new(format!("cannot write the private file {}: {e}", path.display()))),
+        }
+        Ok(path)
+    }
 }
 
 impl Drop for PrivateDir {

@@ -24,7 +24,7 @@ pub struct EncryptArgs {
     #[arg(short, long = "recipient", value_name = "RECIPIENT")]
     pub recipients: Vec<String>,
 
-    /// Encrypt to the recipients listed in FILE; repeatable [default: the config's [age] recipients_file]
+    /// Encrypt to the recipients listed in FILE (or every file in a folder); repeatable [default: the config's [age] recipients_file]
     #[arg(short = 'R', long = "recipients-file", value_name = "FILE")]
     pub recipients_files: Vec<PathBuf>,
 
@@ -68,6 +68,67 @@ pub struct EditArgs {
     #[arg(value_name = "FILE.age")]
     pub file: PathBuf,
 
+    /// Identities to decrypt with, recipients to encrypt to.
+    #[command(flatten)]
+    pub keys: KeyArgs,
+}
+
+/// Options of `set`.
+#[derive(Args, Debug)]
+pub struct SetArgs {
+    /// The age-encrypted dotenv file (created if it does not exist)
+    #[arg(value_name = "FILE.age")]
+    pub file: PathBuf,
+
+    /// The variable to set; its value is read from stdin, or asked for without echo on a terminal
+    #[arg(value_name = "NAME")]
+    pub name: String,
+
+    /// Refused: a value on the command line shows in `ps` and in shell history
+    #[arg(value_name = "VALUE", hide = true)]
+    pub value_on_command_line: Option<std::ffi::OsString>,
+
+    /// Identities to decrypt with, recipients to encrypt to.
+    #[command(flatten)]
+    pub keys: KeyArgs,
+}
+
+/// Options of `unset`.
+#[derive(Args, Debug)]
+pub struct UnsetArgs {
+    /// The age-encrypted dotenv file
+    #[arg(value_name = "FILE.age")]
+    pub file: PathBuf,
+
+    /// The variables to remove (every assignment of each, with its line)
+    #[arg(value_name = "NAME", required = true)]
+    pub names: Vec<String>,
+
+    /// Identities to decrypt with, recipients to encrypt to.
+    #[command(flatten)]
+    pub keys: KeyArgs,
+}
+
+/// Options of `get`.
+#[derive(Args, Debug)]
+pub struct GetArgs {
+    /// The age-encrypted dotenv file
+    #[arg(value_name = "FILE.age")]
+    pub file: PathBuf,
+
+    /// The variable whose value to print (raw, then a newline)
+    #[arg(value_name = "NAME")]
+    pub name: String,
+
+    /// Identity file to try first; repeatable
+    #[arg(short, long = "identity", value_name = "IDENTITY")]
+    pub identities: Vec<PathBuf>,
+}
+
+/// Who may decrypt and who to re-encrypt to, for the commands that change
+/// an encrypted file.
+#[derive(Args, Debug, Default)]
+pub struct KeyArgs {
     /// Identity file to try first; repeatable
     #[arg(short, long = "identity", value_name = "IDENTITY")]
     pub identities: Vec<PathBuf>,
@@ -76,7 +137,56 @@ pub struct EditArgs {
     #[arg(short, long = "recipient", value_name = "RECIPIENT")]
     pub recipients: Vec<String>,
 
-    /// Re-encrypt to the recipients listed in FILE; repeatable
+    /// Re-encrypt to the recipients listed in FILE (or every file in a folder); repeatable
     #[arg(short = 'R', long = "recipients-file", value_name = "FILE")]
     pub recipients_files: Vec<PathBuf>,
+}
+
+/// Options of `rekey`.
+#[derive(Args, Debug)]
+pub struct RekeyArgs {
+    /// The age files [default: every age file the config's profiles use]
+    #[arg(value_name = "FILE.age")]
+    pub files: Vec<PathBuf>,
+
+    /// Only report: exit 1 when a file is not encrypted to exactly the current recipients (needs no private key)
+    #[arg(long)]
+    pub check: bool,
+
+    /// Identities to decrypt with, recipients to encrypt to.
+    #[command(flatten)]
+    pub keys: KeyArgs,
+}
+
+/// Options of `git-setup`.
+#[derive(Args, Debug)]
+pub struct GitSetupArgs {
+    /// The envcloak command git runs for the drivers
+    #[arg(long, value_name = "COMMAND", default_value = "envcloak")]
+    pub program: String,
+}
+
+/// Options of `git-textconv` (run by git).
+#[derive(Args, Debug)]
+pub struct GitTextconvArgs {
+    /// The encrypted file git asks about
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+}
+
+/// Options of `git-merge` (run by git as `git-merge %O %A %B %P`).
+#[derive(Args, Debug)]
+pub struct GitMergeArgs {
+    /// The common ancestor's version (%O)
+    #[arg(value_name = "BASE")]
+    pub base: PathBuf,
+    /// Our version (%A), replaced by the result
+    #[arg(value_name = "OURS")]
+    pub ours: PathBuf,
+    /// Their version (%B)
+    #[arg(value_name = "THEIRS")]
+    pub theirs: PathBuf,
+    /// The file's path in the repository (%P), for messages
+    #[arg(value_name = "PATH")]
+    pub path: Option<PathBuf>,
 }

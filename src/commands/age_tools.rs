@@ -13,11 +13,9 @@ use zeroize::Zeroizing;
 use crate::cli::{DecryptArgs, EncryptArgs, KeygenArgs};
 use crate::error::CliError;
 use crate::exit::Outcome;
+use crate::recipients::{self, RecipientSet};
 
 use super::Context;
-
-/// A recipient to encrypt to.
-pub type BoxedRecipient = Box<dyn age::Recipient + Send>;
 
 /// `envcloak keygen`: a new X25519 identity in the `age-keygen` format, or
 /// with `--pq` a hybrid post-quantum one (as `age-keygen -pq` writes it).
@@ -96,15 +94,15 @@ fn refuse_empty(plaintext: &[u8], args: &EncryptArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-/// Encrypts `plaintext` to `recipients`, armored or binary.
-pub fn encrypt_bytes(plaintext: &[u8], recipients: &[BoxedRecipient], armor: bool) -> Result<Vec<u8>, CliError> {
+/// Encrypts `plaintext` to `recipients` (with their record, see
+/// [`crate::recipients`]), armored or binary.
+pub fn encrypt_bytes(plaintext: &[u8], recipients: &RecipientSet, armor: bool) -> Result<Vec<u8>, CliError> {
     let failed = |e: &dyn std::fmt::Display| CliError::new(format!("encryption failed: {e}"));
-    let encryptor = age::Encryptor::with_recipients(recipients.iter().map(|r| r.as_ref() as &dyn age::Recipient))
-        .map_err(|e| match e {
-            // `recipients` refuses this first, with the places named.
-            age::EncryptError::IncompatibleRecipients { .. } => mixed_recipients(None),
-            e => failed(&e),
-        })?;
+    let encryptor = age::Encryptor::with_recipients(recipients.for_encryptor().into_iter()).map_err(|e| match e {
+        // `RecipientSet::read` refuses this first, with the places named.
+        age::EncryptError::IncompatibleRecipients { .. } => recipients::mixed(None),
+        e => failed(&e),
+    })?;
     let format = if armor { Format::AsciiArmor } else { Format::Binary };
     let mut output = Vec::with_capacity(plaintext.len() + 512);
     let armored = ArmoredWriter::wrap_output(&mut output, format).map_err(|e| failed(&e))?;
@@ -127,84 +125,11 @@ pub fn decrypt(context: &Context, args: &DecryptArgs) -> Result<Outcome, CliErro
 }
 
 /// Recipients from `-r` and `-R`, or else the config's `recipients_file`.
-///
-/// Post-quantum (`age1pq1…`) and classic recipients are not mixed in one
-/// file, as Go age refuses too: a classic recipient's stanza would let a
-/// future quantum computer recover the file key.
-pub fn recipients(context: &Context, given: &[String], files: &[PathBuf]) -> Result<Vec<BoxedRecipient>, CliError> {
-    let mut list = Vec::new();
-    for text in given {
-        list.push(parse_recipient(text, "-r")?);
-    }
-    let mut files = files.to_vec();
+pub fn recipients(context: &Context, given: &[String], files: &[PathBuf]) -> Result<RecipientSet, CliError> {
     if given.is_empty() && files.is_empty() {
-        if let Some(path) = super::age_settings(context)?.recipients_file {
-            files.push(path);
-        }
+        return RecipientSet::read(&[], &super::age_settings(context)?.recipients_files);
     }
-    for path in &files {
-        list.extend(read_recipients_file(path)?);
-    }
-    if list.is_empty() {
-        return Err(CliError::new("no recipients to encrypt to")
-            .hint("pass -r age1… or -R FILE, or set [age] recipients_file in envcloak.toml"));
-    }
-    let post_quantum = list.iter().find(|r| r.post_quantum);
-    let classic = list.iter().find(|r| !r.post_quantum);
-    if let (Some(pq), Some(classic)) = (post_quantum, classic) {
-        return Err(mixed_recipients(Some((pq.place.as_str(), classic.place.as_str()))));
-    }
-    Ok(list.into_iter().map(|r| r.recipient).collect())
-}
-
-/// A recipient and where it was given (`-r`, `FILE:LINE`).
-struct Parsed {
-    recipient: BoxedRecipient,
-    place: String,
-    post_quantum: bool,
-}
-
-fn mixed_recipients(places: Option<(&str, &str)>) -> CliError {
-    let which = places.map_or(String::new(), |(pq, classic)| format!(" ({pq} is post-quantum, {classic} is not)"));
-    CliError::new(format!(
-        "refusing to encrypt to post-quantum (age1pq1…) and classic recipients together{which}: a classic recipient would leave the file open to a future quantum computer"
-    ))
-    .hint("give everyone a post-quantum identity (envcloak keygen --pq) and list only their age1pq1… recipients, or use only classic recipients")
-}
-
-fn read_recipients_file(path: &Path) -> Result<Vec<Parsed>, CliError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| CliError::new(format!("cannot read recipients file {}: {e}", path.display())))?;
-    let mut list = Vec::new();
-    for (number, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        list.push(parse_recipient(line, &format!("{}:{}", path.display(), number + 1))?);
-    }
-    Ok(list)
-}
-
-fn parse_recipient(text: &str, place: &str) -> Result<Parsed, CliError> {
-    use envcloak_providers::age_file::pq;
-    let unknown = || {
-        CliError::new(format!("{place}: `{text}` is not a recipient"))
-            .hint("a recipient is an age public key (age1… or post-quantum age1pq1…) or an SSH public key (ssh-ed25519 … / ssh-rsa …)")
-    };
-    let recipient = if pq::is_recipient(text) {
-        text.parse::<pq::HybridRecipient>().map(|r| Box::new(r) as BoxedRecipient).map_err(|why| {
-            CliError::new(format!("{place}: not a valid post-quantum recipient ({why})"))
-                .hint("copy the whole age1pq1… line from the `# public key:` comment of the identity file")
-        })?
-    } else if text.starts_with("age1") {
-        text.parse::<age::x25519::Recipient>().map(|r| Box::new(r) as BoxedRecipient).map_err(|_| unknown())?
-    } else if text.starts_with("ssh-") {
-        text.parse::<age::ssh::Recipient>().map(|r| Box::new(r) as BoxedRecipient).map_err(|_| unknown())?
-    } else {
-        return Err(unknown());
-    };
-    Ok(Parsed { recipient, place: place.to_owned(), post_quantum: pq::is_recipient(text) })
+    RecipientSet::read(given, files)
 }
 
 /// Writes to `path` (replaced as a whole, with `mode`: plaintext never

@@ -1,7 +1,6 @@
 //! `envcloak edit FILE.age`: decrypt to a private temporary file, open the
 //! editor, validate, re-encrypt, and remove the plaintext.
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use zeroize::Zeroizing;
@@ -11,84 +10,101 @@ use crate::error::CliError;
 use crate::exit::Outcome;
 use crate::private_dir::PrivateDir;
 
+use super::secrets_file::{validate, SecretsFile};
 use super::Context;
 
-/// Edits an age-encrypted dotenv file in `$VISUAL`/`$EDITOR`.
+/// Edits an age-encrypted dotenv file in `$VISUAL`/`$EDITOR`. When the
+/// result is not valid and a terminal is there to ask on, the same private
+/// copy is opened again with the error at its top (as `visudo` and
+/// `crontab -e` do), so nothing typed is lost.
 pub fn edit(context: &Context, args: &EditArgs) -> Result<Outcome, CliError> {
-    let recipients = super::age_tools::recipients(context, &args.recipients, &args.recipients_files)?;
-    let armor = is_armored(&args.file);
-    let existed = args.file.exists();
-    let original: Zeroizing<Vec<u8>> = if existed {
-        let sources = super::age_settings(context)?.identity_sources(&args.identities);
-        let prompt = super::prompt();
-        let identities = sources.load(prompt.clone())?;
-        let ciphertext = super::read_input(Some(&args.file))?;
-        envcloak_providers::age_file::decrypt(
-            &ciphertext,
-            &args.file.display().to_string(),
-            &identities,
-            prompt.as_ref(),
-        )?
-    } else {
-        Zeroizing::new(Vec::new())
-    };
-
+    let recipients = super::age_tools::recipients(context, &args.keys.recipients, &args.keys.recipients_files)?;
+    let file = SecretsFile::open(context, &args.file, &args.keys.identities, true)?;
     let scratch = PrivateDir::create("edit")?;
     // Keep the name the user knows, minus `.age`, so editors pick a syntax.
     let name = args.file.file_stem().map_or("secrets.env".into(), |s| s.to_string_lossy().into_owned());
-    let plain_path = scratch.write(&name, &original)?;
+    let plain_path = scratch.write(&name, &file.plaintext)?;
     let withheld = context.backends()?.bootstrap_credentials();
     let interrupted = EditorSignals::install()?;
-    let edited_ok = run_editor(&plain_path, &withheld);
-    if let Some(signal) = interrupted.ended_by() {
-        drop(scratch);
-        return Err(CliError::new(format!(
-            "interrupted by {signal}; the plaintext was removed and the file was not changed"
-        ))
-        .status(Outcome::Signal(signal as i32)));
-    }
-    edited_ok?;
-    let edited = Zeroizing::new(
-        std::fs::read(&plain_path).map_err(|e| CliError::new(format!("cannot read the edited text: {e}")))?,
-    );
+    let edited = loop {
+        let edited_ok = run_editor(&plain_path, &withheld);
+        if let Some(signal) = interrupted.ended_by() {
+            drop(scratch);
+            return Err(CliError::new(format!(
+                "interrupted by {signal}; the plaintext was removed and the file was not changed"
+            ))
+            .status(Outcome::Signal(signal as i32)));
+        }
+        edited_ok?;
+        let edited = Zeroizing::new(
+            std::fs::read(&plain_path).map_err(|e| CliError::new(format!("cannot read the edited text: {e}")))?,
+        );
+        let edited = without_banner(edited);
+        match validate(&edited) {
+            Ok(()) => break edited,
+            Err(error) if ask_to_edit_again(&error) => {
+                let mut again = Zeroizing::new(banner(&error).into_bytes());
+                again.extend_from_slice(&edited);
+                scratch.overwrite(&name, &again)?;
+            }
+            Err(error) => return Err(error),
+        }
+    };
     drop(scratch);
 
-    if *edited == *original && existed {
+    if *edited == *file.plaintext && file.existed {
         eprintln!("envcloak: no changes; {} left as it was", args.file.display());
         return Ok(Outcome::Success);
     }
-    validate(&edited)?;
-    let ciphertext = super::age_tools::encrypt_bytes(&edited, &recipients, armor)?;
-    // The file keeps its mode; a new one is 0644 (it is ciphertext).
-    let mode = std::fs::metadata(&args.file).map_or(0o644, |m| m.permissions().mode() & 0o777);
-    super::age_tools::write_output(Some(&args.file), &ciphertext, mode)?;
-    let verb = if existed { "re-encrypted" } else { "encrypted" };
+    file.save(&edited, &recipients)?;
+    let verb = if file.existed { "re-encrypted" } else { "encrypted" };
     eprintln!("envcloak: {} {verb} to {} recipient(s)", args.file.display(), recipients.len());
     Ok(Outcome::Success)
 }
 
-/// Keeps the armor of an existing file; new files ending in `.asc` are armored.
-fn is_armored(path: &Path) -> bool {
-    match std::fs::read(path) {
-        Ok(bytes) => bytes.trim_ascii_start().starts_with(b"-----BEGIN AGE ENCRYPTED FILE-----"),
-        Err(_) => path.extension().is_some_and(|e| e == "asc"),
+/// The first line of the comment block put above a text that was refused.
+const BANNER_START: &str = "# envcloak: this text was not saved:";
+/// Its last line.
+const BANNER_END: &str = "# (envcloak removes these lines when you save)\n";
+
+/// The comment block that tells why the text was refused.
+fn banner(error: &CliError) -> String {
+    let mut text = format!("{BANNER_START}\n");
+    for line in error.to_string().lines() {
+        text.push_str("#   ");
+        text.push_str(line);
+        text.push('\n');
+    }
+    text.push_str(BANNER_END);
+    text
+}
+
+/// `edited` without the [`banner`] at its top, if it is still there.
+fn without_banner(edited: Zeroizing<Vec<u8>>) -> Zeroizing<Vec<u8>> {
+    if !edited.starts_with(BANNER_START.as_bytes()) {
+        return edited;
+    }
+    match edited.windows(BANNER_END.len()).position(|w| w == BANNER_END.as_bytes()) {
+        Some(at) => Zeroizing::new(edited[at + BANNER_END.len()..].to_vec()),
+        None => edited,
     }
 }
 
-fn validate(text: &[u8]) -> Result<(), CliError> {
-    let text = std::str::from_utf8(text)
-        .map_err(|_| CliError::new("the edited text is not UTF-8; the file was not changed"))?;
-    let entries = envcloak_providers::dotenv::parse(text, &|_| None).map_err(|e| {
-        CliError::new(format!("the edited text is not a valid dotenv document ({e}); the file was not changed"))
-            .hint("run envcloak edit again to fix it")
-    })?;
-    if let Some(entry) = entries.iter().find(|e| !crate::plan::is_valid_name(&e.name)) {
-        return Err(CliError::new(format!(
-            "line {}: `{}` is not a valid variable name; the file was not changed",
-            entry.line, entry.name
-        )));
+/// Shows the error on the terminal and asks whether to edit again; `false`
+/// without a terminal (the edit then ends with the error).
+fn ask_to_edit_again(error: &CliError) -> bool {
+    use std::io::{BufRead, Write};
+    let Ok(mut tty) = std::fs::OpenOptions::new().read(true).write(true).open("/dev/tty") else {
+        return false;
+    };
+    if writeln!(tty, "{error}").and_then(|()| write!(tty, "Edit again? [Y/n] ")).and_then(|()| tty.flush()).is_err() {
+        return false;
     }
-    Ok(())
+    let mut answer = String::new();
+    if std::io::BufReader::new(&tty).read_line(&mut answer).is_err() {
+        return false;
+    }
+    !matches!(answer.trim().to_ascii_lowercase().as_str(), "n" | "no")
 }
 
 /// Runs the editor on `path`, without the `withheld` credentials in its

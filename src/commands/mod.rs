@@ -6,8 +6,12 @@ mod check;
 mod docs;
 mod edit;
 mod export;
+mod git;
+mod rekey;
 mod run;
 mod scan;
+mod secrets_file;
+mod set;
 mod trust;
 
 use std::path::{Path, PathBuf};
@@ -67,6 +71,13 @@ pub fn dispatch(cli: Cli, core_limit: CoreLimit) -> Result<Outcome, CliError> {
         Command::Encrypt(args) => age_tools::encrypt(&context, &args),
         Command::Decrypt(args) => age_tools::decrypt(&context, &args),
         Command::Edit(args) => edit::edit(&context, &args),
+        Command::Set(args) => set::set(&context, &args),
+        Command::Unset(args) => set::unset(&context, &args),
+        Command::Get(args) => set::get(&context, &args),
+        Command::Rekey(args) => rekey::rekey(&context, &args),
+        Command::GitSetup(args) => git::setup(&args),
+        Command::GitTextconv(args) => git::textconv(&context, &args),
+        Command::GitMerge(args) => git::merge(&context, &args),
         Command::Scan(args) => scan::scan(&context, &args),
         Command::Trust(args) => trust::trust(&context, &args),
         Command::Completions(args) => docs::completions(&args),

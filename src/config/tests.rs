@@ -51,7 +51,7 @@ TLS_KEY = { ref = "vault://secret/flask/tls#key", as = "file" }
     assert_eq!(config.default_profile.as_ref().map(|(n, _)| n.as_str()), Some("dev"));
     let age = config.backends.settings::<AgeConfig>().unwrap();
     assert_eq!(age.identity, Some(PathBuf::from("/project/keys/id.txt")));
-    assert_eq!(age.recipients_file, Some(PathBuf::from("/project/secrets/recipients.txt")));
+    assert_eq!(age.recipients_files, [PathBuf::from("/project/secrets/recipients.txt")]);
     assert!(matches!(config.backends.settings::<VaultConfig>().unwrap().auth, AuthMethod::AppRole { .. }));
     assert_eq!(
         config.backends.settings::<AwsConfig>().unwrap(),

@@ -40,6 +40,8 @@ mod scan;
 mod secret_files;
 mod signals;
 mod source_rules;
+mod team;
+mod team_git;
 mod trust;
 mod vault;
 mod written_files;

@@ -10,6 +10,11 @@
         Runs CMD on a new pseudo-terminal and answers every prompt (output
         ending in ":") that mentions "passphrase" with ANSWER and Enter.
 
+    pty_driver.py reply ANSWERS TIMEOUT CMD [ARGS...]
+        Runs CMD on a new pseudo-terminal and answers each new prompt
+        (output ending in ":" or "]") with the next line of ANSWERS and Enter;
+        saves the screen to $PTY_SCREEN when set.
+
     pty_driver.py screen SCREEN_FILE TIMEOUT CMD [ARGS...]
         Runs CMD on a new pseudo-terminal, types nothing, and saves what it
         wrote on the terminal to SCREEN_FILE.
@@ -72,12 +77,16 @@ def main():
     typed = 0
     status = None
     ready_since = None
+    answers = arg.split("\n") if mode == "reply" else []
+    # Where to save the screen: screen mode's argument, or $PTY_SCREEN.
+    screen_file = arg if mode == "screen" else os.environ.get("PTY_SCREEN")
+    answered_at = 0
     while status is None:
         if time.monotonic() > deadline:
             kill_session(pid)
             os.waitpid(pid, 0)
-            if mode == "screen":
-                with open(arg, "wb") as saved:
+            if screen_file:
+                with open(screen_file, "wb") as saved:
                     saved.write(screen)
             print(json.dumps({"exit": None, "timed_out": True, "typed": typed}))
             return
@@ -92,6 +101,12 @@ def main():
             time.sleep(0.05)  # let the program turn echo off and read
             os.write(master, arg.encode() + b"\n")
             typed += 1
+        fresh = screen[answered_at:].rstrip(b" ")
+        if mode == "reply" and typed < len(answers) and fresh.endswith((b":", b"]")):
+            time.sleep(0.05)  # let the program turn echo off and read
+            os.write(master, answers[typed].encode() + b"\n")
+            typed += 1
+            answered_at = len(screen)
         readable, _, _ = select.select([master], [], [], 0.01)
         if readable:
             try:
@@ -102,8 +117,8 @@ def main():
         if done:
             status = wait_status
     screen += drain(master)
-    if mode == "screen":
-        with open(arg, "wb") as saved:
+    if screen_file:
+        with open(screen_file, "wb") as saved:
             saved.write(screen)
     if os.WIFSIGNALED(status):
         code = 128 + os.WTERMSIG(status)

@@ -125,12 +125,24 @@ impl Workspace {
     /// `timeout_secs`); returns the driver's report and what was written on
     /// the terminal. Needs [`Tool::PythonDotenv`].
     pub fn on_pty(&self, timeout_secs: u32, command: &[&str]) -> (serde_json::Value, Vec<u8>) {
+        self.on_pty_replying(&[], timeout_secs, command)
+    }
+
+    /// [`Self::on_pty`], answering each prompt with the next of `answers`
+    /// (`pty_driver.py reply`).
+    pub fn on_pty_replying(
+        &self,
+        answers: &[&str],
+        timeout_secs: u32,
+        command: &[&str],
+    ) -> (serde_json::Value, Vec<u8>) {
         let screen = tempfile::NamedTempFile::new_in(self.path()).expect("create a screen file");
-        let out = self
-            .command(py())
-            .arg(format!("{CLI_DIR}/pty_driver.py"))
-            .arg("screen")
-            .arg(screen.path())
+        let mut driver = self.command(py()).arg(format!("{CLI_DIR}/pty_driver.py"));
+        driver = match answers {
+            [] => driver.arg("screen").arg(screen.path()),
+            answers => driver.arg("reply").arg(answers.join("\n")).env("PTY_SCREEN", screen.path()),
+        };
+        let out = driver
             .arg(timeout_secs.to_string())
             .args(command)
             .timeout(Duration::from_secs(u64::from(timeout_secs) + 20))

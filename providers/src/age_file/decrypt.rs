@@ -196,7 +196,12 @@ mod tests {
     }
 
     fn refusal(file: &[u8], prompt: Option<&Arc<dyn PassphrasePrompt>>) -> String {
-        let identities = Identities { list: Vec::new(), tried: Vec::new(), locked: Vec::new() };
+        let identities = Identities {
+            list: Vec::new(),
+            tried: Vec::new(),
+            locked: Vec::new(),
+            fingerprint_key: Zeroizing::new([0; 32]),
+        };
         match decrypt(file, "f.age", &identities, prompt) {
             Ok(_) => panic!("decrypted a malformed file"),
             Err(e) => e.reason,

@@ -45,6 +45,10 @@ pub struct Identities {
     /// Passphrase-protected SSH keys that cannot be unlocked: no terminal to
     /// ask on.
     pub locked: Vec<String>,
+    /// A key only the holder of these identities has (SHA3-256 of the text
+    /// of every source used), for fingerprints of values that others cannot
+    /// check a guess against (the git diff driver).
+    pub fingerprint_key: Zeroizing<[u8; 32]>,
 }
 
 impl IdentitySources {
@@ -86,7 +90,13 @@ impl IdentitySources {
     /// identity) is skipped and named in [`Identities::tried`] when another
     /// source works; when none works, its error is the result.
     pub fn load(&self, prompt: Option<std::sync::Arc<dyn PassphrasePrompt>>) -> Result<Identities, FetchError> {
-        let mut identities = Identities { list: Vec::new(), tried: Vec::new(), locked: Vec::new() };
+        let mut identities = Identities {
+            list: Vec::new(),
+            tried: Vec::new(),
+            locked: Vec::new(),
+            fingerprint_key: Zeroizing::new([0; 32]),
+        };
+        let mut key_hash = <sha3::Sha3_256 as sha3::Digest>::new_with_prefix(b"envcloak fingerprint key v1");
         let mut problems: Vec<FetchError> = Vec::new();
         for origin in &self.origins {
             let (label, text) = match origin {
@@ -95,7 +105,13 @@ impl IdentitySources {
                     (format!("{} (from {named_by})", path.display()), read_private_file(path))
                 }
             };
-            match text.and_then(|text| parse_identities(&text, &label, prompt.clone())) {
+            let parsed = text.and_then(|text| {
+                let found = parse_identities(&text, &label, prompt.clone())?;
+                sha3::Digest::update(&mut key_hash, (text.len() as u64).to_le_bytes());
+                sha3::Digest::update(&mut key_hash, text.as_bytes());
+                Ok(found)
+            });
+            match parsed {
                 Ok(found) => {
                     identities.tried.push(format!("{label}: {}", describe(&found)));
                     if prompt.is_none() && found.iter().any(|(kind, _)| *kind == LOCKED_SSH) {
@@ -109,6 +125,7 @@ impl IdentitySources {
                 }
             }
         }
+        identities.fingerprint_key.copy_from_slice(&sha3::Digest::finalize(key_hash));
         match problems.len() {
             _ if !identities.list.is_empty() => Ok(identities),
             0 => Ok(identities),

@@ -57,7 +57,11 @@ impl BackendModule for AgeModule {
         let written: AgeSection = read_section(self.section(), section)?;
         Ok(Box::new(AgeConfig {
             identity: written.identity.map(|path| expand_path(&path, dir)),
-            recipients_file: written.recipients_file.map(|path| expand_path(&path, dir)),
+            recipients_files: match written.recipients_file {
+                None => Vec::new(),
+                Some(OneOrMore::One(path)) => vec![expand_path(&path, dir)],
+                Some(OneOrMore::More(paths)) => paths.iter().map(|path| expand_path(path, dir)).collect(),
+            },
         }))
     }
 }
@@ -67,7 +71,15 @@ impl BackendModule for AgeModule {
 #[serde(deny_unknown_fields)]
 struct AgeSection {
     identity: Option<String>,
-    recipients_file: Option<String>,
+    recipients_file: Option<OneOrMore>,
+}
+
+/// A path, or a list of them.
+#[derive(Deserialize)]
+#[serde(untagged, expecting = "a path or a list of paths")]
+enum OneOrMore {
+    One(String),
+    More(Vec<String>),
 }
 
 /// `[age]`, its paths resolved against the config's folder and `~`.
@@ -75,8 +87,9 @@ struct AgeSection {
 pub struct AgeConfig {
     /// `identity`: the identity file to decrypt with.
     pub identity: Option<PathBuf>,
-    /// `recipients_file`: who `encrypt` and `edit` encrypt to.
-    pub recipients_file: Option<PathBuf>,
+    /// `recipients_file`: who `encrypt`, `edit`, `set` and `rekey` encrypt
+    /// to: recipients files, or folders of them (e.g. one file a person).
+    pub recipients_files: Vec<PathBuf>,
 }
 
 impl BackendConfig for AgeConfig {

@@ -23,6 +23,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::ops::Range;
 
 use secrecy::SecretString;
 use zeroize::Zeroizing;
@@ -42,6 +43,10 @@ pub struct DotenvEntry {
     pub value: SecretString,
     /// 1-based line where the entry starts.
     pub line: usize,
+    /// Where the statement is in the text that was parsed, in bytes: from
+    /// its first character (after any indentation) to the end of its last
+    /// line, line break included. What `set` and `unset` replace.
+    pub span: Range<usize>,
 }
 
 impl fmt::Debug for DotenvEntry {
@@ -50,6 +55,7 @@ impl fmt::Debug for DotenvEntry {
             .field("name", &self.name)
             .field("value", &"[REDACTED]")
             .field("line", &self.line)
+            .field("span", &self.span)
             .finish()
     }
 }
@@ -107,7 +113,9 @@ fn printable(name: &str) -> String {
 /// sees the latest value, like python-dotenv). The first statement python-dotenv
 /// would skip or drop, or whose value holds a NUL byte, is an error.
 pub fn parse(text: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<Vec<DotenvEntry>, DotenvError> {
-    let text = universal_newlines(text);
+    let (text, collapsed) = universal_newlines(text);
+    // A position in `text` as a position in what the caller gave.
+    let original = |pos: usize| pos + collapsed.partition_point(|&at| at < pos);
     let mut reader = Reader { text: &text, pos: 0, line: 1 };
     let mut entries: Vec<DotenvEntry> = Vec::new();
     let mut latest: HashMap<String, usize> = HashMap::new();
@@ -117,6 +125,7 @@ pub fn parse(text: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<Vec<
             return Ok(entries);
         }
         let line = reader.line;
+        let start = reader.pos;
         let Ok(statement) = statement(&mut reader) else {
             return Err(DotenvError::Syntax { line });
         };
@@ -137,6 +146,7 @@ pub fn parse(text: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<Vec<
             // so no reallocation leaves an unwiped copy behind.
             value: SecretString::from(Box::<str>::from(value.as_str())),
             line,
+            span: original(start)..original(reader.pos),
         });
     }
 }
@@ -167,19 +177,23 @@ fn is_line_end(c: char) -> bool {
     c == '\n' || c == '\r'
 }
 
-/// Python's universal newlines: `\r\n` and a lone `\r` read as `\n`.
-fn universal_newlines(text: &str) -> Zeroizing<String> {
+/// Python's universal newlines: `\r\n` and a lone `\r` read as `\n`. Also
+/// where each `\r\n` became one byte (its position in the result).
+fn universal_newlines(text: &str) -> (Zeroizing<String>, Vec<usize>) {
     let mut out = Zeroizing::new(String::with_capacity(text.len()));
+    let mut collapsed = Vec::new();
     let mut chars = text.chars().peekable();
     while let Some(c) = chars.next() {
         if c == '\r' {
-            chars.next_if_eq(&'\n');
+            if chars.next_if_eq(&'\n').is_some() {
+                collapsed.push(out.len());
+            }
             out.push('\n');
         } else {
             out.push(c);
         }
     }
-    out
+    (out, collapsed)
 }
 
 /// python-dotenv's `Reader`: a position in the text and the line it is on.
