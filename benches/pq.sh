@@ -22,26 +22,13 @@
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-table=$PWD/benches/hyperfine_table.py
 
 RUNS=${RUNS:-500}
 WARMUP=${WARMUP:-50}
 SECRETS=${SECRETS:-50}
 
-for tool in hyperfine python3; do
-    command -v "$tool" >/dev/null || { echo "$tool is missing (apt-get install $tool)" >&2; exit 1; }
-done
-
-if [ -z "${ENVCLOAK_BIN:-}" ]; then
-    cargo build --release -q
-    ENVCLOAK_BIN=${CARGO_TARGET_DIR:-$PWD/target}/release/envcloak
-fi
-envcloak=$ENVCLOAK_BIN
-
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-cd "$work"
-unset ENVCLOAK_AGE_KEY ENVCLOAK_CONFIG ENVCLOAK_PROFILE
+# shellcheck source=benches/startup.sh
+source benches/startup.sh
 
 "$envcloak" keygen -o x25519.txt 2>/dev/null
 "$envcloak" keygen --pq -o pq.txt 2>/dev/null

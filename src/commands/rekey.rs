@@ -27,7 +27,7 @@ pub fn rekey(context: &Context, args: &RekeyArgs) -> Result<Outcome, CliError> {
         let label = path.strip_prefix(&context.cwd).unwrap_or(path).display().to_string();
         let ciphertext = super::read_input(Some(path))?;
         let header = header_recipients(&ciphertext, &label)?;
-        let Some(change) = Change::between(&header, &recipients) else {
+        let Some(change) = Change::between(&header, &recipients, &context.cwd) else {
             println!("up to date  {label}");
             continue;
         };
@@ -59,7 +59,8 @@ pub fn rekey(context: &Context, args: &RekeyArgs) -> Result<Outcome, CliError> {
 struct Change {
     /// The file's recorded fingerprints, if envcloak wrote it.
     recorded: Option<Vec<String>>,
-    added: usize,
+    /// Where each added recipient is listed.
+    added: Vec<String>,
     removed: Vec<String>,
     /// Recipient stanzas not in the record (another tool re-encrypted it).
     unrecorded_stanzas: bool,
@@ -67,10 +68,10 @@ struct Change {
 
 impl Change {
     /// `None` when the file is encrypted to exactly `current`.
-    fn between(header: &HeaderRecipients, current: &RecipientSet) -> Option<Change> {
+    fn between(header: &HeaderRecipients, current: &RecipientSet, cwd: &std::path::Path) -> Option<Change> {
         let now: BTreeSet<String> = current.fingerprints().into_iter().collect();
         let Some(recorded) = &header.recorded else {
-            return Some(Change { recorded: None, added: 0, removed: Vec::new(), unrecorded_stanzas: true });
+            return Some(Change { recorded: None, added: Vec::new(), removed: Vec::new(), unrecorded_stanzas: true });
         };
         let before: BTreeSet<String> = recorded.iter().cloned().collect();
         let unrecorded_stanzas = header.stanzas != recorded.len();
@@ -79,7 +80,11 @@ impl Change {
         }
         Some(Change {
             recorded: Some(recorded.clone()),
-            added: now.difference(&before).count(),
+            added: current
+                .iter()
+                .filter(|r| !before.contains(&r.fingerprint))
+                .map(|r| r.place.strip_prefix(&format!("{}/", cwd.display())).unwrap_or(&r.place).to_owned())
+                .collect(),
             removed: before.difference(&now).cloned().collect(),
             unrecorded_stanzas,
         })
@@ -90,8 +95,8 @@ impl Change {
             return "its recipients are not recorded (it was not encrypted by envcloak)".into();
         }
         let mut parts = Vec::new();
-        if self.added > 0 {
-            parts.push(format!("{} recipient(s) added", self.added));
+        if !self.added.is_empty() {
+            parts.push(format!("{} recipient(s) added ({})", self.added.len(), self.added.join(", ")));
         }
         if !self.removed.is_empty() {
             parts.push(format!("{} removed ({})", self.removed.len(), self.removed.join(", ")));
@@ -112,7 +117,11 @@ impl Change {
         if self.removed.is_empty() {
             "its earlier recipients are not all known".into()
         } else {
-            format!("{} removed recipient(s) (fingerprints {})", self.removed.len(), self.removed.join(", "))
+            format!(
+                "{} removed recipient(s) (fingerprints {}; git log -p on the recipients files shows whose)",
+                self.removed.len(),
+                self.removed.join(", ")
+            )
         }
     }
 }
