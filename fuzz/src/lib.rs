@@ -239,6 +239,7 @@ pub fn age_file(data: &[u8]) {
         list: vec![Box::new(identity.clone()), Box::new(pq_identity.clone())],
         tried: vec!["fuzz identities".into()],
         locked: Vec::new(),
+        fingerprint_key: Default::default(),
     };
     let prompt: Arc<dyn PassphrasePrompt> = Arc::new(CheckingPrompt(data.to_vec()));
     match age_file::decrypt(data, "fuzz.age", &identities, Some(&prompt)) {
