@@ -13,6 +13,7 @@ pub mod dotenv_edit;
 pub mod error;
 pub mod exit;
 pub mod inject;
+pub mod leases;
 pub mod mask;
 pub mod memory;
 pub mod metrics;

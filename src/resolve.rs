@@ -2,7 +2,10 @@
 //! the plan applied in precedence order. Every failure is collected, so one
 //! run reports all of them; the caller fails closed if any is required.
 //! Whatever ends the fetching (all answers, the deadline, a signal), each
-//! provider then releases what it obtained for itself (a Vault login token).
+//! provider then releases what it obtained for itself (a Vault login token),
+//! except one that holds leases of dynamic credentials the command will use:
+//! that one is handed back in [`Resolution::held`], to be released when the
+//! command has ended (see [`crate::leases`]).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -47,6 +50,8 @@ pub struct Resolution {
     pub failures: Vec<Failure>,
     /// Time spent per backend.
     pub timings: Vec<(Backend, Duration)>,
+    /// Providers holding leases, to release once the command has ended.
+    pub held: Vec<Arc<dyn Provider>>,
 }
 
 impl Resolution {
@@ -124,14 +129,20 @@ pub async fn resolve(
         signal = interrupt => Some(signal),
     };
     progress.finish();
-    for provider in &providers {
-        provider.release().await;
+    let mut held = Vec::new();
+    for provider in providers {
+        if interrupted.is_none() && provider.holds_leases() {
+            held.push(provider);
+        } else {
+            provider.release().await;
+        }
     }
     if let Some(signal) = interrupted {
         return Err(Interrupted(signal));
     }
     let mut resolution = apply(plan, &documents);
     resolution.timings = timings;
+    resolution.held = held;
     Ok(resolution)
 }
 
@@ -158,7 +169,7 @@ async fn fetch_one(
 
 /// Applies the mappings in order to the fetched documents.
 fn apply(plan: &Plan, documents: &HashMap<Source, Result<Document, FetchError>>) -> Resolution {
-    let mut resolution = Resolution { vars: Vec::new(), failures: Vec::new(), timings: Vec::new() };
+    let mut resolution = Resolution { vars: Vec::new(), failures: Vec::new(), timings: Vec::new(), held: Vec::new() };
     let mut position: HashMap<String, usize> = HashMap::new();
     for (index, mapping) in plan.mappings.iter().enumerate() {
         let (name, optional) = match &mapping.target {

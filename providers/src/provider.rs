@@ -139,4 +139,15 @@ pub trait Provider: Send + Sync {
     fn release(&self) -> BoxFuture<'_, ()> {
         Box::pin(std::future::ready(()))
     }
+
+    /// Whether what was fetched came with leases (dynamic credentials) that
+    /// must live as long as the command: the caller then runs
+    /// [`Provider::release`] when the command has ended, not before.
+    fn holds_leases(&self) -> bool {
+        false
+    }
+
+    /// Lets go of leases and tokens without revoking them (`export`: the
+    /// credentials go to another program, and expire with their TTL).
+    fn abandon(&self) {}
 }

@@ -13,9 +13,14 @@ use super::Context;
 /// Prints the secrets in the chosen format (to stdout, and for `github` to
 /// the file named by `$GITHUB_ENV`).
 pub fn export(context: &Context, args: &ExportArgs) -> Result<Outcome, CliError> {
-    let super::ResolvedRun { plan, resolution, .. } = context.resolve(&args.mappings)?;
+    let super::ResolvedRun { plan, resolution, leases, .. } = context.resolve(&args.mappings)?;
     if resolution.has_required_failure() {
         return Err(super::failures_error(&plan, &resolution, "nothing exported"));
+    }
+    // The exported credentials are for another program: their leases are
+    // not revoked when envcloak exits (each expires with its TTL).
+    if let Some(leases) = leases {
+        leases.abandon();
     }
     super::warn_skipped(&plan, &resolution);
     let files: Vec<&str> = resolution.vars.iter().filter(|v| v.as_file).map(|v| v.name.as_str()).collect();

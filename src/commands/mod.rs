@@ -26,6 +26,7 @@ use crate::config::Config;
 use crate::error::CliError;
 use crate::exit::Outcome;
 use crate::inject::Passthrough;
+use crate::leases::LeaseKeeper;
 use crate::memory::CoreLimit;
 use crate::plan::{self, Plan};
 use crate::resolve::{self, Resolution};
@@ -50,6 +51,9 @@ pub struct ResolvedRun {
     pub resolution: Resolution,
     /// The backend settings (for the bootstrap credentials to withhold).
     pub backends: Backends,
+    /// Leases of dynamic credentials, revoked when this is released or
+    /// dropped (after the command has ended).
+    pub leases: Option<LeaseKeeper>,
 }
 
 impl ResolvedRun {
@@ -141,14 +145,21 @@ impl Context {
             };
             resolve::resolve(&plan, deadline, &make, interrupt).await
         });
-        // A backend still blocked after the deadline (a stalled read, a
-        // passphrase prompt) must not hold the run: do not wait for it.
-        runtime.shutdown_background();
         crate::tty::restore_terminal();
-        let resolution = resolution.map_err(|resolve::Interrupted(signal)| {
+        let mut resolution = resolution.map_err(|resolve::Interrupted(signal)| {
             CliError::new(format!("stopped by {} before the command started", crate::signals::name(signal)))
                 .status(Outcome::Signal(signal))
         })?;
+        // Leases of dynamic credentials live until the command has ended,
+        // with the runtime their connections belong to. Otherwise a backend
+        // still blocked after the deadline (a stalled read, a passphrase
+        // prompt) must not hold the run: do not wait for it.
+        let leases = if resolution.held.is_empty() {
+            runtime.shutdown_background();
+            None
+        } else {
+            Some(LeaseKeeper::new(runtime, std::mem::take(&mut resolution.held)))
+        };
         if resolution.vars.is_empty() && !resolution.has_required_failure() && !mappings.allow_empty {
             return Err(CliError::new(format!(
                 "profile {} resolved to no variable at all: its sources are empty",
@@ -156,7 +167,7 @@ impl Context {
             ))
             .hint("an emptied secrets file is usually a mistake (check it with `envcloak decrypt`); pass --allow-empty if none is meant"));
         }
-        Ok(ResolvedRun { plan, resolution, backends })
+        Ok(ResolvedRun { plan, resolution, backends, leases })
     }
 }
 

@@ -42,7 +42,8 @@ pub fn run(context: &Context, args: RunArgs) -> Result<Outcome, CliError> {
 }
 
 /// Resolves, then execs or supervises the command; supervises whenever
-/// something must happen after it starts (masking, secret files, a report).
+/// something must happen after it starts (masking, secret files, a report,
+/// leases to revoke).
 /// With an audit log, a record is appended as the command starts (so a
 /// killed envcloak still leaves one), and `run` appends another at the end.
 fn start(
@@ -52,7 +53,7 @@ fn start(
     audit: Option<&mut AuditLog>,
 ) -> Result<Outcome, CliError> {
     let began = Instant::now();
-    let super::ResolvedRun { plan, resolution, backends } =
+    let super::ResolvedRun { plan, resolution, backends, leases } =
         context.resolve_for(&args.mappings, args.clean_env, &args.keep)?;
     let reporting = report.is_some();
     let start_record = report.map(|report| {
@@ -76,13 +77,14 @@ fn start(
     crate::diag::note!(
         "{} secret(s) for {program_name}; {}",
         resolution.vars.len(),
-        match (mask, reporting) {
-            (true, _) => "supervising to mask output",
-            (false, true) => "supervising to report the exit status",
-            (false, false) => "exec",
+        match (mask, reporting, &leases) {
+            (true, _, _) => "supervising to mask output",
+            (false, true, _) => "supervising to report the exit status",
+            (false, false, Some(_)) => "supervising to revoke the leases of dynamic secrets when it ends",
+            (false, false, None) => "exec",
         }
     );
-    if !mask && !reporting && env.files.survive_exec() {
+    if !mask && !reporting && leases.is_none() && env.files.survive_exec() {
         drop(resolution);
         context.core_limit.restore_for_child();
         let error = inject::exec(&program, &argv, &env.entries);
@@ -112,5 +114,9 @@ fn start(
         },
     );
     drop(files);
+    // The command has ended: its dynamic credentials go with it.
+    if let Some(leases) = leases {
+        leases.release();
+    }
     status
 }

@@ -21,6 +21,7 @@ mod files;
 pub mod jwt;
 pub mod moto;
 pub mod net;
+pub mod postgres;
 mod process;
 pub mod proxy;
 pub mod tls_front;

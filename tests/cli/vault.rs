@@ -8,6 +8,7 @@ use crate::support::bao::BaoServer;
 use crate::support::{Cmd, Out, Workspace};
 
 mod auth;
+mod dynamic;
 mod failures;
 mod harness;
 mod kv;

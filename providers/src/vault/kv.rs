@@ -1,6 +1,7 @@
-//! KV secrets: finding each path's mount and KV version (as the `vault` CLI
-//! does, via `sys/internal/ui/mounts/PATH`), and reading secrets into
-//! zeroizing values.
+//! Finding each path's mount, its engine and KV version (as the `vault`
+//! CLI does, via `sys/internal/ui/mounts/PATH`), and reading secrets into
+//! zeroizing values: KV v1 and v2, and a plain read of any other engine
+//! (`database/creds/ROLE`), whose lease is kept with it.
 
 use serde::de::IgnoredAny;
 use serde::Deserialize;
@@ -8,13 +9,26 @@ use serde::Deserialize;
 use crate::json_fields::{self, Fields};
 use crate::Document;
 
-/// A KV mount: its path with the trailing `/`, and its version.
+/// A mount: its path with the trailing `/`, its engine, and its KV version.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mount {
     /// e.g. `secret/`.
     pub path: String,
-    /// 1 or 2.
+    /// The engine type: `kv`, `database`, `aws`, …
+    pub engine: String,
+    /// 1 or 2 for KV; 0 for another engine.
     pub version: u8,
+}
+
+/// A lease that came with a read of a dynamic engine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    /// What renews and revokes it (not a credential by itself).
+    pub id: String,
+    /// Its duration, in seconds.
+    pub seconds: u64,
+    /// Whether it can be renewed.
+    pub renewable: bool,
 }
 
 impl Mount {
@@ -38,10 +52,9 @@ impl Mount {
             version: Option<String>,
         }
         let answer: Answer = serde_json::from_slice(body).ok()?;
-        if answer.data.kind != "kv" && answer.data.kind != "generic" {
-            return None;
-        }
+        let kv = answer.data.kind == "kv" || answer.data.kind == "generic";
         let version = match answer.data.options.and_then(|o| o.version).as_deref() {
+            _ if !kv => 0,
             Some("2") => 2,
             _ => 1,
         };
@@ -49,14 +62,24 @@ impl Mount {
         if !path.ends_with('/') {
             path.push('/');
         }
-        Some(Mount { path, version })
+        let engine = if kv { "kv".to_owned() } else { answer.data.kind };
+        Some(Mount { path, engine, version })
+    }
+
+    /// Whether this is a KV mount (else a plain read of another engine).
+    pub fn is_kv(&self) -> bool {
+        self.version > 0
     }
 
     /// The most common layout, before a lookup says: a KV v2 mount named by
     /// the first segment of `location` (none if it has only one).
     pub fn guess(location: &str) -> Option<Mount> {
         let (first, rest) = location.split_once('/')?;
-        (!first.is_empty() && !rest.is_empty()).then(|| Mount { path: format!("{first}/"), version: 2 })
+        (!first.is_empty() && !rest.is_empty()).then(|| Mount {
+            path: format!("{first}/"),
+            engine: "kv".into(),
+            version: 2,
+        })
     }
 
     /// Whether `location` (MOUNT/PATH) lies in this mount.
@@ -111,6 +134,45 @@ pub fn document(mount: &Mount, body: &[u8]) -> Result<Document, String> {
     Ok(Document { whole: None, fields: Some(fields.usable), unusable: fields.unusable, version, keys_error: None })
 }
 
+/// Parses the answer to a plain read of another engine: its `data` keys, and
+/// its lease (`None` for an engine that gives none).
+pub fn engine_document(mount: &Mount, body: &[u8]) -> Result<(Document, Option<Lease>), String> {
+    #[derive(Deserialize)]
+    struct Answer {
+        #[serde(default)]
+        lease_id: String,
+        #[serde(default)]
+        lease_duration: u64,
+        #[serde(default)]
+        renewable: bool,
+        data: Option<Fields>,
+    }
+    let answer: Answer = serde_json::from_slice(body).map_err(shape_error)?;
+    let fields = answer.data.ok_or("the answer has no data")?;
+    let lease = (!answer.lease_id.is_empty()).then_some(Lease {
+        id: answer.lease_id,
+        seconds: answer.lease_duration,
+        renewable: answer.renewable,
+    });
+    let version = match &lease {
+        Some(lease) => format!(
+            "{} engine, lease {} s{}",
+            mount.engine,
+            lease.seconds,
+            if lease.renewable { ", renewable" } else { "" }
+        ),
+        None => format!("{} engine", mount.engine),
+    };
+    let document = Document {
+        whole: None,
+        fields: Some(fields.usable),
+        unusable: fields.unusable,
+        version: Some(version),
+        keys_error: None,
+    };
+    Ok((document, lease))
+}
+
 /// For a KV v2 answer without data (the version was deleted or destroyed;
 /// Vault answers 404 with metadata), the version it reports.
 pub fn deleted_version(body: &[u8]) -> Option<u64> {
@@ -138,18 +200,23 @@ mod tests {
     #[test]
     fn mounts_and_paths() {
         let v2 = Mount::from_answer(br#"{"data":{"path":"secret/","type":"kv","options":{"version":"2"}}}"#).unwrap();
-        assert_eq!(v2, Mount { path: "secret/".into(), version: 2 });
+        assert_eq!(v2, Mount { path: "secret/".into(), engine: "kv".into(), version: 2 });
         assert_eq!(v2.read_path("secret/flask/prod", None), "secret/data/flask/prod");
         assert_eq!(v2.read_path("secret/flask/prod", Some(3)), "secret/data/flask/prod?version=3");
         assert!(v2.contains("secret/x") && !v2.contains("secrets/x") && !v2.contains("secret/"));
         let v1 = Mount::from_answer(br#"{"data":{"path":"kv1/","type":"kv","options":null}}"#).unwrap();
         assert_eq!(v1.read_path("kv1/app", None), "kv1/app");
-        assert!(Mount::from_answer(br#"{"data":{"path":"pki/","type":"pki"}}"#).is_none());
+        let database = Mount::from_answer(br#"{"data":{"path":"database/","type":"database"}}"#).unwrap();
+        assert!(!database.is_kv() && database.engine == "database");
+        assert_eq!(database.read_path("database/creds/app", None), "database/creds/app");
     }
 
     #[test]
     fn the_guess_is_a_kv_v2_mount_named_by_the_first_segment() {
-        assert_eq!(Mount::guess("secret/flask/prod"), Some(Mount { path: "secret/".into(), version: 2 }));
+        assert_eq!(
+            Mount::guess("secret/flask/prod"),
+            Some(Mount { path: "secret/".into(), engine: "kv".into(), version: 2 })
+        );
         assert_eq!(Mount::guess("secret/x").unwrap().read_path("secret/x", None), "secret/data/x");
         assert_eq!(Mount::guess("secret"), None);
         assert_eq!(Mount::guess("secret/"), None);
@@ -158,7 +225,7 @@ mod tests {
 
     #[test]
     fn values_become_text_and_nested_keys_are_named() {
-        let mount = Mount { path: "secret/".into(), version: 2 };
+        let mount = Mount { path: "secret/".into(), engine: "kv".into(), version: 2 };
         let body = br#"{"data":{"data":{"s":"fake \"q\" $x","n":3,"f":1.5,"b":true,"z":null,"o":{"k":"fake-nested"},"l":[1]},"metadata":{"version":7}}}"#;
         let doc = document(&mount, body).unwrap();
         let get = |k: &str| doc.field(k).map(|v| v.expose().to_owned());
@@ -174,11 +241,23 @@ mod tests {
     }
 
     #[test]
+    fn a_dynamic_read_gives_its_data_keys_and_its_lease() {
+        let mount = Mount { path: "database/".into(), engine: "database".into(), version: 0 };
+        let body = br#"{"lease_id":"database/creds/app/abc","lease_duration":60,"renewable":true,"data":{"username":"fake-user","password":"fake-password"}}"#;
+        let (doc, lease) = engine_document(&mount, body).unwrap();
+        assert!(doc.field("username").is_some_and(|v| v.expose() == "fake-user"));
+        assert_eq!(lease, Some(Lease { id: "database/creds/app/abc".into(), seconds: 60, renewable: true }));
+        assert_eq!(doc.version.as_deref(), Some("database engine, lease 60 s, renewable"));
+        let (_, lease) = engine_document(&mount, br#"{"lease_id":"","data":{"k":"v"}}"#).unwrap();
+        assert_eq!(lease, None);
+    }
+
+    #[test]
     fn malformed_answers_never_quote_the_payload() {
-        let mount = Mount { path: "kv/".into(), version: 1 };
+        let mount = Mount { path: "kv/".into(), engine: "kv".into(), version: 1 };
         let error = document(&mount, br#"{"data": ["fake-secret-in-a-list"]}"#).unwrap_err();
         assert!(!error.contains("fake"), "error quotes the payload");
-        let deleted = Mount { path: "secret/".into(), version: 2 };
+        let deleted = Mount { path: "secret/".into(), engine: "kv".into(), version: 2 };
         let body = br#"{"data":{"data":null,"metadata":{"version":2,"deletion_time":"2026-01-01T00:00:00Z"}}}"#;
         let error = document(&deleted, body).unwrap_err();
         assert!(error.contains("deleted"), "{error}");

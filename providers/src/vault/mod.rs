@@ -7,6 +7,10 @@
 //! pool; a token obtained by logging in is revoked by
 //! [`Provider::release`], which the caller runs on every way out (success,
 //! failure, timeout, a signal), with a grace period of its own.
+//!
+//! A path in another engine than KV (`database/creds/ROLE`) is a plain read
+//! whose `data` keys are the `#KEY`s; its lease is held, and revoked by
+//! [`Provider::release`], which then runs when the command has ended.
 
 mod auth;
 mod config;
@@ -31,7 +35,7 @@ pub use settings::{AuthMethod, Credential, JwtSource, VaultSettings};
 use crate::backend::Warn;
 use crate::{Backend, BoxFuture, Document, FailureKind, FetchError, Fetched, Provider, Source};
 use http::{HttpError, Transport};
-use kv::Mount;
+use kv::{Lease, Mount};
 
 /// Reads in flight at once.
 pub const MAX_IN_FLIGHT: usize = 64;
@@ -53,13 +57,16 @@ pub struct VaultProvider {
     /// Tokens envcloak logged in for, with the transport to revoke them
     /// through; emptied by [`Provider::release`].
     logins: Mutex<Vec<(Arc<Transport>, SecretString)>>,
+    /// Leases of dynamic reads, with the transport and token to revoke them
+    /// with; emptied by [`Provider::release`].
+    leases: Mutex<Vec<HeldLease>>,
 }
 
 impl VaultProvider {
     /// A provider for `settings` that gives up at `deadline` (the run's
     /// `--timeout`) and reports what it cannot clean up through `warn`.
     pub fn new(settings: VaultSettings, deadline: Instant, warn: Warn) -> Self {
-        Self { settings, deadline, warn, logins: Mutex::new(Vec::new()) }
+        Self { settings, deadline, warn, logins: Mutex::new(Vec::new()), leases: Mutex::new(Vec::new()) }
     }
 
     async fn fetch_all(&self, sources: &[Source]) -> Result<Fetched, FetchError> {
@@ -76,8 +83,21 @@ impl VaultProvider {
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .push((Arc::clone(&transport), session.token.clone()));
         }
-        let context = Arc::new(Context { transport, token: session.token, deadline: self.deadline });
-        read_all(&context, sources).await
+        let context = Arc::new(Context {
+            transport: Arc::clone(&transport),
+            token: session.token.clone(),
+            deadline: self.deadline,
+            leases: Mutex::new(Vec::new()),
+        });
+        let fetched = read_all(&context, sources).await;
+        let leases = std::mem::take(&mut *lock(&context.leases));
+        lock(&self.leases).extend(leases.into_iter().map(|lease| HeldLease {
+            transport: Arc::clone(&transport),
+            token: session.token.clone(),
+            login: session.owned,
+            lease,
+        }));
+        fetched
     }
 }
 
@@ -91,10 +111,26 @@ impl Provider for VaultProvider {
     }
 
     fn release(&self) -> BoxFuture<'_, ()> {
-        let logins = std::mem::take(&mut *self.logins.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+        let leases = std::mem::take(&mut *lock(&self.leases));
+        let logins = std::mem::take(&mut *lock(&self.logins));
         let warn = Arc::clone(&self.warn);
         Box::pin(async move {
             let deadline = Instant::now() + REVOKE_GRACE;
+            // Leases first: revoking a login token revokes its leases too,
+            // but a token of the user's own is never revoked.
+            for held in leases {
+                let body = serde_json::json!({ "lease_id": held.lease.id }).to_string();
+                let revoked =
+                    held.transport.post(Some(&held.token), "sys/leases/revoke", body.as_bytes(), deadline).await;
+                // A login token's leases also go when the token is revoked below.
+                if let (Err(e), false) = (revoked, held.login) {
+                    warn(&format!(
+                        "could not revoke the lease of a dynamic secret ({}); it ends with its TTL ({} s)",
+                        auth::describe(&e),
+                        held.lease.seconds
+                    ));
+                }
+            }
             for (transport, token) in logins {
                 if let Err(e) = auth::revoke(&transport, &token, deadline).await {
                     // The token expires with its TTL; the run itself is not at fault.
@@ -103,6 +139,36 @@ impl Provider for VaultProvider {
             }
         })
     }
+
+    fn holds_leases(&self) -> bool {
+        !lock(&self.leases).is_empty()
+    }
+
+    fn abandon(&self) {
+        let leases = std::mem::take(&mut *lock(&self.leases));
+        let logins = std::mem::take(&mut *lock(&self.logins));
+        if let Some(longest) = leases.iter().map(|held| held.lease.seconds).max() {
+            (self.warn)(&format!(
+                "{} Vault lease(s){} stay valid until they expire (up to {longest} s): export cannot revoke them",
+                leases.len(),
+                if logins.is_empty() { "" } else { " and the login token" }
+            ));
+        }
+    }
+}
+
+/// The lock of `mutex`, even if a panicking thread held it.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// A lease held until the command ends, and how to revoke it.
+struct HeldLease {
+    transport: Arc<Transport>,
+    token: SecretString,
+    /// The token is one envcloak logged in with (revoked after its leases).
+    login: bool,
+    lease: Lease,
 }
 
 /// Shared by the concurrent requests of one run.
@@ -110,6 +176,8 @@ struct Context {
     transport: Arc<Transport>,
     token: SecretString,
     deadline: Instant,
+    /// The leases of the dynamic reads so far.
+    leases: Mutex<Vec<Lease>>,
 }
 
 impl Context {
@@ -157,7 +225,7 @@ async fn read_all(context: &Arc<Context>, sources: &[Source]) -> Result<Fetched,
             let document = match mounts.get(&source.location)? {
                 Err(e) => Err(e.clone()),
                 Ok(mount) => match early {
-                    Some((answer, guess)) if guess == *mount => document(answer, mount, &source),
+                    Some((answer, guess)) if guess == *mount => document(&context, answer, mount, &source),
                     _ => read_one(&context, mount, &source).await,
                 },
             };
@@ -219,7 +287,10 @@ async fn find_mounts(
                     None => {
                         result.insert(
                             location,
-                            Err(FetchError::new(FailureKind::Malformed, "this path is not in a KV secrets engine")),
+                            Err(FetchError::new(
+                                FailureKind::Malformed,
+                                "Vault's mount lookup gave no mount for this path",
+                            )),
                         );
                     }
                 },
@@ -254,19 +325,31 @@ async fn read_one(context: &Context, mount: &Mount, source: &Source) -> Result<D
     if mount.version != 2 && version(source).is_some() {
         return Err(FetchError::new(
             FailureKind::Settings,
-            format!("?version= needs a KV v2 mount; {} is KV v1", mount.path),
+            format!(
+                "?version= needs a KV v2 mount; {} is {}",
+                mount.path,
+                if mount.is_kv() { "KV v1".to_owned() } else { format!("a {} engine", mount.engine) }
+            ),
         ));
     }
-    document(context.get(&read_path(mount, source)).await, mount, source)
+    document(context, context.get(&read_path(mount, source)).await, mount, source)
 }
 
-/// Interprets the answer to a read of `source` from `mount`.
+/// Interprets the answer to a read of `source` from `mount`; keeps the
+/// lease of a dynamic read in `context`.
 fn document(
+    context: &Context,
     answer: Result<zeroize::Zeroizing<Vec<u8>>, HttpError>,
     mount: &Mount,
     source: &Source,
 ) -> Result<Document, FetchError> {
     match answer {
+        Ok(body) if !mount.is_kv() => {
+            let (document, lease) =
+                kv::engine_document(mount, &body).map_err(|e| FetchError::new(FailureKind::Malformed, e))?;
+            lock(&context.leases).extend(lease);
+            Ok(document)
+        }
         Ok(body) => kv::document(mount, &body).map_err(|e| FetchError::new(FailureKind::Malformed, e)),
         Err(e) if e.status == Some(404) && mount.version == 2 => {
             match e.body.as_deref().and_then(|body| kv::deleted_version(body)) {
@@ -340,7 +423,11 @@ fn read_error(error: &HttpError, mount: &Mount, location: &str) -> FetchError {
             FailureKind::NotFound,
             format!("not found ({described}; on some setups this also means no permission)"),
         )
-        .with_hint("check the path with `vault kv get` / `bao kv get`"),
+        .with_hint(if mount.is_kv() {
+            "check the path with `vault kv get` / `bao kv get`"
+        } else {
+            "check the path with `vault read` / `bao read` (for a database engine: database/creds/ROLE)"
+        }),
         Some(403) => {
             FetchError::new(FailureKind::Denied, format!("permission denied ({described})")).with_hint(format!(
                 "the token's policy needs `read` on {}",

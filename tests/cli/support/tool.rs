@@ -34,11 +34,12 @@ pub enum Tool {
     FlaskStack,
     PrometheusClient,
     Typage,
+    Postgres,
 }
 
 impl Tool {
     /// Every tool, in the order the build script reports them.
-    pub const ALL: [Tool; 17] = [
+    pub const ALL: [Tool; 18] = [
         Tool::Age,
         Tool::Bao,
         Tool::Moto,
@@ -56,6 +57,7 @@ impl Tool {
         Tool::FlaskStack,
         Tool::PrometheusClient,
         Tool::Typage,
+        Tool::Postgres,
     ];
 
     /// The cfg the build script sets when the tool is missing.
@@ -78,6 +80,7 @@ impl Tool {
             Tool::FlaskStack => "missing_flask_stack",
             Tool::PrometheusClient => "missing_prometheus_client",
             Tool::Typage => "missing_typage",
+            Tool::Postgres => "missing_postgres",
         }
     }
 
@@ -101,6 +104,7 @@ impl Tool {
             Tool::Flask => "needs flask: pip install flask==3.1.3 python-dotenv==1.2.2",
             Tool::FlaskStack => "needs flask, gunicorn, pytest: pip install -r examples/flask/requirements-dev.txt",
             Tool::PrometheusClient => "needs prometheus_client: pip install prometheus_client==0.26.0",
+            Tool::Postgres => "needs PostgreSQL: apt-get install postgresql",
             Tool::Typage => {
                 "needs node and typage: npm install --no-save --prefix tests/pq cctv-age@0.2.0 age-encryption@0.3.1"
             }
@@ -125,6 +129,9 @@ impl Tool {
             Tool::PythonDotenv | Tool::Flask | Tool::PrometheusClient => &["python3"],
             Tool::FlaskStack => &["python3", "gunicorn"],
             Tool::Typage => &["node"],
+            // psql, and the server package's pg_ctlcluster (its initdb and
+            // pg_ctl live in /usr/lib/postgresql/VERSION/bin).
+            Tool::Postgres => &["psql", "pg_ctlcluster"],
         }
     }
 

