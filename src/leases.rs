@@ -1,66 +1,104 @@
 //! Dynamic credentials that live as long as the command: the providers
 //! holding their leases, and the async runtime their connections belong
-//! to, kept from the end of resolution until the command has ended. Then
-//! every lease, and every token envcloak logged in with, is revoked: on
-//! each way out, since dropping a keeper releases too.
+//! to, kept from the end of resolution until the command has ended. A
+//! thread of its own renews the leases as they come due while the command
+//! runs; then every lease, and every token envcloak logged in with, is
+//! revoked: on each way out, since dropping a keeper releases too.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use envcloak_providers::Provider;
+use tokio::sync::oneshot;
 
 /// How long the release may take, beyond each provider's own bound.
-const RELEASE_LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
+const RELEASE_LIMIT: Duration = Duration::from_secs(10);
 
-/// Leases to release when the command has ended.
+/// When nothing is due, how long the keeper sleeps before asking again.
+const IDLE: Duration = Duration::from_secs(3600);
+
+/// How the keeper is told to end.
+enum End {
+    /// Revoke everything.
+    Release,
+    /// Let go without revoking (`export`).
+    Abandon,
+}
+
+/// Leases to renew while the command runs, and to release when it has ended.
 pub struct LeaseKeeper {
-    runtime: Option<tokio::runtime::Runtime>,
-    held: Vec<Arc<dyn Provider>>,
+    end: Option<oneshot::Sender<End>>,
+    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl LeaseKeeper {
-    /// Keeps `held` (non-empty) and the `runtime` they fetched with.
+    /// Keeps `held` (non-empty) and the `runtime` they fetched with, on a
+    /// thread that renews their leases as they come due.
     pub fn new(runtime: tokio::runtime::Runtime, held: Vec<Arc<dyn Provider>>) -> Self {
-        Self { runtime: Some(runtime), held }
+        let (end_tx, end_rx) = oneshot::channel();
+        let thread = std::thread::Builder::new()
+            .name("envcloak-leases".into())
+            .spawn(move || {
+                runtime.block_on(keep(held, end_rx));
+                runtime.shutdown_background();
+            })
+            .expect("start the lease thread");
+        Self { end: Some(end_tx), thread: Some(thread) }
     }
 
     /// Revokes every lease and login token (bounded in time).
     pub fn release(mut self) {
-        self.release_now();
+        self.finish(End::Release);
     }
 
     /// Lets go without revoking: the credentials expire with their TTL
     /// (`export` hands them to another program). Each provider says so.
     pub fn abandon(mut self) {
-        for provider in std::mem::take(&mut self.held) {
-            provider.abandon();
-        }
-        if let Some(runtime) = self.runtime.take() {
-            runtime.shutdown_background();
-        }
+        self.finish(End::Abandon);
     }
 
-    fn release_now(&mut self) {
-        let held = std::mem::take(&mut self.held);
-        let Some(runtime) = self.runtime.take() else { return };
-        if !held.is_empty() {
-            crate::diag::note!("revoking the leases of {} backend(s)", held.len());
-            runtime.block_on(async {
-                let all = async {
-                    for provider in &held {
-                        provider.release().await;
-                    }
-                };
-                if tokio::time::timeout(RELEASE_LIMIT, all).await.is_err() {
-                    crate::diag::warning!("revoking the leases took too long; they end with their TTL");
-                }
-            });
+    fn finish(&mut self, end: End) {
+        if let Some(sender) = self.end.take() {
+            let _ = sender.send(end);
         }
-        runtime.shutdown_background();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
     }
 }
 
 impl Drop for LeaseKeeper {
     fn drop(&mut self) {
-        self.release_now();
+        self.finish(End::Release);
+    }
+}
+
+/// Renews until told to end, then releases or abandons.
+async fn keep(held: Vec<Arc<dyn Provider>>, mut end: oneshot::Receiver<End>) {
+    let ending = loop {
+        let mut next = IDLE;
+        for provider in &held {
+            if let Some(due) = provider.renew().await {
+                next = next.min(due);
+            }
+        }
+        tokio::select! {
+            ending = &mut end => break ending.unwrap_or(End::Release),
+            () = tokio::time::sleep(next) => {}
+        }
+    };
+    match ending {
+        End::Abandon => held.iter().for_each(|provider| provider.abandon()),
+        End::Release => {
+            crate::diag::note!("revoking the leases of {} backend(s)", held.len());
+            let all = async {
+                for provider in &held {
+                    provider.release().await;
+                }
+            };
+            if tokio::time::timeout(RELEASE_LIMIT, all).await.is_err() {
+                crate::diag::warning!("revoking the leases took too long; they end with their TTL");
+            }
+        }
     }
 }

@@ -147,6 +147,12 @@ pub trait Provider: Send + Sync {
         false
     }
 
+    /// Renews the leases that are due (while the command runs); how long
+    /// until the next one is, or `None` when none can be renewed any more.
+    fn renew(&self) -> BoxFuture<'_, Option<std::time::Duration>> {
+        Box::pin(std::future::ready(None))
+    }
+
     /// Lets go of leases and tokens without revoking them (`export`: the
     /// credentials go to another program, and expire with their TTL).
     fn abandon(&self) {}

@@ -230,7 +230,7 @@ pub fn describe(error: &HttpError) -> String {
 
 fn login_error(method: &str, error: HttpError) -> FetchError {
     let hint = match error.status {
-        _ if error.redirect => super::REDIRECT_HINT.into(),
+        _ if error.redirect => super::errors::REDIRECT_HINT.into(),
         Some(400 | 403) => format!("check the {method} credentials and the role's bound claims or secret id; the role must exist at this auth mount"),
         None => "check that the Vault address is reachable (VAULT_ADDR / [vault] address)".into(),
         _ => format!("check the {method} auth mount path in [vault] auth"),

@@ -71,12 +71,18 @@ where
 /// `BASE_BACKOFF * 2^(tries-1)`, plus up to 50 % random jitter.
 fn backoff(tries: u32) -> Duration {
     let base = BASE_BACKOFF * 2u32.pow(tries.saturating_sub(1).min(6));
+    base + base.mul_f64(jitter() / 2.0)
+}
+
+/// A number in `[0, 1)` that differs between calls and processes, to spread
+/// retries and renewals (not for anything secret).
+pub fn jitter() -> f64 {
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
     let mut x = u64::from(nanos) ^ u64::from(std::process::id()) << 32 | 1;
     x ^= x << 13;
     x ^= x >> 7;
     x ^= x << 17;
-    base + base.mul_f64(f64::from(u32::try_from(x % 1000).unwrap_or(0)) / 2000.0)
+    f64::from(u32::try_from(x % 1000).unwrap_or(0)) / 1000.0
 }
 
 /// Whether a status is worth another try.

