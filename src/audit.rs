@@ -118,8 +118,8 @@ impl RunReport {
         self.resolution = Some(took);
         // Each mapping's reference as written and its backend's name.
         let source = |mapping: usize| {
-            let reference = &plan.mappings[mapping].reference;
-            (reference.to_string(), reference.source.backend.name())
+            let mapping = &plan.mappings[mapping];
+            (mapping.shown(), mapping.reference.source.backend.name())
         };
         for var in &resolution.vars {
             let (reference, backend) = source(var.mapping);

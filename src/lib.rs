@@ -27,6 +27,7 @@ pub mod scan;
 pub mod secret_file;
 pub mod signals;
 pub mod supervise;
+pub mod template;
 pub mod trust;
 pub mod tty;
 pub mod utc;

@@ -9,6 +9,7 @@ use envcloak_providers::{Backend, SecretRef};
 use crate::cli::MappingArgs;
 use crate::config::{self, Config, Span};
 use crate::error::CliError;
+use crate::template::{self, Template};
 
 /// What a mapping puts into the environment.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,12 +57,35 @@ impl fmt::Display for Origin {
 /// One validated line of the plan.
 #[derive(Debug, Clone)]
 pub struct Mapping {
-    /// The reference (age paths made absolute; shown as written).
+    /// The reference (age paths made absolute; shown as written); for a
+    /// composed value, its first reference.
     pub reference: SecretRef,
     /// What it fills.
     pub target: Target,
     /// Where it was written.
     pub origin: Origin,
+    /// A composed value's text and references (see [`crate::template`]).
+    pub template: Option<Template<SecretRef>>,
+}
+
+impl Mapping {
+    /// Every reference the mapping reads: its one, or each of a composed
+    /// value's.
+    pub fn references(&self) -> Vec<&SecretRef> {
+        match &self.template {
+            Some(template) => template.references().collect(),
+            None => vec![&self.reference],
+        }
+    }
+
+    /// As written, for messages and `check`: the reference, or the
+    /// composed value's text (references and literal text, no value).
+    pub fn shown(&self) -> String {
+        match &self.template {
+            Some(template) => template.text.clone(),
+            None => self.reference.to_string(),
+        }
+    }
 }
 
 /// Everything a run resolves, in precedence order (a later mapping wins).
@@ -153,7 +177,8 @@ pub fn build(
 impl Plan {
     /// The backends the mappings use, each once.
     pub fn backends(&self) -> Vec<Backend> {
-        let mut used: Vec<Backend> = self.mappings.iter().map(|m| m.reference.source.backend).collect();
+        let mut used: Vec<Backend> =
+            self.mappings.iter().flat_map(Mapping::references).map(|r| r.source.backend).collect();
         used.sort();
         used.dedup();
         used
@@ -169,31 +194,72 @@ impl Plan {
         problems: &mut Problems,
         at: impl Fn(&str) -> String,
     ) {
-        let reference = match SecretRef::parse(raw) {
-            Ok(reference) => reference,
-            Err(e) => return problems.0.push(at(&format!("`{raw}`: {e}"))),
-        };
-        match (&target, &reference.key, reference.source.backend) {
-            (Target::Import { prefix }, _, _) if !prefix.is_empty() && !is_valid_name(prefix) => {
-                return problems.0.push(at(&format!("prefix `{prefix}` cannot start a variable name")));
-            }
-            (Target::Import { .. }, Some(key), _) => {
-                return problems.0.push(at(&format!(
-                    "`{raw}` names the single key `{key}`; import takes a whole source (drop #{key}, or map it in env)"
-                )));
-            }
-            (Target::Variable { name, .. }, None, backend) if !backend.module().has_whole_values() => {
-                return problems.0.push(at(&format!(
-                    "`{raw}` is a whole {} document, not one value: write {raw}#KEY for {name}, or import it",
-                    backend.scheme()
-                )));
-            }
-            _ => {}
+        if matches!(target, Target::Variable { .. }) && template::is_composed(raw) {
+            return self.push_composed(raw, target, origin, base, problems, at);
         }
-        let place = reference.source.backend.module().place(&reference.source.location, base);
-        let reference = reference.with_location(place);
-        self.mappings.push(Mapping { reference, target, origin });
+        if let Some(reference) = checked_reference(raw, &target, base, problems, &at) {
+            self.mappings.push(Mapping { reference, target, origin, template: None });
+        }
     }
+
+    /// A composed value: each of its references is checked as a variable's.
+    fn push_composed(
+        &mut self,
+        raw: &str,
+        target: Target,
+        origin: Origin,
+        base: &Path,
+        problems: &mut Problems,
+        at: impl Fn(&str) -> String,
+    ) {
+        let parsed = match template::parse(raw) {
+            Ok(parsed) => parsed,
+            Err((why, offset)) => return problems.0.push(at(&format!("`{raw}`: {why} (at byte {offset})"))),
+        };
+        let checked = parsed.map(|reference| checked_reference(&reference, &target, base, problems, &at).ok_or(()));
+        let Ok(template) = checked else { return };
+        let Some(first) = template.references().next().cloned() else {
+            return problems.0.push(at(&format!("`{raw}` holds no {{{{ reference }}}}")));
+        };
+        self.mappings.push(Mapping { reference: first, target, origin, template: Some(template) });
+    }
+}
+
+/// Parses and checks one reference for `target`, with its location placed
+/// (age paths made absolute); `None` after recording the problem.
+fn checked_reference(
+    raw: &str,
+    target: &Target,
+    base: &Path,
+    problems: &mut Problems,
+    at: &impl Fn(&str) -> String,
+) -> Option<SecretRef> {
+    let reference = match SecretRef::parse(raw) {
+        Ok(reference) => reference,
+        Err(e) => {
+            problems.0.push(at(&format!("`{raw}`: {e}")));
+            return None;
+        }
+    };
+    let problem = match (target, &reference.key, reference.source.backend) {
+        (Target::Import { prefix }, _, _) if !prefix.is_empty() && !is_valid_name(prefix) => {
+            Some(format!("prefix `{prefix}` cannot start a variable name"))
+        }
+        (Target::Import { .. }, Some(key), _) => Some(format!(
+            "`{raw}` names the single key `{key}`; import takes a whole source (drop #{key}, or map it in env)"
+        )),
+        (Target::Variable { name, .. }, None, backend) if !backend.module().has_whole_values() => Some(format!(
+            "`{raw}` is a whole {} document, not one value: write {raw}#KEY for {name}, or import it",
+            backend.scheme()
+        )),
+        _ => None,
+    };
+    if let Some(problem) = problem {
+        problems.0.push(at(&problem));
+        return None;
+    }
+    let place = reference.source.backend.module().place(&reference.source.location, base);
+    Some(reference.with_location(place))
 }
 
 fn select_profile(config: Option<&Config>, flag: Option<&str>, ad_hoc: bool) -> Result<Option<String>, CliError> {

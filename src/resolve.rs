@@ -11,10 +11,11 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use envcloak_providers::{Backend, Document, FailureKind, FetchError, Provider, SecretValue, Source};
+use envcloak_providers::{Backend, Document, FailureKind, FetchError, Provider, SecretRef, SecretValue, Source};
 
 use crate::plan::{is_valid_name, Mapping, Plan, Target};
 use crate::progress::Progress;
+use crate::template::Template;
 
 /// One variable that will be injected.
 pub struct ResolvedVar {
@@ -28,6 +29,9 @@ pub struct ResolvedVar {
     pub as_file: bool,
     /// The backend's version of the source, if it has one.
     pub version: Option<String>,
+    /// For a composed value, the value of each reference in it (masked and
+    /// searched for on their own too).
+    pub parts: Vec<SecretValue>,
 }
 
 /// A mapping (or one key of an import) that could not be resolved.
@@ -77,10 +81,10 @@ pub async fn resolve(
     interrupt: impl std::future::Future<Output = i32>,
 ) -> Result<Resolution, Interrupted> {
     let mut groups: BTreeMap<Backend, Vec<Source>> = BTreeMap::new();
-    for mapping in &plan.mappings {
-        let sources = groups.entry(mapping.reference.source.backend).or_default();
-        if !sources.contains(&mapping.reference.source) {
-            sources.push(mapping.reference.source.clone());
+    for reference in plan.mappings.iter().flat_map(Mapping::references) {
+        let sources = groups.entry(reference.source.backend).or_default();
+        if !sources.contains(&reference.source) {
+            sources.push(reference.source.clone());
         }
     }
     let mut tasks = Vec::new();
@@ -177,32 +181,38 @@ fn apply(plan: &Plan, documents: &HashMap<Source, Result<Document, FetchError>>)
             Target::Import { .. } => ("import".to_owned(), false),
         };
         let fail = |error: FetchError| Failure { name: name.clone(), mapping: index, error, optional };
-        let document = match documents.get(&mapping.reference.source) {
-            Some(Ok(document)) => document,
-            Some(Err(e)) => {
-                resolution.failures.push(fail(e.clone()));
-                continue;
-            }
+        let (values, parts, version) = match &mapping.template {
+            Some(template) => match compose(template, documents) {
+                Ok((value, parts, version)) => (vec![(name.clone(), value)], parts, version),
+                Err(e) => {
+                    resolution.failures.push(fail(e));
+                    continue;
+                }
+            },
             None => {
-                resolution
-                    .failures
-                    .push(fail(FetchError::new(FailureKind::Internal, "the backend returned nothing for this source")));
-                continue;
+                let picked = document(documents, &mapping.reference.source).and_then(|document| {
+                    if let Target::Import { prefix } = &mapping.target {
+                        for (key, why) in &document.unusable {
+                            let error = FetchError::new(FailureKind::MissingKey, format!("key `{key}` {why}"));
+                            resolution.failures.push(Failure {
+                                name: format!("{prefix}{key}"),
+                                mapping: index,
+                                error,
+                                optional,
+                            });
+                        }
+                    }
+                    Ok((pick(mapping, document)?, Vec::new(), document.version.clone()))
+                });
+                match picked {
+                    Ok(picked) => picked,
+                    Err(e) => {
+                        resolution.failures.push(fail(e));
+                        continue;
+                    }
+                }
             }
         };
-        let values = match pick(mapping, document) {
-            Ok(values) => values,
-            Err(e) => {
-                resolution.failures.push(fail(e));
-                continue;
-            }
-        };
-        if let Target::Import { prefix } = &mapping.target {
-            for (key, why) in &document.unusable {
-                let error = FetchError::new(FailureKind::MissingKey, format!("key `{key}` {why}"));
-                resolution.failures.push(Failure { name: format!("{prefix}{key}"), mapping: index, error, optional });
-            }
-        }
         let as_file = matches!(mapping.target, Target::Variable { as_file: true, .. });
         let imported = matches!(mapping.target, Target::Import { .. });
         for (name, value) in values {
@@ -214,9 +224,15 @@ fn apply(plan: &Plan, documents: &HashMap<Source, Result<Document, FetchError>>)
                 resolution.failures.push(Failure { name, mapping: index, error: e, optional });
                 continue;
             }
-            crate::diag::trace!("{name} <- {} ({})", mapping.reference, mapping.origin);
-            let resolved =
-                ResolvedVar { name: name.clone(), value, mapping: index, as_file, version: document.version.clone() };
+            crate::diag::trace!("{name} <- {} ({})", mapping.shown(), mapping.origin);
+            let resolved = ResolvedVar {
+                name: name.clone(),
+                value,
+                mapping: index,
+                as_file,
+                version: version.clone(),
+                parts: parts.clone(),
+            };
             match position.get(&name) {
                 Some(&at) => resolution.vars[at] = resolved,
                 None => {
@@ -231,10 +247,24 @@ fn apply(plan: &Plan, documents: &HashMap<Source, Result<Document, FetchError>>)
 
 /// The (name, value) pairs a mapping takes from its document.
 fn pick(mapping: &Mapping, document: &Document) -> Result<Vec<(String, SecretValue)>, FetchError> {
-    let source = &mapping.reference.source;
-    match (&mapping.target, &mapping.reference.key) {
-        (Target::Variable { name, .. }, Some(key)) => match document.field(key) {
-            Some(value) => Ok(vec![(name.clone(), value.clone())]),
+    match &mapping.target {
+        Target::Variable { name, .. } => Ok(vec![(name.clone(), pick_value(&mapping.reference, document)?)]),
+        Target::Import { prefix } => match &document.fields {
+            Some(fields) => Ok(fields.iter().map(|(key, value)| (format!("{prefix}{key}"), value.clone())).collect()),
+            None => {
+                Err(no_keys(&mapping.reference.source, document).with_hint("map it to one variable in env instead"))
+            }
+        },
+    }
+}
+
+/// The one value `reference` names in `document`: its `#KEY`, or without
+/// one the whole value.
+fn pick_value(reference: &SecretRef, document: &Document) -> Result<SecretValue, FetchError> {
+    let source = &reference.source;
+    match &reference.key {
+        Some(key) => match document.field(key) {
+            Some(value) => Ok(value.clone()),
             None if document.fields.is_none() => Err(no_keys(source, document)
                 .with_hint(format!("drop #{key} to inject the whole value, or store the secret as a JSON object"))),
             None => match document.unusable.iter().find(|(unusable, _)| unusable == key) {
@@ -242,16 +272,48 @@ fn pick(mapping: &Mapping, document: &Document) -> Result<Vec<(String, SecretVal
                 None => Err(missing_key(key, document)),
             },
         },
-        (Target::Variable { name, .. }, None) => match &document.whole {
-            Some(value) => Ok(vec![(name.clone(), value.clone())]),
+        None => match &document.whole {
+            Some(value) => Ok(value.clone()),
             None => Err(FetchError::new(FailureKind::Malformed, format!("{source} has no single value"))
                 .with_hint("add #KEY to pick one key, or import the source")),
         },
-        (Target::Import { prefix }, _) => match &document.fields {
-            Some(fields) => Ok(fields.iter().map(|(key, value)| (format!("{prefix}{key}"), value.clone())).collect()),
-            None => Err(no_keys(source, document).with_hint("map it to one variable in env instead")),
-        },
     }
+}
+
+/// The fetched document of `source`.
+fn document<'d>(
+    documents: &'d HashMap<Source, Result<Document, FetchError>>,
+    source: &Source,
+) -> Result<&'d Document, FetchError> {
+    match documents.get(source) {
+        Some(Ok(document)) => Ok(document),
+        Some(Err(e)) => Err(e.clone()),
+        None => Err(FetchError::new(FailureKind::Internal, "the backend returned nothing for this source")),
+    }
+}
+
+/// A composed value: its text with each reference's value in place; the
+/// values themselves; the versions of their sources.
+fn compose(
+    template: &Template<SecretRef>,
+    documents: &HashMap<Source, Result<Document, FetchError>>,
+) -> Result<(SecretValue, Vec<SecretValue>, Option<String>), FetchError> {
+    let mut parts = Vec::new();
+    let mut versions: Vec<String> = Vec::new();
+    let value = template.render(|reference| {
+        let found = document(documents, &reference.source)
+            .and_then(|document| Ok((pick_value(reference, document)?, document)))
+            .map_err(|e| FetchError { reason: format!("{reference}: {}", e.reason), ..e })?;
+        let (value, document) = found;
+        if let Some(version) = document.version.as_ref().filter(|v| !versions.contains(v)) {
+            versions.push(version.clone());
+        }
+        let text = value.expose().to_owned();
+        parts.push(value);
+        Ok(text)
+    })?;
+    let version = (!versions.is_empty()).then(|| versions.join("; "));
+    Ok((SecretValue::copy_of(&value), parts, version))
 }
 
 /// A source that is one value, not a set of keys, and why.

@@ -42,7 +42,7 @@ fn rows(plan: &Plan, resolution: &Resolution) -> Vec<Row> {
             let mapping = &plan.mappings[var.mapping];
             Row {
                 name: var.name.clone(),
-                source: mapping.reference.to_string(),
+                source: mapping.shown(),
                 backend: mapping.reference.source.backend.name(),
                 status: if var.as_file { "ok (file)".into() } else { "ok".into() },
                 ok: true,
@@ -56,7 +56,7 @@ fn rows(plan: &Plan, resolution: &Resolution) -> Vec<Row> {
         let label = if failure.optional { "skipped (optional)" } else { "error" };
         Row {
             name: failure.name.clone(),
-            source: mapping.reference.to_string(),
+            source: mapping.shown(),
             backend: mapping.reference.source.backend.name(),
             status: format!("{label}: {}", failure.error.reason),
             ok: failure.optional,

@@ -126,7 +126,7 @@ impl Context {
         let mut builder = tokio::runtime::Builder::new_current_thread();
         builder.enable_time();
         // Only network backends need the I/O driver (an epoll set-up).
-        let network = plan.mappings.iter().any(|m| !m.reference.source.backend.is_local());
+        let network = plan.backends().iter().any(|backend| !backend.is_local());
         if network {
             builder.enable_io();
         }
@@ -183,7 +183,7 @@ pub fn failures_error(plan: &Plan, resolution: &Resolution, what: &str) -> CliEr
     let mut details = Vec::new();
     let mut hints: Vec<String> = Vec::new();
     for failure in &required {
-        let reference = &plan.mappings[failure.mapping].reference;
+        let reference = plan.mappings[failure.mapping].shown();
         details.push(format!("{} ({reference}): {}", failure.name, failure.error.reason));
         if let Some(hint) = &failure.error.hint {
             if !hints.contains(hint) {
@@ -200,7 +200,7 @@ pub fn failures_error(plan: &Plan, resolution: &Resolution, what: &str) -> CliEr
 /// Warns about optional secrets that were skipped.
 pub fn warn_skipped(plan: &Plan, resolution: &Resolution) {
     for failure in resolution.failures.iter().filter(|f| f.optional) {
-        let reference = &plan.mappings[failure.mapping].reference;
+        let reference = plan.mappings[failure.mapping].shown();
         crate::diag::warning!("optional {} ({reference}) skipped: {}", failure.name, failure.error.reason);
     }
 }

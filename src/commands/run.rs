@@ -93,8 +93,9 @@ fn start(
     }
     let masker = mask.then(|| {
         // Each value, its lines, and its encoded forms (base64, URL, JSON).
-        let forms: Vec<_> =
-            resolution.vars.iter().flat_map(|v| masked_forms(v.value.expose(), MIN_MASKED_LEN)).collect();
+        // A composed value's parts count as values of their own.
+        let values = resolution.vars.iter().flat_map(|v| std::iter::once(&v.value).chain(&v.parts));
+        let forms: Vec<_> = values.flat_map(|value| masked_forms(value.expose(), MIN_MASKED_LEN)).collect();
         let patterns: Vec<&[u8]> = forms.iter().map(|f| f.as_bytes()).collect();
         Arc::new(Masker::new(&patterns))
     });

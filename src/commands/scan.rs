@@ -37,7 +37,13 @@ pub fn scan(context: &Context, args: &ScanArgs) -> Result<Outcome, CliError> {
             .hint("scan searches for the values themselves, so every secret must resolve"));
     }
     super::warn_skipped(&plan, &resolution);
-    let finder = Finder::new(resolution.vars.iter().map(|v| (v.name.as_str(), v.value.expose())));
+    // A composed value's parts are searched for on their own too.
+    let finder = Finder::new(
+        resolution
+            .vars
+            .iter()
+            .flat_map(|v| std::iter::once(&v.value).chain(&v.parts).map(|value| (v.name.as_str(), value.expose()))),
+    );
     // The values now live only inside the automaton.
     drop(resolution);
     let names: Vec<&str> = finder.searched().into_iter().chain(finder.too_short()).collect();

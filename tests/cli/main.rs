@@ -19,6 +19,7 @@ mod aws;
 mod bad_input;
 mod check_export;
 mod child_process;
+mod composed;
 mod corpus;
 mod credentials;
 mod doc_examples;

