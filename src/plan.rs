@@ -184,7 +184,8 @@ impl Plan {
         used
     }
 
-    /// Parses and checks one mapping; a problem is described by `at`.
+    /// Parses and checks one mapping (a reference, or for a variable a
+    /// composed value); a problem is described by `at`.
     fn push(
         &mut self,
         raw: &str,
@@ -194,35 +195,38 @@ impl Plan {
         problems: &mut Problems,
         at: impl Fn(&str) -> String,
     ) {
-        if matches!(target, Target::Variable { .. }) && template::is_composed(raw) {
-            return self.push_composed(raw, target, origin, base, problems, at);
-        }
-        if let Some(reference) = checked_reference(raw, &target, base, problems, &at) {
-            self.mappings.push(Mapping { reference, target, origin, template: None });
+        let checked = if matches!(target, Target::Variable { .. }) && template::is_composed(raw) {
+            checked_template(raw, &target, base, problems, &at).and_then(|template| {
+                let first = template.references().next().cloned();
+                first.map(|first| (first, Some(template)))
+            })
+        } else {
+            checked_reference(raw, &target, base, problems, &at).map(|reference| (reference, None))
+        };
+        if let Some((reference, template)) = checked {
+            self.mappings.push(Mapping { reference, target, origin, template });
         }
     }
+}
 
-    /// A composed value: each of its references is checked as a variable's.
-    fn push_composed(
-        &mut self,
-        raw: &str,
-        target: Target,
-        origin: Origin,
-        base: &Path,
-        problems: &mut Problems,
-        at: impl Fn(&str) -> String,
-    ) {
-        let parsed = match template::parse(raw) {
-            Ok(parsed) => parsed,
-            Err((why, offset)) => return problems.0.push(at(&format!("`{raw}`: {why} (at byte {offset})"))),
-        };
-        let checked = parsed.map(|reference| checked_reference(&reference, &target, base, problems, &at).ok_or(()));
-        let Ok(template) = checked else { return };
-        let Some(first) = template.references().next().cloned() else {
-            return problems.0.push(at(&format!("`{raw}` holds no {{{{ reference }}}}")));
-        };
-        self.mappings.push(Mapping { reference: first, target, origin, template: Some(template) });
-    }
+/// Parses a composed value and checks each of its references as a
+/// variable's; `None` after recording the problem.
+fn checked_template(
+    raw: &str,
+    target: &Target,
+    base: &Path,
+    problems: &mut Problems,
+    at: &impl Fn(&str) -> String,
+) -> Option<Template<SecretRef>> {
+    let parsed = match template::parse(raw) {
+        Ok(parsed) => parsed,
+        Err((why, offset)) => {
+            problems.0.push(at(&format!("`{raw}`: {why} (at byte {offset})")));
+            return None;
+        }
+    };
+    // A value with `{{` that parses holds at least one reference.
+    parsed.map(|reference| checked_reference(&reference, target, base, problems, at).ok_or(())).ok()
 }
 
 /// Parses and checks one reference for `target`, with its location placed
