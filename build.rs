@@ -21,16 +21,18 @@ fn main() {
     println!("cargo::rerun-if-changed=build.rs");
     println!("cargo::rerun-if-changed=tests/cli/support/tool.rs");
     println!("cargo::rerun-if-env-changed=CI");
-    println!("cargo::rerun-if-env-changed=PATH");
-    println!("cargo::rerun-if-env-changed=ENVCLOAK_NPM_DIR");
     for tool in Tool::ALL {
         println!("cargo::rustc-check-cfg=cfg({})", tool.cfg());
     }
     println!("cargo::rustc-check-cfg=cfg(missing_core_dumps)");
     println!("cargo::rustc-check-cfg=cfg(missing_root)");
+    // On CI nothing is looked up, so nothing else can change the result: a
+    // build under another PATH (maturin's, under pyenv) compiles nothing again.
     if tool::is_true(std::env::var_os("CI").as_deref()) {
         return;
     }
+    println!("cargo::rerun-if-env-changed=PATH");
+    println!("cargo::rerun-if-env-changed=ENVCLOAK_NPM_DIR");
     let path = std::env::var_os("PATH").unwrap_or_default();
     let survey = Survey::take(&Tool::ALL, &path);
     // A tool installed or removed later changes one of these folders or
