@@ -75,17 +75,26 @@ impl Postgres {
             .is_ok_and(|out| out.status.success())
     }
 
-    /// Runs one of the server's programs, as `postgres` when root.
-    fn run(&self, program: &str, args: &[&str]) {
+    /// One of the server's programs, to run as `postgres` when root.
+    fn program(&self, program: &str) -> Command {
         let exe = self.bin.join(program);
-        let mut command = if running_as_root() {
+        if running_as_root() {
             let mut runuser = Command::new("runuser");
             runuser.args(["-u", "postgres", "--"]).arg(&exe);
             runuser
         } else {
             Command::new(&exe)
-        };
-        let out = command.args(args).stdin(Stdio::null()).output().unwrap_or_else(|e| panic!("run {program}: {e}"));
+        }
+    }
+
+    /// Runs one of the server's programs; it must succeed.
+    fn run(&self, program: &str, args: &[&str]) {
+        let out = self
+            .program(program)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|e| panic!("run {program}: {e}"));
         assert!(
             out.status.success(),
             "{program} failed: {}\n{}",
@@ -98,15 +107,11 @@ impl Postgres {
 impl Drop for Postgres {
     fn drop(&mut self) {
         let data = self.dir.path().join("data");
-        let exe = self.bin.join("pg_ctl");
-        let mut command = if running_as_root() {
-            let mut runuser = Command::new("runuser");
-            runuser.args(["-u", "postgres", "--"]).arg(&exe);
-            runuser
-        } else {
-            Command::new(&exe)
-        };
-        let _ = command.args(["-D", &data.to_string_lossy(), "-m", "immediate", "stop"]).stdin(Stdio::null()).output();
+        let _ = self
+            .program("pg_ctl")
+            .args(["-D", &data.to_string_lossy(), "-m", "immediate", "stop"])
+            .stdin(Stdio::null())
+            .output();
     }
 }
 
