@@ -24,6 +24,6 @@ mod secret;
 pub mod vault;
 
 pub use backend::{Backend, BackendConfig, BackendModule, Destination, RunContext};
-pub use provider::{BoxFuture, Document, FailureKind, FetchError, Fetched, Provider};
+pub use provider::{BoxFuture, Document, FailureKind, FetchError, Fetched, Provider, Stamp, Stamps};
 pub use reference::{RefError, SecretRef, Selector, Source};
 pub use secret::SecretValue;

@@ -120,6 +120,22 @@ impl std::error::Error for FetchError {}
 /// The outcome of a batch: one entry per requested source.
 pub type Fetched = HashMap<Source, Result<Document, FetchError>>;
 
+/// How a source stands now, for `run --watch`: told without reading its
+/// value where the backend can.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stamp {
+    /// A marker that changes when the value does: a KV v2 version, the AWS
+    /// version id holding the stage, a file's size and modification time.
+    Version(String),
+    /// A dynamic secret: read anew by each resolution, so its lease, not a
+    /// poll, decides when it is read again.
+    Dynamic,
+}
+
+/// The stamps of a batch. A source missing from it is polled by fetching it
+/// and comparing a digest of what came back.
+pub type Stamps = HashMap<Source, Result<Stamp, FetchError>>;
+
 /// A secrets backend. `fetch` receives every distinct source of one run for
 /// this backend at once, so a backend can batch, share one login and run its
 /// requests concurrently. An `Err` means the backend as a whole failed
@@ -156,4 +172,18 @@ pub trait Provider: Send + Sync {
     /// Lets go of leases and tokens without revoking them (`export`: the
     /// credentials go to another program, and expire with their TTL).
     fn abandon(&self) {}
+
+    /// When the first held credential (a lease, a login token) stops working
+    /// without a renewal that would extend it: the command must have new
+    /// credentials by then. `None` while everything can still be renewed.
+    fn credentials_end(&self) -> Option<std::time::Instant> {
+        None
+    }
+
+    /// The stamps of `sources` (see [`Stamp`]), for `run --watch`. The
+    /// default stamps nothing: every source is then polled by fetching it.
+    fn stamps<'a>(&'a self, sources: &'a [Source]) -> BoxFuture<'a, Result<Stamps, FetchError>> {
+        let _ = sources;
+        Box::pin(std::future::ready(Ok(HashMap::new())))
+    }
 }
