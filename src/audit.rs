@@ -14,6 +14,7 @@ use serde_json::{json, Map, Value};
 
 use crate::error::CliError;
 use crate::plan::Plan;
+use crate::refresh::Event;
 use crate::resolve::Resolution;
 
 /// An audit log opened before anything is resolved: a run that cannot be
@@ -79,6 +80,24 @@ pub struct RunReport {
     /// Per backend and reason: secrets that could not be resolved.
     pub failure_counts: Vec<(String, &'static str, usize)>,
     resolution: Option<Duration>,
+    /// What refreshes did while the command ran.
+    pub refresh: RefreshCounts,
+}
+
+/// What refreshes did while the command ran (`run --watch`, dynamic
+/// credentials renewed by reading them again).
+#[derive(Default)]
+pub struct RefreshCounts {
+    /// Refreshes that resolved the whole environment.
+    pub refreshes: u64,
+    /// Refreshes or polls that failed.
+    pub failures: u64,
+    /// Restarts of the command with new secrets.
+    pub restarts: u64,
+    /// Generations of credentials whose leases were revoked.
+    pub revocations: u64,
+    /// When the last refresh succeeded.
+    pub last_refresh: Option<SystemTime>,
 }
 
 /// One backend's share of a run.
@@ -103,6 +122,7 @@ impl RunReport {
             backends: Vec::new(),
             failure_counts: Vec::new(),
             resolution: None,
+            refresh: RefreshCounts::default(),
         }
     }
 
@@ -165,6 +185,47 @@ impl RunReport {
         record.insert("outcome".into(), if error.is_some() { "not_started" } else { "ran" }.into());
         record.insert("exit_status".into(), status.into());
         record.insert("error".into(), error.map(|e| e.message.clone()).into());
+        record.into()
+    }
+
+    /// Counts a refresher's event.
+    pub fn count(&mut self, event: &Event) {
+        let counts = &mut self.refresh;
+        match event {
+            Event::Refreshed { .. } => {
+                counts.refreshes += 1;
+                counts.last_refresh = Some(SystemTime::now());
+            }
+            Event::Failed { .. } => counts.failures += 1,
+            Event::Restarted => counts.restarts += 1,
+            Event::Revoked => counts.revocations += 1,
+        }
+    }
+
+    /// The audit line of a refresher's event: when, which run, and what
+    /// happened (names of variables, never values).
+    pub fn event_record(&self, event: &Event) -> Value {
+        let (name, details) = match event {
+            Event::Refreshed { reason, changed, action } => (
+                "envcloak.refresh",
+                json!({ "outcome": "refreshed", "reason": reason.label(), "changed": changed, "action": action }),
+            ),
+            Event::Failed { reason, error, retry_in } => (
+                "envcloak.refresh",
+                json!({ "outcome": "failed", "reason": reason.label(), "error": error, "retry_in_s": retry_in.as_secs() }),
+            ),
+            Event::Restarted => ("envcloak.restart", json!({ "outcome": "restarted" })),
+            Event::Revoked => ("envcloak.revoke", json!({ "outcome": "revoked" })),
+        };
+        let mut record = Map::new();
+        record.insert("time".into(), crate::utc::rfc3339(SystemTime::now(), true).into());
+        record.insert("event".into(), name.into());
+        record.insert("profile".into(), self.profile.clone().into());
+        record.insert("pid".into(), std::process::id().into());
+        record.insert("command".into(), self.command.clone().into());
+        if let Value::Object(details) = details {
+            record.extend(details);
+        }
         record.into()
     }
 

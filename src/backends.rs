@@ -19,6 +19,9 @@ pub struct Backends {
     /// Which of envcloak's variables the command gets (and so `${VAR}` in
     /// an age file may read).
     pub passthrough: Passthrough,
+    /// Whether a local backend may ask on the terminal (a passphrase); not
+    /// while the command runs and has the terminal.
+    pub interactive: bool,
 }
 
 impl Backends {
@@ -34,7 +37,7 @@ impl Backends {
                 module.configure(section(module.section()), dir).map(|config| (backend, config))
             })
             .collect::<Result<_, _>>()?;
-        Ok(Self { configs, passthrough: Passthrough::default() })
+        Ok(Self { configs, passthrough: Passthrough::default(), interactive: true })
     }
 
     /// The settings without a config file: each backend's variables decide.
@@ -44,7 +47,7 @@ impl Backends {
                 backend.module().configure(None, std::path::Path::new(".")).ok().map(|c| (backend, c))
             })
             .collect();
-        Self { configs, passthrough: Passthrough::default() }
+        Self { configs, passthrough: Passthrough::default(), interactive: true }
     }
 
     /// The settings of type `T` (a backend's own, e.g. the age backend's
@@ -62,7 +65,7 @@ impl Backends {
         let passthrough = self.passthrough.clone();
         let run = RunContext {
             deadline,
-            prompt: if backend.is_local() { prompt() } else { None },
+            prompt: if backend.is_local() && self.interactive { prompt() } else { None },
             expandable: Arc::new(move |name: &str| passthrough.expandable(name)),
             warn: Arc::new(|message: &str| crate::diag::warning!("{message}")),
         };

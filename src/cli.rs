@@ -5,6 +5,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use nix::sys::signal::Signal;
+
+use crate::supervision::OnChange;
 
 mod age_files;
 pub use age_files::{
@@ -254,7 +257,7 @@ pub struct MappingArgs {
     pub import: Vec<String>,
 
     /// Give up resolving after this long (e.g. 30s, 1500ms, 2m)
-    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = crate::duration::parse)]
     pub timeout: Duration,
 
     /// Go on when the profile resolves to no variable at all (by default an error: an emptied secrets file)
@@ -299,6 +302,24 @@ pub struct RunArgs {
     /// command is then supervised, to record its exit status
     #[arg(long, env = "ENVCLOAK_METRICS_FILE", value_name = "PATH")]
     pub metrics_file: Option<PathBuf>,
+
+    /// Poll the profile's secrets every INTERVAL (default 60s) while the command runs, and apply
+    /// --on-change when they change (KV v2 versions, AWS version ids, age files' modification)
+    #[arg(long, value_name = "INTERVAL", num_args = 0..=1, require_equals = true, default_missing_value = "60s", value_parser = crate::supervision::parse_interval)]
+    pub watch: Option<Duration>,
+
+    /// What new secrets do to the running command: restart (default), signal:NAME (replace its
+    /// secret files in place and send NAME, e.g. signal:HUP for gunicorn), or never
+    #[arg(long, value_name = "POLICY", value_parser = crate::supervision::parse_on_change)]
+    pub on_change: Option<OnChange>,
+
+    /// The signal that stops the command for a restart [default: TERM]
+    #[arg(long, value_name = "SIGNAL", value_parser = crate::supervision::parse_signal)]
+    pub stop_signal: Option<Signal>,
+
+    /// How long the command may take to stop for a restart before KILL [default: 30s]
+    #[arg(long, value_name = "DURATION", value_parser = crate::duration::parse)]
+    pub stop_grace: Option<Duration>,
 
     /// The command and its arguments
     #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true, value_name = "COMMAND")]
@@ -351,25 +372,6 @@ pub enum ExportFormat {
     Github,
 }
 
-/// Parses `30s`, `1500ms`, `2m`, `1h` or a plain number of seconds.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let split = text.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let number: f64 = number.parse().map_err(|_| format!("`{text}` is not a duration (e.g. 30s, 1500ms, 2m)"))?;
-    let seconds = match unit {
-        "" | "s" => number,
-        "ms" => number / 1000.0,
-        "m" => number * 60.0,
-        "h" => number * 3600.0,
-        _ => return Err(format!("unknown unit `{unit}` in `{text}` (use ms, s, m or h)")),
-    };
-    if !(seconds > 0.0 && seconds.is_finite()) {
-        return Err(format!("`{text}` must be longer than zero"));
-    }
-    Ok(Duration::from_secs_f64(seconds))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -378,16 +380,5 @@ mod tests {
     #[test]
     fn definitions_are_consistent() {
         Cli::command().debug_assert();
-    }
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
-        assert_eq!(parse_duration("1500ms"), Ok(Duration::from_millis(1500)));
-        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
-        assert_eq!(parse_duration("5"), Ok(Duration::from_secs(5)));
-        assert!(parse_duration("0s").is_err());
-        assert!(parse_duration("soon").is_err());
-        assert!(parse_duration("3d").is_err());
     }
 }

@@ -12,6 +12,10 @@ use envcloak_providers::registry;
 
 use crate::backends::Backends;
 use crate::error::CliError;
+use crate::supervision::{self, SupervisionKeys};
+
+/// The keys a `[profiles.NAME]` table may have.
+const PROFILE_KEYS: &[&str] = &["extends", "import", "env", "watch", "on_change", "stop_signal", "stop_grace"];
 
 /// The file name looked for in the current folder and its parents.
 pub const FILE_NAME: &str = "envcloak.toml";
@@ -44,6 +48,8 @@ pub struct Profile {
     pub imports: Vec<ImportEntry>,
     /// `[profiles.NAME.env]` in file order.
     pub env: Vec<EnvEntry>,
+    /// `watch`, `on_change`, `stop_signal`, `stop_grace`.
+    pub supervision: SupervisionKeys,
 }
 
 /// One entry of `import`: `"REF"` or `{ from = "REF", prefix = "P_" }`.
@@ -220,8 +226,13 @@ impl Reader<'_> {
         value: &Spanned<DeValue<'_>>,
     ) -> Result<Profile, CliError> {
         let where_ = format!("[profiles.{}]", name.get_ref());
-        let mut profile =
-            Profile { name: name.get_ref().to_string(), extends: None, imports: Vec::new(), env: Vec::new() };
+        let mut profile = Profile {
+            name: name.get_ref().to_string(),
+            extends: None,
+            imports: Vec::new(),
+            env: Vec::new(),
+            supervision: SupervisionKeys::default(),
+        };
         for (key, value) in self.table(value, &where_)? {
             match key.get_ref().as_ref() {
                 "extends" => profile.extends = Some((self.string(value, "extends")?, value.span())),
@@ -241,7 +252,24 @@ impl Reader<'_> {
                         profile.env.push(self.env_entry(name, entry)?);
                     }
                 }
-                other => return Err(self.unknown(key, other, &where_, &["extends", "import", "env"])),
+                "watch" => {
+                    profile.supervision.watch = Some(match value.get_ref() {
+                        DeValue::Boolean(on) => on.then_some(supervision::DEFAULT_WATCH),
+                        _ => Some(self.parsed(value, "watch", supervision::parse_interval)?),
+                    });
+                }
+                "on_change" => {
+                    profile.supervision.on_change =
+                        Some(self.parsed(value, "on_change", supervision::parse_on_change)?);
+                }
+                "stop_signal" => {
+                    profile.supervision.stop_signal =
+                        Some(self.parsed(value, "stop_signal", supervision::parse_signal)?);
+                }
+                "stop_grace" => {
+                    profile.supervision.stop_grace = Some(self.parsed(value, "stop_grace", crate::duration::parse)?);
+                }
+                other => return Err(self.unknown(key, other, &where_, PROFILE_KEYS)),
             }
         }
         Ok(profile)
@@ -345,6 +373,16 @@ impl Reader<'_> {
         value.get_ref().as_str().map(str::to_owned).ok_or_else(|| {
             self.error(&value.span(), &format!("`{what}` must be a string, not {}", value.get_ref().type_str()))
         })
+    }
+
+    /// A string parsed by `parse`; its complaint points at the value.
+    fn parsed<T>(
+        &self,
+        value: &Spanned<DeValue<'_>>,
+        what: &str,
+        parse: impl Fn(&str) -> Result<T, String>,
+    ) -> Result<T, CliError> {
+        parse(&self.string(value, what)?).map_err(|why| self.error(&value.span(), &format!("`{what}`: {why}")))
     }
 
     fn boolean(&self, value: &Spanned<DeValue<'_>>, what: &str) -> Result<bool, CliError> {

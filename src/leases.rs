@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use envcloak_providers::Provider;
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, Notify};
 
 /// How long the release may take, beyond each provider's own bound.
 const RELEASE_LIMIT: Duration = Duration::from_secs(10);
@@ -29,6 +29,27 @@ enum End {
 pub struct LeaseKeeper {
     end: Option<oneshot::Sender<End>>,
     thread: Option<std::thread::JoinHandle<()>>,
+    view: LeaseView,
+}
+
+/// What can be asked about the leases of a keeper from another thread.
+#[derive(Clone)]
+pub struct LeaseView {
+    held: Vec<Arc<dyn Provider>>,
+    renewed: Arc<Notify>,
+}
+
+impl LeaseView {
+    /// When the first credential stops working without a renewal that
+    /// would extend it (see [`Provider::credentials_end`]).
+    pub fn credentials_end(&self) -> Option<std::time::Instant> {
+        self.held.iter().filter_map(|provider| provider.credentials_end()).min()
+    }
+
+    /// Completes after the next round of renewals.
+    pub async fn renewed(&self) {
+        self.renewed.notified().await;
+    }
 }
 
 impl LeaseKeeper {
@@ -36,14 +57,21 @@ impl LeaseKeeper {
     /// thread that renews their leases as they come due.
     pub fn new(runtime: tokio::runtime::Runtime, held: Vec<Arc<dyn Provider>>) -> Self {
         let (end_tx, end_rx) = oneshot::channel();
+        let view = LeaseView { held: held.clone(), renewed: Arc::new(Notify::new()) };
+        let renewed = Arc::clone(&view.renewed);
         let thread = std::thread::Builder::new()
             .name("envcloak-leases".into())
             .spawn(move || {
-                runtime.block_on(keep(held, end_rx));
+                runtime.block_on(keep(held, end_rx, &renewed));
                 runtime.shutdown_background();
             })
             .expect("start the lease thread");
-        Self { end: Some(end_tx), thread: Some(thread) }
+        Self { end: Some(end_tx), thread: Some(thread), view }
+    }
+
+    /// A view of the leases for another thread.
+    pub fn view(&self) -> LeaseView {
+        self.view.clone()
     }
 
     /// Revokes every lease and login token (bounded in time).
@@ -74,7 +102,7 @@ impl Drop for LeaseKeeper {
 }
 
 /// Renews until told to end, then releases or abandons.
-async fn keep(held: Vec<Arc<dyn Provider>>, mut end: oneshot::Receiver<End>) {
+async fn keep(held: Vec<Arc<dyn Provider>>, mut end: oneshot::Receiver<End>, renewed: &Notify) {
     let ending = loop {
         let mut next = IDLE;
         for provider in &held {
@@ -82,6 +110,7 @@ async fn keep(held: Vec<Arc<dyn Provider>>, mut end: oneshot::Receiver<End>) {
                 next = next.min(due);
             }
         }
+        renewed.notify_one();
         tokio::select! {
             ending = &mut end => break ending.unwrap_or(End::Release),
             () = tokio::time::sleep(next) => {}

@@ -30,6 +30,16 @@ pub use forms::{masked_forms, value_forms, Encoding};
 /// values (and empty values) are skipped by [`Masker::new`].
 pub const MIN_MASKED_LEN: usize = 4;
 
+/// The masker of a command's secrets: each value, its lines, and its
+/// encoded forms (base64, URL, JSON). A composed value's parts count as
+/// values of their own.
+pub fn masker_for(vars: &[crate::resolve::ResolvedVar]) -> Arc<Masker> {
+    let values = vars.iter().flat_map(|v| std::iter::once(&v.value).chain(&v.parts));
+    let forms: Vec<_> = values.flat_map(|value| masked_forms(value.expose(), MIN_MASKED_LEN)).collect();
+    let patterns: Vec<&[u8]> = forms.iter().map(|f| f.as_bytes()).collect();
+    Arc::new(Masker::new(&patterns))
+}
+
 /// What every run of secret bytes is replaced with.
 const MASK: &[u8] = b"*****";
 

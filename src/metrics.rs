@@ -9,8 +9,9 @@ use std::path::Path;
 use crate::audit::RunReport;
 use crate::error::CliError;
 
-/// The exposition text for a run that ended with `status`.
-pub fn render(report: &RunReport, status: u8) -> String {
+/// The exposition text for a run that ended with `status`, or is still
+/// running (`None`).
+pub fn render(report: &RunReport, status: Option<u8>) -> String {
     let profile = format!("profile=\"{}\"", escape(report.profile.as_deref().unwrap_or("")));
     let by_backend = |backend: &str| format!("{profile},backend=\"{}\"", escape(backend));
     let mut text = String::new();
@@ -44,14 +45,48 @@ pub fn render(report: &RunReport, status: u8) -> String {
         &mut text,
         "envcloak_exit_status",
         "Exit status of the last run: the command's own, or 125-127 when envcloak could not start it.",
-        [(profile.clone(), status.to_string())],
+        status.map(|status| (profile.clone(), status.to_string())),
+    );
+    let counts = &report.refresh;
+    let counters = [
+        (
+            "envcloak_refreshes_total",
+            "Refreshes that resolved the secrets again while the command ran.",
+            counts.refreshes,
+        ),
+        (
+            "envcloak_refresh_failures_total",
+            "Refreshes or polls that failed (the command kept its secrets).",
+            counts.failures,
+        ),
+        ("envcloak_restarts_total", "Restarts of the command with new secrets.", counts.restarts),
+        (
+            "envcloak_lease_revocations_total",
+            "Generations of dynamic credentials whose leases were revoked.",
+            counts.revocations,
+        ),
+    ];
+    for (name, help, value) in counters {
+        family(&mut text, name, help, [(profile.clone(), value.to_string())]);
+    }
+    family(
+        &mut text,
+        "envcloak_last_refresh_timestamp_seconds",
+        "When a refresh last succeeded (Unix time).",
+        counts.last_refresh.map(|at| (profile.clone(), format!("{:.3}", unix(at)))),
     );
     text
 }
 
-/// One gauge family: HELP, TYPE and a sample per (labels, value).
+fn unix(at: std::time::SystemTime) -> f64 {
+    at.duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// One family (a counter when its name ends in `_total`, else a gauge):
+/// HELP, TYPE and a sample per (labels, value).
 fn family(text: &mut String, name: &str, help: &str, samples: impl IntoIterator<Item = (String, String)>) {
-    let _ = writeln!(text, "# HELP {name} {help}\n# TYPE {name} gauge");
+    let kind = if name.ends_with("_total") { "counter" } else { "gauge" };
+    let _ = writeln!(text, "# HELP {name} {help}\n# TYPE {name} {kind}");
     for (labels, value) in samples {
         let _ = writeln!(text, "{name}{{{labels}}} {value}");
     }

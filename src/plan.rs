@@ -1,14 +1,16 @@
 //! Turns the config, the profile and `-e`/`-i` into a validated plan: every
 //! reference parsed, every name checked, before anything is fetched.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
 
-use envcloak_providers::{Backend, SecretRef};
+use envcloak_providers::{Backend, SecretRef, Source};
 
 use crate::cli::MappingArgs;
 use crate::config::{self, Config, Span};
 use crate::error::CliError;
+use crate::supervision::SupervisionKeys;
 use crate::template::{self, Template};
 
 /// What a mapping puts into the environment.
@@ -95,6 +97,8 @@ pub struct Plan {
     pub profile: Option<String>,
     /// The mappings, lowest precedence first.
     pub mappings: Vec<Mapping>,
+    /// The profile's supervision keys (an extending profile's win).
+    pub supervision: SupervisionKeys,
 }
 
 /// Whether `name` can be an environment variable: `[A-Za-z_][A-Za-z0-9_]*`.
@@ -128,10 +132,11 @@ pub fn build(
 ) -> Result<Plan, CliError> {
     let ad_hoc = !args.env.is_empty() || !args.import.is_empty();
     let profile = select_profile(config, profile_flag, ad_hoc)?;
-    let mut plan = Plan { profile: profile.clone(), mappings: Vec::new() };
+    let mut plan = Plan { profile: profile.clone(), mappings: Vec::new(), supervision: SupervisionKeys::default() };
     let mut problems = Problems::default();
     if let (Some(config), Some(name)) = (config, &profile) {
         for profile in chain(config, name)? {
+            plan.supervision = plan.supervision.overridden_by(profile.supervision);
             for entry in &profile.imports {
                 let target = Target::Import { prefix: entry.prefix.clone() };
                 let origin = Origin::ProfileImport(profile.name.clone());
@@ -175,6 +180,18 @@ pub fn build(
 }
 
 impl Plan {
+    /// The distinct sources the mappings read, by backend, in order.
+    pub fn sources(&self) -> BTreeMap<Backend, Vec<Source>> {
+        let mut groups: BTreeMap<Backend, Vec<Source>> = BTreeMap::new();
+        for reference in self.mappings.iter().flat_map(Mapping::references) {
+            let sources = groups.entry(reference.source.backend).or_default();
+            if !sources.contains(&reference.source) {
+                sources.push(reference.source.clone());
+            }
+        }
+        groups
+    }
+
     /// The backends the mappings use, each once.
     pub fn backends(&self) -> Vec<Backend> {
         let mut used: Vec<Backend> =

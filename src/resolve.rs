@@ -7,19 +7,21 @@
 //! that one is handed back in [`Resolution::held`], to be released when the
 //! command has ended (see [`crate::leases`]).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use envcloak_providers::{Backend, Document, FailureKind, FetchError, Provider, SecretValue, Source};
 
-use crate::plan::{Mapping, Plan};
+use crate::plan::Plan;
 use crate::progress::Progress;
 
 mod apply;
+mod blocking;
 mod refusals;
 
 use apply::apply;
+pub use blocking::{resolve_blocking, Interrupt};
 
 /// One variable that will be injected.
 pub struct ResolvedVar {
@@ -84,13 +86,7 @@ pub async fn resolve(
     make_provider: &ProviderFactory<'_>,
     interrupt: impl std::future::Future<Output = i32>,
 ) -> Result<Resolution, Interrupted> {
-    let mut groups: BTreeMap<Backend, Vec<Source>> = BTreeMap::new();
-    for reference in plan.mappings.iter().flat_map(Mapping::references) {
-        let sources = groups.entry(reference.source.backend).or_default();
-        if !sources.contains(&reference.source) {
-            sources.push(reference.source.clone());
-        }
-    }
+    let groups = plan.sources();
     let mut tasks = Vec::new();
     let mut providers = Vec::new();
     let mut documents: HashMap<Source, Result<Document, FetchError>> = HashMap::new();

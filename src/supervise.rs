@@ -1,4 +1,5 @@
-//! Supervised mode: envcloak stays while the child runs, to mask its output.
+//! Supervised mode: envcloak stays while the child runs, to mask its output,
+//! keep its leases, report its end, or start it again with new secrets.
 //!
 //! The child gets its own process group and, when envcloak runs in the
 //! terminal's foreground, the terminal's foreground, so a Ctrl-C from the
@@ -9,29 +10,35 @@
 //! the shell's job control works; `fg` resumes both. A child that needs the
 //! terminal while envcloak's job is in the background stops envcloak too,
 //! and gets the terminal once the job is brought to the foreground.
+//!
+//! A restart (secrets changed, see [`crate::refresh`]) sends the stop signal
+//! to the child's process group, waits for the grace period, then sends
+//! `KILL`, and starts the command again; a signal that ends envcloak during
+//! a restart ends it without starting the command again.
 
-use std::fs::OpenOptions;
-use std::io::{IsTerminal, Write};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+mod output;
+mod terminal;
+
 use std::path::Path;
-use std::sync::mpsc::{self, Receiver, Sender};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
-use nix::fcntl::OFlag;
 use nix::spawn::{PosixSpawnAttr, PosixSpawnFileActions, PosixSpawnFlags};
-use nix::sys::signal::{kill, killpg, pthread_sigmask, SigSet, SigmaskHow, Signal};
-use nix::sys::stat::fstat;
+use nix::sys::signal::{kill, killpg, SigSet, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
-use nix::unistd::{getpgrp, getpid, pipe2, tcgetpgrp, tcsetpgrp, Pid};
+use nix::unistd::Pid;
 use signal_hook::consts::signal::*;
 use signal_hook::iterator::Signals;
 
 use crate::error::CliError;
 use crate::exit::Outcome;
 use crate::inject::{exec_error, shell_argv, CEntry};
-use crate::mask::{self, Masker};
+use crate::mask::Masker;
+use output::{wait_for_pumps, Outputs};
+use terminal::{on_child_stopped, ForegroundTerminal};
 
 /// The signals forwarded to the child: every catchable one a process manager
 /// uses (gunicorn's master relies on TERM, INT, QUIT, HUP, TTIN, TTOU, USR1,
@@ -48,15 +55,10 @@ const FORWARDED: &[i32] = &[
 /// to one process, as a process manager means them, and go to the child alone.
 const GROUP_WIDE: &[Signal] = &[Signal::SIGHUP, Signal::SIGINT, Signal::SIGQUIT, Signal::SIGTERM, Signal::SIGCONT];
 
-/// How long output of a half-written value is held on a terminal before it
-/// is shown anyway (prompts and progress bars must appear).
-const IDLE_FLUSH: Duration = Duration::from_millis(200);
+/// The forwarded signals after which the command is not started again.
+const ENDING: &[Signal] = &[Signal::SIGINT, Signal::SIGQUIT, Signal::SIGTERM];
 
-/// How long output is still copied after the command has exited, for
-/// background processes that hold its stdout/stderr open.
-const OUTPUT_GRACE: Duration = Duration::from_secs(1);
-
-/// What to run and how.
+/// What to run first and how.
 pub struct Child<'a> {
     /// The program (already looked up).
     pub program: &'a Path,
@@ -66,49 +68,246 @@ pub struct Child<'a> {
     pub env: Vec<CEntry>,
     /// Masks stdout and stderr when set.
     pub masker: Option<Arc<Masker>>,
+    /// What must live as long as it runs (see [`Next::keep`]).
+    pub keep: Box<dyn Send>,
 }
 
-/// Starts the child, forwards signals, masks output, and returns the exit
-/// status to end with.
-pub fn run(child: Child<'_>, before_spawn: impl FnOnce(), after_spawn: impl FnOnce()) -> Result<Outcome, CliError> {
+/// The command started again with new secrets.
+pub struct Next {
+    /// Its environment; wiped as soon as it has started.
+    pub env: Vec<CEntry>,
+    /// Masks its output (the new values and the old ones).
+    pub masker: Option<Arc<Masker>>,
+    /// What must live as long as it runs (its secret files, the leases of
+    /// its credentials); dropped, and so released, once it has ended.
+    pub keep: Box<dyn Send>,
+    /// Called once it has started.
+    pub started: Box<dyn FnOnce() + Send>,
+}
+
+/// What a refresh asks of the running command.
+pub enum Change {
+    /// Stop it and start it again.
+    Restart(Next),
+    /// Send it a signal (its secret files were replaced in place).
+    Signal(Signal),
+}
+
+/// How a command is stopped for a restart.
+#[derive(Clone, Copy, Debug)]
+pub struct Stopping {
+    /// Sent to its process group first.
+    pub signal: Signal,
+    /// How long it may take before `KILL`.
+    pub grace: Duration,
+}
+
+/// Run around every start of the command (core dumps back on for the child,
+/// off again for envcloak).
+pub struct SpawnHooks<'a> {
+    /// Just before.
+    pub before: &'a dyn Fn(),
+    /// Just after.
+    pub after: &'a dyn Fn(),
+}
+
+/// What the supervising loop hears about.
+enum Event {
+    /// A child ended, with the status to end with.
+    Ended(Pid, Result<Outcome, CliError>),
+    /// A refresh asks for a change.
+    Change(Change),
+}
+
+/// The running child, shared with the signal forwarder: a signal that ends
+/// the run either reaches the new child or stops it from being started.
+struct Current {
+    pid: Mutex<Pid>,
+    ending: AtomicBool,
+}
+
+/// The program and arguments, kept for every start.
+struct Command<'a> {
+    program: &'a Path,
+    argv: Vec<CEntry>,
+    attr: PosixSpawnAttr,
+}
+
+/// The output copying threads of every child so far.
+struct Pumps {
+    done: Sender<()>,
+    finished: Receiver<()>,
+    count: usize,
+}
+
+/// Starts the child, forwards signals, masks output, applies `changes`
+/// (when given, restarting with `stopping`), and returns the exit status
+/// to end with. `started` runs once the first child has started.
+pub fn run(
+    child: Child<'_>,
+    hooks: &SpawnHooks<'_>,
+    started: impl FnOnce(),
+    changes: Option<(Receiver<Change>, Stopping)>,
+) -> Result<Outcome, CliError> {
     let mut signals =
         Signals::new(FORWARDED).map_err(|e| CliError::new(format!("cannot install signal handlers: {e}")))?;
-    let outputs = child.masker.as_ref().map(|_| Outputs::create()).transpose()?;
     let terminal = ForegroundTerminal::detect().map(Arc::new);
-    let actions = file_actions(outputs.as_ref())?;
-    let attr = spawn_attributes()?;
+    let command = Command { program: child.program, argv: child.argv, attr: spawn_attributes()? };
+    let (done, finished) = mpsc::channel();
+    let mut pumps = Pumps { done, finished, count: 0 };
 
-    before_spawn();
-    let spawned = spawn(&child, &actions, &attr);
-    after_spawn();
-    drop(child.env);
-    let pid = spawned?;
+    let pid = start(&command, child.env, child.masker.as_ref(), hooks, &mut pumps)?;
+    started();
     crate::diag::debug!("started process {pid} in its own process group");
     if let Some(terminal) = &terminal {
         terminal.give_to(pid);
     }
+    let (events_tx, events) = mpsc::channel();
+    watch(pid, terminal.clone(), events_tx.clone());
+    let current = Arc::new(Current { pid: Mutex::new(pid), ending: AtomicBool::new(false) });
 
-    let pumps = outputs.zip(child.masker).map(|(outputs, masker)| outputs.start_pumps(&masker));
     let handle = signals.handle();
-    let forwarder_terminal = terminal.clone();
-    let forwarder = std::thread::spawn(move || {
-        for signal in signals.forever() {
-            if let Ok(signal) = Signal::try_from(signal) {
-                forward(signal, pid, forwarder_terminal.as_deref());
+    let forwarder = {
+        let (current, terminal) = (Arc::clone(&current), terminal.clone());
+        std::thread::spawn(move || {
+            for signal in signals.forever() {
+                if let Ok(signal) = Signal::try_from(signal) {
+                    let pid = current.pid.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                    if ENDING.contains(&signal) {
+                        current.ending.store(true, Ordering::SeqCst);
+                    }
+                    forward(signal, *pid, terminal.as_deref());
+                }
             }
-        }
+        })
+    };
+    let stopping = changes.map(|(changes, stopping)| {
+        let events_tx = events_tx.clone();
+        std::thread::spawn(move || {
+            for change in changes {
+                if events_tx.send(Event::Change(change)).is_err() {
+                    break;
+                }
+            }
+        });
+        stopping
     });
 
-    let status = wait(pid, terminal.as_deref());
+    let mut running = pid;
+    let mut keep = Some(child.keep);
+    let status = loop {
+        match events.recv() {
+            Ok(Event::Ended(pid, status)) if pid == running => break status,
+            Ok(Event::Ended(..)) => {}
+            Ok(Event::Change(Change::Signal(signal))) => {
+                crate::diag::note!("sending {signal} to the command: its secret files were replaced");
+                let _ = kill(running, signal);
+            }
+            Ok(Event::Change(Change::Restart(mut next))) => {
+                let Some(stopping) = stopping else { continue };
+                if current.ending.load(Ordering::SeqCst) {
+                    continue;
+                }
+                crate::diag::note!("restarting the command with new secrets: sending {} to it", stopping.signal);
+                let ended = stop(running, stopping, &events, &mut next);
+                if let Some(terminal) = &terminal {
+                    terminal.take_back(running);
+                }
+                // The old command is gone: so are its files and leases.
+                drop(keep.take());
+                let mut pid = current.pid.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                if current.ending.load(Ordering::SeqCst) {
+                    break ended;
+                }
+                match start(&command, next.env, next.masker.as_ref(), hooks, &mut pumps) {
+                    Ok(started) => {
+                        *pid = started;
+                        running = started;
+                    }
+                    Err(e) => break Err(e),
+                }
+                drop(pid);
+                crate::diag::debug!("started process {running} in its own process group");
+                if let Some(terminal) = &terminal {
+                    terminal.give_to(running);
+                }
+                watch(running, terminal.clone(), events_tx.clone());
+                keep = Some(next.keep);
+                (next.started)();
+            }
+            Err(_) => break Err(CliError::new("lost track of the command")),
+        }
+    };
     handle.close();
     let _ = forwarder.join();
     if let Some(terminal) = &terminal {
-        terminal.take_back(pid);
+        terminal.take_back(running);
     }
-    if let Some((done, count)) = pumps {
-        wait_for_pumps(&done, count);
-    }
+    wait_for_pumps(&pumps.finished, pumps.count);
+    drop(keep);
     status
+}
+
+/// Stops the child `pid` for a restart: the stop signal to its process
+/// group, `KILL` after the grace period. A newer restart asked for
+/// meanwhile replaces `next`. Returns how the child ended.
+fn stop(pid: Pid, stopping: Stopping, events: &Receiver<Event>, next: &mut Next) -> Result<Outcome, CliError> {
+    let _ = killpg(pid, stopping.signal);
+    let deadline = Instant::now() + stopping.grace;
+    let mut killed = false;
+    loop {
+        let wait = if killed { Duration::MAX } else { deadline.saturating_duration_since(Instant::now()) };
+        match events.recv_timeout(wait) {
+            Ok(Event::Ended(ended, status)) if ended == pid => return status,
+            Ok(Event::Ended(..)) => {}
+            Ok(Event::Change(Change::Restart(newer))) => *next = newer,
+            Ok(Event::Change(Change::Signal(_))) => {}
+            Err(RecvTimeoutError::Timeout) => {
+                crate::diag::warning!(
+                    "the command did not stop within {:.0} s of {}; sending KILL",
+                    stopping.grace.as_secs_f64(),
+                    stopping.signal
+                );
+                let _ = killpg(pid, Signal::SIGKILL);
+                killed = true;
+            }
+            Err(RecvTimeoutError::Disconnected) => return Err(CliError::new("lost track of the command")),
+        }
+    }
+}
+
+/// Starts the program with `env` (wiped once it has started) and, when
+/// masking, its output pumps.
+fn start(
+    command: &Command<'_>,
+    env: Vec<CEntry>,
+    masker: Option<&Arc<Masker>>,
+    hooks: &SpawnHooks<'_>,
+    pumps: &mut Pumps,
+) -> Result<Pid, CliError> {
+    let outputs = masker.map(|_| Outputs::create()).transpose()?;
+    let mut actions = PosixSpawnFileActions::init().map_err(spawn_error)?;
+    if let Some(outputs) = &outputs {
+        outputs.add_to(&mut actions).map_err(spawn_error)?;
+    }
+    (hooks.before)();
+    let spawned = spawn(command, &env, &actions);
+    (hooks.after)();
+    drop(env);
+    let pid = spawned?;
+    if let (Some(outputs), Some(masker)) = (outputs, masker) {
+        pumps.count += outputs.start_pumps(masker, &pumps.done);
+    }
+    Ok(pid)
+}
+
+/// Waits for the child `pid` on a thread of its own and tells `events` how
+/// it ended.
+fn watch(pid: Pid, terminal: Option<Arc<ForegroundTerminal>>, events: Sender<Event>) {
+    std::thread::spawn(move || {
+        let status = wait(pid, terminal.as_deref());
+        let _ = events.send(Event::Ended(pid, status));
+    });
 }
 
 /// Sends `signal` to the child: to its whole process group when it is in
@@ -129,42 +328,19 @@ fn forward(signal: Signal, pid: Pid, terminal: Option<&ForegroundTerminal>) {
     }
 }
 
-/// Background processes the command left behind may hold its output open;
-/// their output is copied for a moment, not waited for forever.
-fn wait_for_pumps(done: &Receiver<()>, count: usize) {
-    let deadline = Instant::now() + OUTPUT_GRACE;
-    for _ in 0..count {
-        if done.recv_timeout(deadline.saturating_duration_since(Instant::now())).is_err() {
-            crate::diag::note!("the command's output is still open (a background process?); not waiting for it");
-            break;
-        }
-    }
-}
-
 /// Starts the program; a script without `#!` (`ENOEXEC`) is run by
 /// `/bin/sh`, as `execvp` (and so exec mode) does.
-fn spawn(child: &Child<'_>, actions: &PosixSpawnFileActions, attr: &PosixSpawnAttr) -> Result<Pid, CliError> {
-    let spawned = match nix::spawn::posix_spawn(child.program, actions, attr, &child.argv, &child.env) {
+fn spawn(command: &Command<'_>, env: &[CEntry], actions: &PosixSpawnFileActions) -> Result<Pid, CliError> {
+    let (program, argv, attr) = (command.program, &command.argv, &command.attr);
+    let spawned = match nix::spawn::posix_spawn(program, actions, attr, argv, env) {
         Err(Errno::ENOEXEC) => {
-            crate::diag::debug!("{} has no #! line; running it with /bin/sh", child.program.display());
-            let argv = shell_argv(child.program, &child.argv);
-            nix::spawn::posix_spawn(Path::new("/bin/sh"), actions, attr, &argv, &child.env)
+            crate::diag::debug!("{} has no #! line; running it with /bin/sh", program.display());
+            let argv = shell_argv(program, argv);
+            nix::spawn::posix_spawn(Path::new("/bin/sh"), actions, attr, &argv, env)
         }
         spawned => spawned,
     };
-    spawned.map_err(|errno| exec_error(&child.program.display().to_string(), errno))
-}
-
-/// The child's stdout and stderr become the write ends of `outputs`.
-fn file_actions(outputs: Option<&Outputs>) -> Result<PosixSpawnFileActions, CliError> {
-    let mut actions = PosixSpawnFileActions::init().map_err(spawn_error)?;
-    if let Some(outputs) = outputs {
-        let (_, out_w) = &outputs.stdout;
-        let err_w = outputs.stderr.as_ref().map_or(out_w, |(_, w)| w);
-        actions.add_dup2(out_w.as_raw_fd(), 1).map_err(spawn_error)?;
-        actions.add_dup2(err_w.as_raw_fd(), 2).map_err(spawn_error)?;
-    }
-    Ok(actions)
+    spawned.map_err(|errno| exec_error(&program.display().to_string(), errno))
 }
 
 /// Its own process group, an empty signal mask, and the default SIGPIPE
@@ -185,83 +361,8 @@ fn spawn_attributes() -> Result<PosixSpawnAttr, CliError> {
     Ok(attr)
 }
 
-/// The pipes the child writes its output to, as (read end, write end).
-struct Outputs {
-    /// For stdout, and for stderr too when `stderr` is `None`.
-    stdout: (OwnedFd, OwnedFd),
-    /// A pipe of its own for stderr, unless envcloak's stdout and stderr
-    /// are the same file (`2>&1`): then one pipe keeps their order exact and
-    /// masking sees one stream.
-    stderr: Option<(OwnedFd, OwnedFd)>,
-}
-
-impl Outputs {
-    fn create() -> Result<Self, CliError> {
-        let shared = same_file(std::io::stdout().as_fd(), std::io::stderr().as_fd());
-        if shared {
-            crate::diag::debug!("stdout and stderr are the same file; the command gets one pipe for both");
-        }
-        Ok(Self { stdout: output_pipe()?, stderr: if shared { None } else { Some(output_pipe()?) } })
-    }
-
-    /// Closes envcloak's copies of the write ends and starts one copying
-    /// thread per pipe; returns where they report their end, and how many.
-    fn start_pumps(self, masker: &Arc<Masker>) -> (Receiver<()>, usize) {
-        let (done, finished) = mpsc::channel();
-        let (out_r, out_w) = self.stdout;
-        drop(out_w);
-        start_pump(out_r, Arc::clone(masker), false, done.clone());
-        let count = match self.stderr {
-            Some((err_r, err_w)) => {
-                drop(err_w);
-                start_pump(err_r, Arc::clone(masker), true, done);
-                2
-            }
-            None => 1,
-        };
-        (finished, count)
-    }
-}
-
-/// Whether `a` and `b` are the same open file (same device and inode).
-fn same_file(a: BorrowedFd<'_>, b: BorrowedFd<'_>) -> bool {
-    match (fstat(a), fstat(b)) {
-        (Ok(a), Ok(b)) => a.st_dev == b.st_dev && a.st_ino == b.st_ino,
-        _ => false,
-    }
-}
-
-fn output_pipe() -> Result<(OwnedFd, OwnedFd), CliError> {
-    pipe2(OFlag::O_CLOEXEC).map_err(|e| CliError::new(format!("cannot create an output pipe: {e}")))
-}
-
 fn spawn_error(e: Errno) -> CliError {
     CliError::new(format!("cannot prepare to start the command: {}", e.desc()))
-}
-
-/// Copies one pipe to envcloak's stdout (or stderr), masking. Held bytes
-/// are released after [`IDLE_FLUSH`] only on a terminal. SIGTTOU is blocked
-/// in the thread: with `stty tostop` a write from envcloak's process group
-/// (in the background while the child has the terminal) then goes through
-/// instead of raising SIGTTOU over and over.
-fn start_pump(read: OwnedFd, masker: Arc<Masker>, stderr: bool, done: Sender<()>) {
-    std::thread::spawn(move || {
-        let mut ttou = SigSet::empty();
-        ttou.add(Signal::SIGTTOU);
-        let _ = pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&ttou), None);
-        let result = if stderr {
-            let idle = std::io::stderr().is_terminal().then_some(IDLE_FLUSH);
-            mask::pump(read, &mut std::io::stderr(), masker, idle)
-        } else {
-            let idle = std::io::stdout().is_terminal().then_some(IDLE_FLUSH);
-            mask::pump(read, &mut std::io::stdout(), masker, idle)
-        };
-        if let Err(e) = result {
-            crate::diag::note!("output copy ended: {e}");
-        }
-        let _ = std::io::stdout().flush();
-        let _ = done.send(());
-    });
 }
 
 /// Waits for the child, following it through stops, and maps its end to an
@@ -276,76 +377,5 @@ fn wait(pid: Pid, terminal: Option<&ForegroundTerminal>) -> Result<Outcome, CliE
             Ok(_) | Err(Errno::EINTR) => {}
             Err(e) => return Err(CliError::new(format!("lost track of the command: {}", e.desc()))),
         }
-    }
-}
-
-fn on_child_stopped(pid: Pid, signal: Signal, terminal: Option<&ForegroundTerminal>) {
-    let Some(terminal) = terminal else {
-        return;
-    };
-    let ours = terminal.foreground().is_some_and(|fg| fg == pid || fg == getpgrp());
-    if matches!(signal, Signal::SIGTTIN | Signal::SIGTTOU) && ours {
-        // It touched the terminal before it was handed the foreground.
-        terminal.give_to(pid);
-        let _ = killpg(pid, Signal::SIGCONT);
-        return;
-    }
-    // Ctrl-Z, or the child needs the terminal while envcloak's job is in the
-    // background: stop envcloak too, so the shell sees the job stopped; on
-    // `fg` give the terminal to the child, and on `fg` or `bg` wake it.
-    terminal.take_back(pid);
-    let _ = kill(getpid(), Signal::SIGSTOP);
-    terminal.give_to(pid);
-    let _ = killpg(pid, Signal::SIGCONT);
-}
-
-/// envcloak's controlling terminal, found on stdin, stdout, stderr or
-/// `/dev/tty`; the foreground is only ever passed between envcloak's process
-/// group and the child's, never taken from another job.
-struct ForegroundTerminal {
-    fd: OwnedFd,
-}
-
-impl ForegroundTerminal {
-    fn detect() -> Option<Self> {
-        let (stdin, stdout, stderr) = (std::io::stdin(), std::io::stdout(), std::io::stderr());
-        let standard = [stdin.as_fd(), stdout.as_fd(), stderr.as_fd()];
-        let fd = match standard.into_iter().find(|fd| tcgetpgrp(fd).is_ok()) {
-            Some(fd) => fd.try_clone_to_owned().ok()?,
-            None => OwnedFd::from(OpenOptions::new().read(true).write(true).open("/dev/tty").ok()?),
-        };
-        tcgetpgrp(&fd).is_ok().then_some(Self { fd })
-    }
-
-    /// The terminal's foreground process group.
-    fn foreground(&self) -> Option<Pid> {
-        tcgetpgrp(&self.fd).ok()
-    }
-
-    /// Hands the foreground to `pgrp` if envcloak's group has it.
-    fn give_to(&self, pgrp: Pid) {
-        if self.foreground() == Some(getpgrp()) {
-            self.set_foreground(pgrp);
-        }
-    }
-
-    /// Takes the foreground back from `pgrp` if it has it.
-    fn take_back(&self, pgrp: Pid) {
-        if self.foreground() == Some(pgrp) {
-            self.set_foreground(getpgrp());
-        }
-    }
-
-    /// tcsetpgrp from a background group raises SIGTTOU unless it is
-    /// blocked, so it is blocked for the call.
-    fn set_foreground(&self, pgrp: Pid) {
-        let mut ttou = SigSet::empty();
-        ttou.add(Signal::SIGTTOU);
-        let mut old = SigSet::empty();
-        let _ = pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&ttou), Some(&mut old));
-        if let Err(e) = tcsetpgrp(&self.fd, pgrp) {
-            crate::diag::debug!("cannot hand the terminal to process group {pgrp}: {}", e.desc());
-        }
-        let _ = pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&old), None);
     }
 }

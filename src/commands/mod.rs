@@ -123,43 +123,9 @@ impl Context {
             plan.profile.as_deref().unwrap_or("(none)"),
             plan.mappings.len()
         );
-        let mut builder = tokio::runtime::Builder::new_current_thread();
-        builder.enable_time();
-        // Only network backends need the I/O driver (an epoll set-up).
-        let network = plan.backends().iter().any(|backend| !backend.is_local());
-        if network {
-            builder.enable_io();
-        }
-        let runtime = builder.build().map_err(|e| CliError::new(format!("cannot start the async runtime: {e}")))?;
-        let resolution = runtime.block_on(async {
-            let deadline = tokio::time::Instant::now() + mappings.timeout;
-            let make = |backend: Backend| backends.provider(backend, deadline);
-            // A network backend may log in: a signal stops resolution, and
-            // the login is revoked before envcloak exits.
-            let interrupt = async {
-                if network {
-                    crate::signals::first_terminating().await
-                } else {
-                    std::future::pending().await
-                }
-            };
-            resolve::resolve(&plan, deadline, &make, interrupt).await
-        });
+        let resolved = resolve::resolve_blocking(&plan, &backends, mappings.timeout, resolve::Interrupt::Signals);
         crate::tty::restore_terminal();
-        let mut resolution = resolution.map_err(|resolve::Interrupted(signal)| {
-            CliError::new(format!("stopped by {} before the command started", crate::signals::name(signal)))
-                .status(Outcome::Signal(signal))
-        })?;
-        // Leases of dynamic credentials live until the command has ended,
-        // with the runtime their connections belong to. Otherwise a backend
-        // still blocked after the deadline (a stalled read, a passphrase
-        // prompt) must not hold the run: do not wait for it.
-        let leases = if resolution.held.is_empty() {
-            runtime.shutdown_background();
-            None
-        } else {
-            Some(LeaseKeeper::new(runtime, std::mem::take(&mut resolution.held)))
-        };
+        let (resolution, leases) = resolved?;
         if resolution.vars.is_empty() && !resolution.has_required_failure() && !mappings.allow_empty {
             return Err(CliError::new(format!(
                 "profile {} resolved to no variable at all: its sources are empty",

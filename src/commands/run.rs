@@ -1,65 +1,45 @@
 //! `envcloak run`: resolve, build the environment, exec or supervise.
 
-use std::sync::Arc;
+mod reporting;
+
+use std::sync::mpsc;
 use std::time::Instant;
 
-use crate::audit::{AuditLog, RunReport};
 use crate::cli::RunArgs;
 use crate::error::CliError;
 use crate::exit::Outcome;
 use crate::inject::{self, EnvOptions};
-use crate::mask::{masked_forms, Masker, MIN_MASKED_LEN};
-use crate::metrics;
-use crate::supervise::{self, Child};
+use crate::mask::masker_for;
+use crate::refresh::{DigestKey, Generation, Refresher, Watching};
+use crate::supervise::{self, Child, SpawnHooks};
+use crate::supervision::SupervisionKeys;
+use reporting::Reporting;
 
 use super::Context;
 
 /// Runs the command with the resolved secrets; with `--audit-log` or
 /// `--metrics-file`, reports the run once it is over.
 pub fn run(context: &Context, args: RunArgs) -> Result<Outcome, CliError> {
-    // A run that cannot be audited does not start.
-    let mut audit = args.audit_log.as_deref().map(AuditLog::open).transpose()?;
-    let reporting = audit.is_some() || args.metrics_file.is_some();
-    let mut report = RunReport::start(args.command[0].to_string_lossy().into_owned(), context.profile_flag.clone());
-    let result = start(context, &args, reporting.then_some(&mut report), audit.as_mut());
-    if reporting {
-        let (status, error) = match &result {
-            Ok(outcome) => (outcome.code(), None),
-            Err(e) => (e.status.code(), Some(e)),
-        };
-        if let Some(audit) = &mut audit {
-            if let Err(e) = audit.append(&report.audit_record(status, error)) {
-                crate::diag::warning!("{}", e.message);
-            }
-        }
-        if let Some(path) = &args.metrics_file {
-            if let Err(e) = metrics::write(path, &metrics::render(&report, status)) {
-                crate::diag::warning!("{}", e.message);
-            }
-        }
+    let command = args.command[0].to_string_lossy().into_owned();
+    let reporting =
+        Reporting::open(args.audit_log.as_deref(), args.metrics_file.clone(), command, context.profile_flag.clone())?;
+    let result = start(context, &args, &reporting);
+    if reporting.active {
+        reporting.ended(&result);
     }
     result
 }
 
 /// Resolves, then execs or supervises the command; supervises whenever
 /// something must happen after it starts (masking, secret files, a report,
-/// leases to revoke).
-/// With an audit log, a record is appended as the command starts (so a
-/// killed envcloak still leaves one), and `run` appends another at the end.
-fn start(
-    context: &Context,
-    args: &RunArgs,
-    report: Option<&mut RunReport>,
-    audit: Option<&mut AuditLog>,
-) -> Result<Outcome, CliError> {
+/// leases to keep and revoke, secrets to watch).
+fn start(context: &Context, args: &RunArgs, reporting: &Reporting) -> Result<Outcome, CliError> {
     let began = Instant::now();
     let super::ResolvedRun { plan, resolution, backends, leases } =
         context.resolve_for(&args.mappings, args.clean_env, &args.keep)?;
-    let reporting = report.is_some();
-    let start_record = report.map(|report| {
-        report.resolved(&plan, &resolution, began.elapsed());
-        report.start_record()
-    });
+    if reporting.active {
+        reporting.resolved(&plan, &resolution, began.elapsed());
+    }
     let program_name = args.command[0].to_string_lossy().into_owned();
     if resolution.has_required_failure() {
         return Err(super::failures_error(&plan, &resolution, &format!("not starting {program_name}")));
@@ -73,51 +53,77 @@ fn start(
     let program = inject::find_program(&args.command[0])?;
     let argv = inject::argv(&args.command)?;
 
+    let flags = SupervisionKeys {
+        watch: args.watch.map(Some),
+        on_change: args.on_change,
+        stop_signal: args.stop_signal,
+        stop_grace: args.stop_grace,
+    };
+    let supervision = plan.supervision.overridden_by(flags).settle();
     let mask = args.mask || (!args.no_mask && super::in_ci());
     crate::diag::note!(
         "{} secret(s) for {program_name}; {}",
         resolution.vars.len(),
-        match (mask, reporting, &leases) {
-            (true, _, _) => "supervising to mask output",
-            (false, true, _) => "supervising to report the exit status",
-            (false, false, Some(_)) => "supervising to revoke the leases of dynamic secrets when it ends",
-            (false, false, None) => "exec",
+        match (mask, reporting.active, &leases, supervision.watch) {
+            (true, ..) => "supervising to mask output".to_owned(),
+            (false, true, ..) => "supervising to report the exit status".to_owned(),
+            (false, false, _, Some(interval)) =>
+                format!("supervising to watch the secrets every {} s", interval.as_secs_f64()),
+            (false, false, Some(_), None) =>
+                "supervising to keep the leases of dynamic secrets and revoke them when it ends".to_owned(),
+            (false, false, None, None) => "exec".to_owned(),
         }
     );
-    if !mask && !reporting && leases.is_none() && env.files.survive_exec() {
+    let follow = supervision.watch.is_some() || leases.is_some();
+    if !mask && !reporting.active && !follow && env.files.survive_exec() {
         drop(resolution);
         context.core_limit.restore_for_child();
         let error = inject::exec(&program, &argv, &env.entries);
         context.core_limit.disable_again();
         return Err(error);
     }
-    let masker = mask.then(|| {
-        // Each value, its lines, and its encoded forms (base64, URL, JSON).
-        // A composed value's parts count as values of their own.
-        let values = resolution.vars.iter().flat_map(|v| std::iter::once(&v.value).chain(&v.parts));
-        let forms: Vec<_> = values.flat_map(|value| masked_forms(value.expose(), MIN_MASKED_LEN)).collect();
-        let patterns: Vec<&[u8]> = forms.iter().map(|f| f.as_bytes()).collect();
-        Arc::new(Masker::new(&patterns))
-    });
-    if let (Some(audit), Some(record)) = (audit, &start_record) {
-        audit.append(record)?;
+    let masker = mask.then(|| masker_for(&resolution.vars));
+    let (changes, changed) = mpsc::channel();
+    let refresher = if follow {
+        let key = std::sync::Arc::new(
+            DigestKey::random().map_err(|e| CliError::new(format!("cannot read random bytes: {e}")))?,
+        );
+        let digests = key.of_env(&resolution.vars);
+        let watching = Watching {
+            plan,
+            backends,
+            timeout: args.mappings.timeout,
+            supervision,
+            mask,
+            no_override: args.no_override,
+            key,
+            digests,
+            leases: leases.as_ref().map(crate::leases::LeaseKeeper::view),
+            report: reporting.reporter(),
+        };
+        Some(Refresher::start(watching, changes)?)
+    } else {
+        drop(changes);
+        None
+    };
+    if reporting.active {
+        reporting.started()?;
     }
-    let child = Child { program: &program, argv, env: env.entries, masker };
-    let files = env.files;
+    // The first command's secret files and leases: released once it has
+    // ended (replaced by a restart, or at the end of the run).
+    let keep = Generation::new(env.files, leases, reporting.reporter());
+    let child = Child { program: &program, argv, env: env.entries, masker, keep: Box::new(keep) };
     let core_limit = &context.core_limit;
+    let hooks = SpawnHooks { before: &|| core_limit.restore_for_child(), after: &|| core_limit.disable_again() };
+    // The child has its copies now; envcloak's own are wiped.
     let status = supervise::run(
         child,
-        || core_limit.restore_for_child(),
-        move || {
-            core_limit.disable_again();
-            // The child has its copies now; envcloak's own are wiped.
-            drop(resolution);
-        },
+        &hooks,
+        move || drop(resolution),
+        refresher.is_some().then_some((changed, supervision.stopping)),
     );
-    drop(files);
-    // The command has ended: its dynamic credentials go with it.
-    if let Some(leases) = leases {
-        leases.release();
+    if let Some(refresher) = refresher {
+        refresher.stop();
     }
     status
 }

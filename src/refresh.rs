@@ -1,0 +1,438 @@
+//! Secrets that change while the command runs (`run --watch`, leases of
+//! dynamic credentials that reach their maximum TTL).
+//!
+//! A thread of its own polls what the profile reads every interval (see
+//! [`poll`]), and asks the leases when their credentials end. On a change
+//! (debounced: changes arriving together make one restart), or at about 85
+//! to 90 % of the time left before credentials end, it resolves the whole
+//! environment again. Fail closed: a failed refresh keeps the running
+//! command and its secrets, is reported, and is tried again with backoff.
+//! The new environment is compared with the running one by keyed digests
+//! (never values); when a variable differs, the `on_change` policy decides.
+
+mod digest;
+mod poll;
+
+use std::sync::mpsc::Sender;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
+
+pub use digest::{DigestKey, EnvDigests};
+
+use crate::backends::Backends;
+use crate::inject::{self, EnvOptions};
+use crate::leases::{LeaseKeeper, LeaseView};
+use crate::mask::masker_for;
+use crate::plan::Plan;
+use crate::resolve::{self, Interrupt, Resolution};
+use crate::secret_file::SecretFiles;
+use crate::supervise::{Change, Next};
+use crate::supervision::{OnChange, Supervision};
+
+/// How long changes are collected into one restart: a poll that saw a
+/// change is repeated after this, until two polls agree.
+const DEBOUNCE: Duration = Duration::from_secs(2);
+
+/// How many times a changing source is polled again before the refresh
+/// goes ahead anyway.
+const DEBOUNCE_ROUNDS: u32 = 5;
+
+/// The first wait after a failed refresh; it doubles up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_secs(5);
+
+/// The longest wait between tries after failed refreshes (or the watch
+/// interval, when longer).
+const MAX_BACKOFF: Duration = Duration::from_secs(300);
+
+/// Why a refresh happened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reason {
+    /// A poll saw a source change.
+    Watch,
+    /// Credentials of a lease or login end soon and cannot be renewed.
+    Credentials,
+}
+
+impl Reason {
+    /// A short label for the audit log.
+    pub fn label(self) -> &'static str {
+        match self {
+            Reason::Watch => "watch",
+            Reason::Credentials => "credentials_expiring",
+        }
+    }
+}
+
+/// What the refresher did, for the audit log and the metrics (names of
+/// variables and sources only).
+pub enum Event {
+    /// The environment was resolved again; `changed` names the variables
+    /// that differ, `action` what was done about them.
+    Refreshed {
+        /// Why.
+        reason: Reason,
+        /// The variables that differ, sorted.
+        changed: Vec<String>,
+        /// `restart`, `signal`, `none` (nothing changed) or `kept` (`never`).
+        action: &'static str,
+    },
+    /// A poll or a refresh failed; the command keeps its secrets.
+    Failed {
+        /// Why it was tried.
+        reason: Reason,
+        /// What went wrong (names and reasons, never values).
+        error: String,
+        /// When it is tried again.
+        retry_in: Duration,
+    },
+    /// The command was started again with new secrets.
+    Restarted,
+    /// The leases of a generation of credentials were revoked.
+    Revoked,
+}
+
+/// Where the refresher's events go.
+pub type Reporter = Arc<dyn Fn(&Event) + Send + Sync>;
+
+/// What the refresher needs to know about a run.
+pub struct Watching {
+    /// The plan to resolve again.
+    pub plan: Plan,
+    /// The backends' settings (prompts are turned off).
+    pub backends: Backends,
+    /// Each resolution's and each poll's timeout.
+    pub timeout: Duration,
+    /// The interval and the policy.
+    pub supervision: Supervision,
+    /// Whether the command's output is masked.
+    pub mask: bool,
+    /// `--no-override`.
+    pub no_override: bool,
+    /// The digest key, and the running environment's digests.
+    pub key: Arc<DigestKey>,
+    /// The running environment's digests.
+    pub digests: EnvDigests,
+    /// The leases of the running command's credentials.
+    pub leases: Option<LeaseView>,
+    /// Where events go.
+    pub report: Reporter,
+}
+
+/// The refresher's thread; stopping it (or dropping it) waits for it.
+pub struct Refresher {
+    stop: watch::Sender<bool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Refresher {
+    /// Starts refreshing; changes for the command go to `changes`.
+    pub fn start(mut watching: Watching, changes: Sender<Change>) -> Result<Self, crate::error::CliError> {
+        let (stop, stopped) = watch::channel(false);
+        watching.backends.interactive = false;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| crate::error::CliError::new(format!("cannot start the async runtime: {e}")))?;
+        let thread = std::thread::Builder::new()
+            .name("envcloak-refresh".into())
+            .spawn(move || {
+                let mut state = State { watching, changes, stopped, runtime, known: None, refresh_by: None };
+                state.run();
+            })
+            .map_err(|e| crate::error::CliError::new(format!("cannot start the refresh thread: {e}")))?;
+        Ok(Self { stop, thread: Some(thread) })
+    }
+
+    /// Stops refreshing (a refresh under way is abandoned, and what it
+    /// obtained given back).
+    pub fn stop(mut self) {
+        self.finish();
+    }
+
+    fn finish(&mut self) {
+        let _ = self.stop.send(true);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for Refresher {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
+
+/// What the running command's secrets and credentials are kept with while
+/// it runs; dropped once it has ended: its leases are revoked.
+pub struct Generation {
+    _files: SecretFiles,
+    leases: Option<LeaseKeeper>,
+    report: Reporter,
+}
+
+impl Generation {
+    /// Keeps `files` and `leases` until dropped; `report` hears of the revocation.
+    pub fn new(files: SecretFiles, leases: Option<LeaseKeeper>, report: Reporter) -> Self {
+        Self { _files: files, leases, report }
+    }
+}
+
+impl Drop for Generation {
+    fn drop(&mut self) {
+        if let Some(leases) = self.leases.take() {
+            leases.release();
+            (self.report)(&Event::Revoked);
+        }
+    }
+}
+
+/// What woke the refresher.
+enum Wake {
+    Stop,
+    Due,
+    Renewed,
+}
+
+/// The refresher's state between wake-ups.
+struct State {
+    watching: Watching,
+    changes: Sender<Change>,
+    stopped: watch::Receiver<bool>,
+    runtime: tokio::runtime::Runtime,
+    /// The stamps the running environment was resolved at.
+    known: Option<poll::Stamps>,
+    /// When to read new credentials, once they cannot be renewed.
+    refresh_by: Option<Instant>,
+}
+
+impl State {
+    fn run(&mut self) {
+        let interval = self.watching.supervision.watch;
+        if interval.is_some() {
+            self.known = self.poll().ok();
+        }
+        let mut next_poll = interval.map(|interval| Instant::now() + interval);
+        let mut failures = 0u32;
+        loop {
+            self.plan_credentials_refresh();
+            let due = [next_poll, self.refresh_by].into_iter().flatten().min();
+            match self.wait(due) {
+                Wake::Stop => return,
+                Wake::Renewed => continue,
+                Wake::Due => {}
+            }
+            let now = Instant::now();
+            let reason = if self.refresh_by.is_some_and(|by| by <= now) { Reason::Credentials } else { Reason::Watch };
+            let outcome = match reason {
+                Reason::Credentials => self.refresh(reason, None),
+                Reason::Watch => self.poll_and_refresh(),
+            };
+            match outcome {
+                Ok(()) => {
+                    failures = 0;
+                    next_poll = interval.map(|interval| Instant::now() + interval);
+                }
+                Err(error) => {
+                    if *self.stopped.borrow() {
+                        return;
+                    }
+                    let retry_in = backoff(failures, interval);
+                    failures += 1;
+                    crate::diag::warning!(
+                        "could not refresh the secrets ({error}); the command keeps its current ones, trying again in {} s",
+                        retry_in.as_secs()
+                    );
+                    (self.watching.report)(&Event::Failed { reason, error, retry_in });
+                    let retry = Instant::now() + retry_in;
+                    match reason {
+                        Reason::Credentials => self.refresh_by = Some(retry),
+                        Reason::Watch => next_poll = Some(retry),
+                    }
+                }
+            }
+        }
+    }
+
+    /// Once the running command's credentials cannot be renewed any more,
+    /// plans to read new ones at about 85 to 90 % of the time they have left.
+    fn plan_credentials_refresh(&mut self) {
+        if self.refresh_by.is_some() {
+            return;
+        }
+        let Some(end) = self.watching.leases.as_ref().and_then(LeaseView::credentials_end) else {
+            return;
+        };
+        let left = end.saturating_duration_since(Instant::now());
+        let share = 0.85 + 0.05 * crate::refresh::jitter();
+        let by = Instant::now() + left.mul_f64(share);
+        crate::diag::note!(
+            "credentials of this run end in {} s and cannot be renewed; reading new ones in {} s",
+            left.as_secs(),
+            by.saturating_duration_since(Instant::now()).as_secs()
+        );
+        self.refresh_by = Some(by);
+    }
+
+    /// Sleeps until `due`, a renewal round of the leases, or the run's end.
+    fn wait(&self, due: Option<Instant>) -> Wake {
+        let mut stopped = self.stopped.clone();
+        let leases = self.watching.leases.clone();
+        self.runtime.block_on(async move {
+            let sleep = async {
+                match due {
+                    Some(due) => tokio::time::sleep_until(due.into()).await,
+                    None => std::future::pending().await,
+                }
+            };
+            let renewed = async {
+                match &leases {
+                    Some(leases) => leases.renewed().await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                _ = stopped.wait_for(|stop| *stop) => Wake::Stop,
+                () = sleep => Wake::Due,
+                () = renewed => Wake::Renewed,
+            }
+        })
+    }
+
+    /// One poll; the stamps, or what failed, in words.
+    fn poll(&self) -> Result<poll::Stamps, String> {
+        let watching = &self.watching;
+        let mut stopped = self.stopped.clone();
+        self.runtime
+            .block_on(async {
+                tokio::select! {
+                    polled = poll::poll(&watching.plan, &watching.backends, watching.timeout, &watching.key) => Some(polled),
+                    _ = stopped.wait_for(|stop| *stop) => None,
+                }
+            })
+            .unwrap_or_else(|| Err(Vec::new()))
+            .map_err(|failures| {
+                let listed: Vec<String> =
+                    failures.iter().map(|f| format!("{}: {}", f.source, f.error.reason)).collect();
+                if listed.is_empty() {
+                    "the run is ending".to_owned()
+                } else {
+                    format!("polling failed for {}", listed.join("; "))
+                }
+            })
+    }
+
+    /// Polls; on a change, waits for the changes to settle, then refreshes.
+    fn poll_and_refresh(&mut self) -> Result<(), String> {
+        let mut seen = self.poll()?;
+        if self.known.as_ref() == Some(&seen) {
+            return Ok(());
+        }
+        crate::diag::note!("a secret source changed; waiting {} s for more changes", DEBOUNCE.as_secs());
+        for _ in 0..DEBOUNCE_ROUNDS {
+            if let Wake::Stop = self.wait(Some(Instant::now() + DEBOUNCE)) {
+                return Err("the run is ending".into());
+            }
+            let again = self.poll()?;
+            if again == seen {
+                break;
+            }
+            seen = again;
+        }
+        self.refresh(Reason::Watch, Some(seen))
+    }
+
+    /// Resolves everything again and, if a variable differs, applies the
+    /// policy. `stamps` are the sources' stamps just before.
+    fn refresh(&mut self, reason: Reason, stamps: Option<poll::Stamps>) -> Result<(), String> {
+        let watching = &self.watching;
+        let interrupt = Interrupt::Stop(self.stopped.clone());
+        let (resolution, leases) =
+            resolve::resolve_blocking(&watching.plan, &watching.backends, watching.timeout, interrupt)
+                .map_err(|e| e.message)?;
+        if resolution.has_required_failure() {
+            return Err(failures(&watching.plan, &resolution));
+        }
+        let digests = watching.key.of_env(&resolution.vars);
+        let changed = watching.digests.changed(&digests);
+        if stamps.is_some() {
+            self.known = stamps;
+        }
+        self.refresh_by = None;
+        let action = if changed.is_empty() {
+            crate::diag::note!("secrets refreshed; no variable changed");
+            "none"
+        } else {
+            self.apply(&changed, resolution, leases)?;
+            self.watching.digests = digests;
+            match self.watching.supervision.on_change {
+                OnChange::Restart | OnChange::Signal(_) => "restart",
+                OnChange::Never => "kept",
+            }
+        };
+        (self.watching.report)(&Event::Refreshed { reason, changed, action });
+        Ok(())
+    }
+
+    /// Applies the policy to a changed environment.
+    fn apply(&mut self, changed: &[String], resolution: Resolution, leases: Option<LeaseKeeper>) -> Result<(), String> {
+        let watching = &mut self.watching;
+        if watching.supervision.on_change == OnChange::Never {
+            crate::diag::warning!("{} changed; the command keeps its secrets (on_change = never)", changed.join(", "));
+            return Ok(());
+        }
+        crate::diag::note!("{} changed; restarting the command", changed.join(", "));
+        for var in &resolution.vars {
+            crate::memory::lock(var.value.expose().as_bytes());
+        }
+        let options = EnvOptions { passthrough: &watching.backends.passthrough, no_override: watching.no_override };
+        let env = inject::build_env(&resolution.vars, &options).map_err(|e| e.message)?;
+        let masker = watching.mask.then(|| masker_for(&resolution.vars));
+        drop(resolution);
+        watching.leases = leases.as_ref().map(LeaseKeeper::view);
+        let report = Arc::clone(&watching.report);
+        let started = Box::new(move || report(&Event::Restarted));
+        let keep = Generation::new(env.files, leases, Arc::clone(&watching.report));
+        let next = Next { env: env.entries, masker, keep: Box::new(keep), started };
+        self.changes.send(Change::Restart(next)).map_err(|_| "the command has ended".to_owned())
+    }
+}
+
+/// The failed required secrets of a refresh, by name and reason.
+fn failures(plan: &Plan, resolution: &Resolution) -> String {
+    let listed: Vec<String> = resolution
+        .failures
+        .iter()
+        .filter(|f| !f.optional)
+        .map(|f| format!("{} ({}): {}", f.name, plan.mappings[f.mapping].shown(), f.error.reason))
+        .collect();
+    listed.join("; ")
+}
+
+/// The wait before try `failures + 1`: doubling from [`FIRST_BACKOFF`], at
+/// most [`MAX_BACKOFF`] or the watch interval, whichever is longer.
+fn backoff(failures: u32, interval: Option<Duration>) -> Duration {
+    let cap = interval.map_or(MAX_BACKOFF, |interval| interval.max(MAX_BACKOFF));
+    FIRST_BACKOFF.saturating_mul(1 << failures.min(16)).min(cap)
+}
+
+/// A number in [0, 1) that differs between runs and calls.
+fn jitter() -> f64 {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+    f64::from(nanos % 1000) / 1000.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_a_cap() {
+        assert_eq!(backoff(0, None), Duration::from_secs(5));
+        assert_eq!(backoff(1, None), Duration::from_secs(10));
+        assert_eq!(backoff(10, None), MAX_BACKOFF);
+        assert_eq!(backoff(30, Some(Duration::from_secs(600))), Duration::from_secs(600));
+    }
+}
