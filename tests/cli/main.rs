@@ -45,4 +45,5 @@ mod team;
 mod team_git;
 mod trust;
 mod vault;
+mod watch;
 mod written_files;
