@@ -84,6 +84,8 @@ pub struct EnvOptions<'a> {
     pub passthrough: &'a Passthrough,
     /// Leave variables that are already set alone.
     pub no_override: bool,
+    /// Secret files whose values can be replaced in place (`signal:NAME`).
+    pub replaceable_files: bool,
 }
 
 /// The child's environment, and its secret files.
@@ -101,7 +103,7 @@ pub fn build_env(vars: &[ResolvedVar], options: &EnvOptions<'_>) -> Result<Child
         .filter(|(name, value)| !name.as_bytes().contains(&0) && !value.as_bytes().contains(&0))
         .map(|(name, value)| CEntry::new(&[name.as_bytes(), b"=", value.as_bytes()]))
         .collect();
-    let mut files = SecretFiles::default();
+    let mut files = if options.replaceable_files { SecretFiles::replaceable() } else { SecretFiles::default() };
     // Where each name is, so that many variables take linear time.
     let mut position: HashMap<Vec<u8>, usize> =
         entries.iter().enumerate().map(|(at, entry)| (entry.name().to_vec(), at)).collect();

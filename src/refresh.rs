@@ -114,8 +114,10 @@ pub struct Watching {
     pub key: Arc<DigestKey>,
     /// The running environment's digests.
     pub digests: EnvDigests,
-    /// The leases of the running command's credentials.
-    pub leases: Option<LeaseView>,
+    /// The running command's secret files and leases.
+    pub generation: Generation,
+    /// The sources' stamps taken before the first resolution (see [`stamps`]).
+    pub stamps: Option<poll::Stamps>,
     /// Where events go.
     pub report: Reporter,
 }
@@ -138,7 +140,9 @@ impl Refresher {
         let thread = std::thread::Builder::new()
             .name("envcloak-refresh".into())
             .spawn(move || {
-                let mut state = State { watching, changes, stopped, runtime, known: None, refresh_by: None };
+                let known = watching.stamps.take();
+                let mut state =
+                    State { watching, changes, stopped, runtime, known, refresh_by: None, retiring: Vec::new() };
                 state.run();
             })
             .map_err(|e| crate::error::CliError::new(format!("cannot start the refresh thread: {e}")))?;
@@ -166,23 +170,43 @@ impl Drop for Refresher {
 }
 
 /// What the running command's secrets and credentials are kept with while
-/// it runs; dropped once it has ended: its leases are revoked.
-pub struct Generation {
-    _files: SecretFiles,
-    leases: Option<LeaseKeeper>,
+/// it runs: its secret files and the leases of its credentials. Shared by
+/// the supervisor (until the command has ended) and the refresher (while it
+/// is the running one); when the last holder lets go, the leases are revoked.
+#[derive(Clone)]
+pub struct Generation(Arc<Held>);
+
+struct Held {
+    files: SecretFiles,
+    leases: std::sync::Mutex<Option<LeaseKeeper>>,
     report: Reporter,
 }
 
 impl Generation {
-    /// Keeps `files` and `leases` until dropped; `report` hears of the revocation.
+    /// Keeps `files` and `leases`; `report` hears of revocations.
     pub fn new(files: SecretFiles, leases: Option<LeaseKeeper>, report: Reporter) -> Self {
-        Self { _files: files, leases, report }
+        Self(Arc::new(Held { files, leases: std::sync::Mutex::new(leases), report }))
+    }
+
+    /// The leases the command's credentials have now.
+    fn view(&self) -> Option<LeaseView> {
+        self.lock().as_ref().map(LeaseKeeper::view)
+    }
+
+    /// Puts `leases` in place of the current ones; returns those.
+    fn swap_leases(&self, leases: Option<LeaseKeeper>) -> Option<LeaseKeeper> {
+        std::mem::replace(&mut *self.lock(), leases)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<LeaseKeeper>> {
+        self.0.leases.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
-impl Drop for Generation {
+impl Drop for Held {
     fn drop(&mut self) {
-        if let Some(leases) = self.leases.take() {
+        let leases = self.leases.get_mut().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(leases) = leases.take() {
             leases.release();
             (self.report)(&Event::Revoked);
         }
@@ -206,26 +230,37 @@ struct State {
     known: Option<poll::Stamps>,
     /// When to read new credentials, once they cannot be renewed.
     refresh_by: Option<Instant>,
+    /// Leases replaced under `signal:NAME`, and when to revoke them (the
+    /// command reloads its files meanwhile).
+    retiring: Vec<(Instant, LeaseKeeper)>,
 }
 
 impl State {
     fn run(&mut self) {
         let interval = self.watching.supervision.watch;
-        if interval.is_some() {
+        if interval.is_some() && self.known.is_none() {
             self.known = self.poll().ok();
         }
         let mut next_poll = interval.map(|interval| Instant::now() + interval);
         let mut failures = 0u32;
         loop {
             self.plan_credentials_refresh();
-            let due = [next_poll, self.refresh_by].into_iter().flatten().min();
+            let retire_at = self.retiring.iter().map(|(at, _)| *at).min();
+            let due = [next_poll, self.refresh_by, retire_at].into_iter().flatten().min();
             match self.wait(due) {
-                Wake::Stop => return,
+                Wake::Stop => return self.retire(None),
                 Wake::Renewed => continue,
                 Wake::Due => {}
             }
             let now = Instant::now();
-            let reason = if self.refresh_by.is_some_and(|by| by <= now) { Reason::Credentials } else { Reason::Watch };
+            self.retire(Some(now));
+            let reason = if self.refresh_by.is_some_and(|by| by <= now) {
+                Reason::Credentials
+            } else if next_poll.is_some_and(|at| at <= now) {
+                Reason::Watch
+            } else {
+                continue;
+            };
             let outcome = match reason {
                 Reason::Credentials => self.refresh(reason, None),
                 Reason::Watch => self.poll_and_refresh(),
@@ -237,7 +272,7 @@ impl State {
                 }
                 Err(error) => {
                     if *self.stopped.borrow() {
-                        return;
+                        return self.retire(None);
                     }
                     let retry_in = backoff(failures, interval);
                     failures += 1;
@@ -262,7 +297,7 @@ impl State {
         if self.refresh_by.is_some() {
             return;
         }
-        let Some(end) = self.watching.leases.as_ref().and_then(LeaseView::credentials_end) else {
+        let Some(end) = self.watching.generation.view().as_ref().and_then(LeaseView::credentials_end) else {
             return;
         };
         let left = end.saturating_duration_since(Instant::now());
@@ -276,10 +311,21 @@ impl State {
         self.refresh_by = Some(by);
     }
 
+    /// Revokes the replaced leases whose time has come (`None`: all of them).
+    fn retire(&mut self, now: Option<Instant>) {
+        let (due, keep) =
+            std::mem::take(&mut self.retiring).into_iter().partition(|(at, _)| now.is_none_or(|now| *at <= now));
+        self.retiring = keep;
+        for (_, leases) in due {
+            leases.release();
+            (self.watching.report)(&Event::Revoked);
+        }
+    }
+
     /// Sleeps until `due`, a renewal round of the leases, or the run's end.
     fn wait(&self, due: Option<Instant>) -> Wake {
         let mut stopped = self.stopped.clone();
-        let leases = self.watching.leases.clone();
+        let leases = self.watching.generation.view();
         self.runtime.block_on(async move {
             let sleep = async {
                 match due {
@@ -365,39 +411,82 @@ impl State {
             crate::diag::note!("secrets refreshed; no variable changed");
             "none"
         } else {
-            self.apply(&changed, resolution, leases)?;
+            let (action, change) = self.apply(&changed, resolution, leases)?;
             self.watching.digests = digests;
-            match self.watching.supervision.on_change {
-                OnChange::Restart | OnChange::Signal(_) => "restart",
-                OnChange::Never => "kept",
+            (self.watching.report)(&Event::Refreshed { reason, changed, action });
+            if let Some(change) = change {
+                self.changes.send(change).map_err(|_| "the command has ended".to_owned())?;
             }
+            return Ok(());
         };
         (self.watching.report)(&Event::Refreshed { reason, changed, action });
         Ok(())
     }
 
-    /// Applies the policy to a changed environment.
-    fn apply(&mut self, changed: &[String], resolution: Resolution, leases: Option<LeaseKeeper>) -> Result<(), String> {
+    /// Applies the policy to a changed environment; returns what is done,
+    /// and the change for the supervisor.
+    fn apply(
+        &mut self,
+        changed: &[String],
+        resolution: Resolution,
+        leases: Option<LeaseKeeper>,
+    ) -> Result<(&'static str, Option<Change>), String> {
         let watching = &mut self.watching;
-        if watching.supervision.on_change == OnChange::Never {
-            crate::diag::warning!("{} changed; the command keeps its secrets (on_change = never)", changed.join(", "));
-            return Ok(());
+        let names = changed.join(", ");
+        let signal = match watching.supervision.on_change {
+            OnChange::Never => {
+                crate::diag::warning!("{names} changed; the command keeps its secrets (on_change = never)");
+                return Ok(("kept", None));
+            }
+            OnChange::Signal(signal) => Some(signal),
+            OnChange::Restart => None,
+        };
+        let only_files = changed.iter().all(|name| {
+            watching.digests.has(name) && resolution.vars.iter().any(|var| var.name == *name && var.as_file)
+        });
+        if let (Some(signal), true) = (signal, only_files) {
+            crate::diag::note!("{names} changed; replacing the secret files and sending {signal}");
+            for var in resolution.vars.iter().filter(|var| changed.contains(&var.name)) {
+                watching.generation.0.files.replace(&var.name, &var.value).map_err(|e| e.message)?;
+            }
+            drop(resolution);
+            if let Some(old) = watching.generation.swap_leases(leases) {
+                self.retiring.push((Instant::now() + watching.supervision.stopping.grace, old));
+            }
+            return Ok(("signal", Some(Change::Signal(signal))));
         }
-        crate::diag::note!("{} changed; restarting the command", changed.join(", "));
+        if signal.is_some() {
+            crate::diag::note!("{names} changed, not only secret files: restarting the command");
+        } else {
+            crate::diag::note!("{names} changed; restarting the command");
+        }
         for var in &resolution.vars {
             crate::memory::lock(var.value.expose().as_bytes());
         }
-        let options = EnvOptions { passthrough: &watching.backends.passthrough, no_override: watching.no_override };
+        let options = EnvOptions {
+            passthrough: &watching.backends.passthrough,
+            no_override: watching.no_override,
+            replaceable_files: signal.is_some(),
+        };
         let env = inject::build_env(&resolution.vars, &options).map_err(|e| e.message)?;
         let masker = watching.mask.then(|| masker_for(&resolution.vars));
         drop(resolution);
-        watching.leases = leases.as_ref().map(LeaseKeeper::view);
         let report = Arc::clone(&watching.report);
         let started = Box::new(move || report(&Event::Restarted));
-        let keep = Generation::new(env.files, leases, Arc::clone(&watching.report));
-        let next = Next { env: env.entries, masker, keep: Box::new(keep), started };
-        self.changes.send(Change::Restart(next)).map_err(|_| "the command has ended".to_owned())
+        watching.generation = Generation::new(env.files, leases, Arc::clone(&watching.report));
+        let keep = Box::new(watching.generation.clone());
+        let next = Next { env: env.entries, masker, keep, started };
+        Ok(("restart", Some(Change::Restart(next))))
     }
+}
+
+/// The stamps of `plan`'s sources, taken before the first resolution; `None`
+/// if a poll fails (the refresher then takes them at its start).
+pub fn stamps(plan: &Plan, backends: &Backends, timeout: Duration, key: &Arc<DigestKey>) -> Option<poll::Stamps> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+    let stamps = runtime.block_on(poll::poll(plan, backends, timeout, key)).ok();
+    runtime.shutdown_background();
+    stamps
 }
 
 /// The failed required secrets of a refresh, by name and reason.

@@ -8,6 +8,11 @@
 //! ([`crate::private_dir`]), removed when the child exits (envcloak forwards
 //! signals and waits for the child, so also when it is interrupted); that
 //! needs supervised mode.
+//!
+//! With `on_change = "signal:NAME"` the files are replaceable: envcloak
+//! keeps a writable descriptor (the memfd is not sealed against writes) and
+//! writes a new value over the old one before it sends the signal, so a
+//! child that re-reads `/dev/fd/N` on that signal gets the new value.
 
 use std::io::Write;
 
@@ -20,11 +25,45 @@ use crate::error::CliError;
 pub struct SecretFiles {
     #[cfg(target_os = "linux")]
     memfds: Vec<std::os::fd::OwnedFd>,
+    /// Each replaceable file's variable and writable descriptor.
+    #[cfg(target_os = "linux")]
+    writers: Vec<(String, std::fs::File)>,
     #[cfg(not(target_os = "linux"))]
     folder: Option<crate::private_dir::PrivateDir>,
+    /// Whether [`SecretFiles::replace`] may write new values over the files.
+    replaceable: bool,
 }
 
 impl SecretFiles {
+    /// Files whose values [`SecretFiles::replace`] can change in place.
+    pub fn replaceable() -> Self {
+        Self { replaceable: true, ..Self::default() }
+    }
+
+    /// Writes `value` over the file of variable `name`, at the same path.
+    #[cfg(target_os = "linux")]
+    pub fn replace(&self, name: &str, value: &SecretValue) -> Result<(), CliError> {
+        use std::os::unix::fs::FileExt;
+        let (_, file) = self
+            .writers
+            .iter()
+            .find(|(n, _)| n == name)
+            .ok_or_else(|| CliError::new(format!("the secret file of {name} cannot be replaced in place")))?;
+        let bytes = value.expose().as_bytes();
+        file.set_len(0)
+            .and_then(|()| file.write_all_at(bytes, 0))
+            .map_err(|e| CliError::new(format!("cannot replace the secret file of {name}: {e}")))
+    }
+
+    /// Writes `value` over the file of variable `name`, at the same path.
+    #[cfg(not(target_os = "linux"))]
+    pub fn replace(&self, name: &str, value: &SecretValue) -> Result<(), CliError> {
+        match (&self.folder, self.replaceable) {
+            (Some(folder), true) => folder.overwrite(name, value.expose().as_bytes()).map(|_| ()),
+            _ => Err(CliError::new(format!("the secret file of {name} cannot be replaced in place"))),
+        }
+    }
+
     /// Whether these files outlive an exec of the child (memfds do; files in
     /// a folder need envcloak to stay and remove them).
     pub fn survive_exec(&self) -> bool {
@@ -49,13 +88,24 @@ impl SecretFiles {
             .map_err(|e| failed("chmod 600", &e))?;
         let mut file = std::fs::File::from(fd);
         file.write_all(value.expose().as_bytes()).map_err(|e| failed("write", &e))?;
-        let seals = SealFlag::F_SEAL_WRITE | SealFlag::F_SEAL_GROW | SealFlag::F_SEAL_SHRINK | SealFlag::F_SEAL_SEAL;
+        // Sealed unless envcloak is to write new values over it.
+        let seals = if self.replaceable {
+            SealFlag::F_SEAL_SEAL
+        } else {
+            SealFlag::F_SEAL_WRITE | SealFlag::F_SEAL_GROW | SealFlag::F_SEAL_SHRINK | SealFlag::F_SEAL_SEAL
+        };
         fcntl(&file, FcntlArg::F_ADD_SEALS(seals)).map_err(|e| failed("seal", &e))?;
         // The child gets a read-only descriptor at offset 0 (a new open of
         // the same memfd), not the read-write one at the end of the value.
         let read_only = std::fs::File::open(format!("/proc/self/fd/{}", file.as_raw_fd()))
             .map_err(|e| failed("reopen read-only", &e))?;
-        drop(file);
+        if self.replaceable {
+            // envcloak's own writable descriptor: never the child's.
+            fcntl(&file, FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC)).map_err(|e| failed("fcntl", &e))?;
+            self.writers.push((name.to_owned(), file));
+        } else {
+            drop(file);
+        }
         // std opens close-on-exec; the child must inherit this one.
         fcntl(&read_only, FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty())).map_err(|e| failed("fcntl", &e))?;
         let fd = std::os::fd::OwnedFd::from(read_only);
@@ -90,6 +140,15 @@ mod tests {
         assert!(read == value.expose(), "memfd content differs");
         let rewrite = std::fs::OpenOptions::new().write(true).open(&path).and_then(|mut f| f.write_all(b"x"));
         assert!(rewrite.is_err(), "sealed memfd must refuse writes");
+        assert!(files.replace("TLS_KEY", &value).is_err(), "a sealed file was replaced");
+    }
+
+    #[test]
+    fn a_replaceable_file_gets_the_new_value_at_the_same_path() {
+        let mut files = SecretFiles::replaceable();
+        let path = files.add("TLS_KEY", &SecretValue::new("fake-first-value-long".into())).unwrap();
+        files.replace("TLS_KEY", &SecretValue::new("fake-second".into())).unwrap();
+        assert!(std::fs::read(&path).unwrap() == b"fake-second", "the file does not hold the new value");
     }
 
     #[test]

@@ -104,12 +104,19 @@ impl Context {
     /// command that would get all of envcloak's variables but the withheld
     /// credentials.
     pub fn resolve(&self, mappings: &MappingArgs) -> Result<ResolvedRun, CliError> {
-        self.resolve_for(mappings, false, &[])
+        self.resolve_for(mappings, false, &[], &mut |_, _| {})
     }
 
     /// [`Context::resolve`] for a command that gets only `keep` of
-    /// envcloak's variables when `clean` (`run --clean-env --keep`).
-    pub fn resolve_for(&self, mappings: &MappingArgs, clean: bool, keep: &[String]) -> Result<ResolvedRun, CliError> {
+    /// envcloak's variables when `clean` (`run --clean-env --keep`);
+    /// `planned` sees the plan and the backends before anything is fetched.
+    pub fn resolve_for(
+        &self,
+        mappings: &MappingArgs,
+        clean: bool,
+        keep: &[String],
+        planned: &mut dyn FnMut(&Plan, &Backends),
+    ) -> Result<ResolvedRun, CliError> {
         let config = self.config()?;
         let plan = plan::build(config.as_ref(), self.profile_flag.as_deref(), mappings, &self.cwd)?;
         if let Some(config) = &config {
@@ -123,6 +130,7 @@ impl Context {
             plan.profile.as_deref().unwrap_or("(none)"),
             plan.mappings.len()
         );
+        planned(&plan, &backends);
         let resolved = resolve::resolve_blocking(&plan, &backends, mappings.timeout, resolve::Interrupt::Signals);
         crate::tty::restore_terminal();
         let (resolution, leases) = resolved?;

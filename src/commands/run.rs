@@ -2,7 +2,7 @@
 
 mod reporting;
 
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc};
 use std::time::Instant;
 
 use crate::cli::RunArgs;
@@ -10,9 +10,9 @@ use crate::error::CliError;
 use crate::exit::Outcome;
 use crate::inject::{self, EnvOptions};
 use crate::mask::masker_for;
-use crate::refresh::{DigestKey, Generation, Refresher, Watching};
+use crate::refresh::{self, DigestKey, Generation, Refresher, Watching};
 use crate::supervise::{self, Child, SpawnHooks};
-use crate::supervision::SupervisionKeys;
+use crate::supervision::{OnChange, SupervisionKeys};
 use reporting::Reporting;
 
 use super::Context;
@@ -34,9 +34,23 @@ pub fn run(context: &Context, args: RunArgs) -> Result<Outcome, CliError> {
 /// something must happen after it starts (masking, secret files, a report,
 /// leases to keep and revoke, secrets to watch).
 fn start(context: &Context, args: &RunArgs, reporting: &Reporting) -> Result<Outcome, CliError> {
+    let flags = SupervisionKeys {
+        watch: args.watch.map(Some),
+        on_change: args.on_change,
+        stop_signal: args.stop_signal,
+        stop_grace: args.stop_grace,
+    };
+    let key = Arc::new(DigestKey::random().map_err(|e| CliError::new(format!("cannot read random bytes: {e}")))?);
+    // With --watch, the sources are stamped before they are read: a change
+    // made while the command starts is then seen by the first poll.
+    let mut stamps = None;
     let began = Instant::now();
     let super::ResolvedRun { plan, resolution, backends, leases } =
-        context.resolve_for(&args.mappings, args.clean_env, &args.keep)?;
+        context.resolve_for(&args.mappings, args.clean_env, &args.keep, &mut |plan, backends| {
+            if plan.supervision.overridden_by(flags).settle().watch.is_some() {
+                stamps = refresh::stamps(plan, backends, args.mappings.timeout, &key);
+            }
+        })?;
     if reporting.active {
         reporting.resolved(&plan, &resolution, began.elapsed());
     }
@@ -48,18 +62,15 @@ fn start(context: &Context, args: &RunArgs, reporting: &Reporting) -> Result<Out
     for var in &resolution.vars {
         crate::memory::lock(var.value.expose().as_bytes());
     }
-    let options = EnvOptions { passthrough: &backends.passthrough, no_override: args.no_override };
+    let supervision = plan.supervision.overridden_by(flags).settle();
+    let options = EnvOptions {
+        passthrough: &backends.passthrough,
+        no_override: args.no_override,
+        replaceable_files: matches!(supervision.on_change, OnChange::Signal(_)),
+    };
     let env = inject::build_env(&resolution.vars, &options)?;
     let program = inject::find_program(&args.command[0])?;
     let argv = inject::argv(&args.command)?;
-
-    let flags = SupervisionKeys {
-        watch: args.watch.map(Some),
-        on_change: args.on_change,
-        stop_signal: args.stop_signal,
-        stop_grace: args.stop_grace,
-    };
-    let supervision = plan.supervision.overridden_by(flags).settle();
     let mask = args.mask || (!args.no_mask && super::in_ci());
     crate::diag::note!(
         "{} secret(s) for {program_name}; {}",
@@ -83,11 +94,11 @@ fn start(context: &Context, args: &RunArgs, reporting: &Reporting) -> Result<Out
         return Err(error);
     }
     let masker = mask.then(|| masker_for(&resolution.vars));
+    // The first command's secret files and leases: released once it has
+    // ended (replaced by a restart, or at the end of the run).
+    let generation = Generation::new(env.files, leases, reporting.reporter());
     let (changes, changed) = mpsc::channel();
     let refresher = if follow {
-        let key = std::sync::Arc::new(
-            DigestKey::random().map_err(|e| CliError::new(format!("cannot read random bytes: {e}")))?,
-        );
         let digests = key.of_env(&resolution.vars);
         let watching = Watching {
             plan,
@@ -98,7 +109,8 @@ fn start(context: &Context, args: &RunArgs, reporting: &Reporting) -> Result<Out
             no_override: args.no_override,
             key,
             digests,
-            leases: leases.as_ref().map(crate::leases::LeaseKeeper::view),
+            generation: generation.clone(),
+            stamps,
             report: reporting.reporter(),
         };
         Some(Refresher::start(watching, changes)?)
@@ -109,10 +121,7 @@ fn start(context: &Context, args: &RunArgs, reporting: &Reporting) -> Result<Out
     if reporting.active {
         reporting.started()?;
     }
-    // The first command's secret files and leases: released once it has
-    // ended (replaced by a restart, or at the end of the run).
-    let keep = Generation::new(env.files, leases, reporting.reporter());
-    let child = Child { program: &program, argv, env: env.entries, masker, keep: Box::new(keep) };
+    let child = Child { program: &program, argv, env: env.entries, masker, keep: Box::new(generation) };
     let core_limit = &context.core_limit;
     let hooks = SpawnHooks { before: &|| core_limit.restore_for_child(), after: &|| core_limit.disable_again() };
     // The child has its copies now; envcloak's own are wiped.

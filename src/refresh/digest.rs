@@ -68,6 +68,11 @@ impl DigestKey {
 pub struct EnvDigests(BTreeMap<String, String>);
 
 impl EnvDigests {
+    /// Whether the environment has variable `name`.
+    pub fn has(&self, name: &str) -> bool {
+        self.0.contains_key(name)
+    }
+
     /// The names of the variables that are new, gone, or differ, sorted.
     pub fn changed(&self, newer: &EnvDigests) -> Vec<String> {
         let mut names: Vec<String> = newer

@@ -185,3 +185,36 @@ fn watch_settings_are_checked_where_they_are_written() {
     let out = ws.envcloak().args(["run", "--watch=0.2s", "--", "true"]).run();
     out.expect(125).stderr_has(&["too short to poll with"]);
 }
+
+/// Reads its secret file at start and again on HUP, appending which value
+/// it found to `seen`.
+const RELOADING_CHILD: &str = r#"
+show() { case "$(cat "$TLS_KEY")" in fake-file-one) echo one ;; fake-file-two) echo two ;; *) echo other ;; esac >> seen; }
+trap 'show' HUP
+trap 'exit 0' TERM
+echo $$ >> pids
+show
+while :; do sleep 0.1; done
+"#;
+
+#[test]
+#[cfg_attr(missing_age, ignore = "needs age: apt-get install age")]
+fn signal_policy_replaces_a_secret_file_in_place_and_sends_the_signal_without_a_restart() {
+    require!(Age);
+    let (ws, identity) = Workspace::project("TLS_KEY=fake-file-one\n");
+    ws.secret("fake-file-one");
+    ws.secret("fake-file-two");
+    ws.write("child.sh", RELOADING_CHILD);
+    ws.write(
+        "envcloak.toml",
+        "default_profile = \"dev\"\n\n[age]\nidentity = \"key.txt\"\n\n[profiles.dev]\nwatch = \"1s\"\non_change = \"signal:HUP\"\n\n[profiles.dev.env]\nTLS_KEY = { ref = \"age://secrets.env.age#TLS_KEY\", as = \"file\" }\n",
+    );
+    let mut running = ws.envcloak().args(["run", "--", "sh", "child.sh"]).spawn();
+    assert!(running.wait_for_file(&ws.join("seen"), Duration::from_secs(15)), "the command never started");
+    ws.age_encrypt("secrets.env.age", "TLS_KEY=fake-file-two\n", &[&identity.recipient], false);
+    assert!(wait_for_lines(&ws, "seen", 2, Duration::from_secs(15)), "no HUP: {:?}", lines(&ws, "seen"));
+    assert_eq!(lines(&ws, "seen"), ["one", "two"], "the file did not hold the new value on HUP");
+    assert_eq!(lines(&ws, "pids").len(), 1, "the command was restarted");
+    running.signal(libc::SIGTERM);
+    running.wait().expect(0).no_leak(&["fake-file-one", "fake-file-two"]);
+}
