@@ -11,6 +11,7 @@ mod batching;
 mod chain;
 mod failures;
 mod harness;
+mod rotation;
 mod values;
 mod versions;
 

@@ -13,6 +13,7 @@ mod failures;
 mod harness;
 mod kv;
 mod transport;
+mod watch;
 
 /// The child's whole environment, as JSON, into argv[1].
 pub(crate) const DUMP_ENV_PY: &str = "\

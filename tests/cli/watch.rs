@@ -8,12 +8,12 @@ use std::time::{Duration, Instant};
 
 use crate::support::{Identity, Workspace};
 
-const ONE: &str = "API_KEY=fake-watch-one\n";
+pub(crate) const ONE: &str = "API_KEY=fake-watch-one\n";
 const TWO: &str = "API_KEY=fake-watch-two\n";
 
 /// Appends which value it got to `starts` and its pid to `pids`; on TERM
 /// appends to `stops` and exits 0 (or, given `ignore`, goes on).
-const CHILD: &str = r#"
+pub(crate) const CHILD: &str = r#"
 case "$API_KEY" in
     fake-watch-one) echo one >> starts ;;
     fake-watch-two) echo two >> starts ;;
@@ -32,12 +32,12 @@ fn project() -> (Workspace, Identity) {
     (ws, identity)
 }
 
-fn lines(ws: &Workspace, rel: &str) -> Vec<String> {
+pub(crate) fn lines(ws: &Workspace, rel: &str) -> Vec<String> {
     std::fs::read_to_string(ws.join(rel)).unwrap_or_default().lines().map(str::to_owned).collect()
 }
 
 /// Waits until `rel` has `count` lines; false after `limit`.
-fn wait_for_lines(ws: &Workspace, rel: &str, count: usize, limit: Duration) -> bool {
+pub(crate) fn wait_for_lines(ws: &Workspace, rel: &str, count: usize, limit: Duration) -> bool {
     let until = Instant::now() + limit;
     while Instant::now() < until {
         if lines(ws, rel).len() >= count {
