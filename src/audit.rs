@@ -98,6 +98,8 @@ pub struct RefreshCounts {
     pub revocations: u64,
     /// When the last refresh succeeded.
     pub last_refresh: Option<SystemTime>,
+    /// When the first held lease ends unless renewed.
+    pub credentials_expiry: Option<SystemTime>,
 }
 
 /// One backend's share of a run.
@@ -199,12 +201,13 @@ impl RunReport {
             Event::Failed { .. } => counts.failures += 1,
             Event::Restarted => counts.restarts += 1,
             Event::Revoked => counts.revocations += 1,
+            Event::Leases { expiry } => counts.credentials_expiry = *expiry,
         }
     }
 
     /// The audit line of a refresher's event: when, which run, and what
-    /// happened (names of variables, never values).
-    pub fn event_record(&self, event: &Event) -> Value {
+    /// happened (names of variables, never values); renewals have none.
+    pub fn event_record(&self, event: &Event) -> Option<Value> {
         let (name, details) = match event {
             Event::Refreshed { reason, changed, action } => (
                 "envcloak.refresh",
@@ -216,6 +219,7 @@ impl RunReport {
             ),
             Event::Restarted => ("envcloak.restart", json!({ "outcome": "restarted" })),
             Event::Revoked => ("envcloak.revoke", json!({ "outcome": "revoked" })),
+            Event::Leases { .. } => return None,
         };
         let mut record = Map::new();
         record.insert("time".into(), crate::utc::rfc3339(SystemTime::now(), true).into());
@@ -226,7 +230,7 @@ impl RunReport {
         if let Value::Object(details) = details {
             record.extend(details);
         }
-        record.into()
+        Some(record.into())
     }
 
     /// The fields every record has, for `event`.

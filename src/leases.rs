@@ -46,6 +46,11 @@ impl LeaseView {
         self.held.iter().filter_map(|provider| provider.credentials_end()).min()
     }
 
+    /// When the first lease ends unless renewed (see [`Provider::leases_end`]).
+    pub fn leases_end(&self) -> Option<std::time::Instant> {
+        self.held.iter().filter_map(|provider| provider.leases_end()).min()
+    }
+
     /// Completes after the next round of renewals.
     pub async fn renewed(&self) {
         self.renewed.notified().await;

@@ -75,6 +75,12 @@ pub fn render(report: &RunReport, status: Option<u8>) -> String {
         "When a refresh last succeeded (Unix time).",
         counts.last_refresh.map(|at| (profile.clone(), format!("{:.3}", unix(at)))),
     );
+    family(
+        &mut text,
+        "envcloak_credentials_expiry_timestamp_seconds",
+        "When the first lease of the command's dynamic credentials ends unless renewed (Unix time).",
+        counts.credentials_expiry.map(|at| (profile.clone(), format!("{:.3}", unix(at)))),
+    );
     text
 }
 

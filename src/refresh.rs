@@ -91,6 +91,12 @@ pub enum Event {
     Restarted,
     /// The leases of a generation of credentials were revoked.
     Revoked,
+    /// The leases were renewed (or replaced): when the first of them ends
+    /// unless renewed (for the metrics; no audit line).
+    Leases {
+        /// When, or `None` without leases.
+        expiry: Option<std::time::SystemTime>,
+    },
 }
 
 /// Where the refresher's events go.
@@ -249,7 +255,10 @@ impl State {
             let due = [next_poll, self.refresh_by, retire_at].into_iter().flatten().min();
             match self.wait(due) {
                 Wake::Stop => return self.retire(None),
-                Wake::Renewed => continue,
+                Wake::Renewed => {
+                    self.report_leases();
+                    continue;
+                }
                 Wake::Due => {}
             }
             let now = Instant::now();
@@ -309,6 +318,13 @@ impl State {
             by.saturating_duration_since(Instant::now()).as_secs()
         );
         self.refresh_by = Some(by);
+    }
+
+    /// Reports when the running command's first lease ends unless renewed.
+    fn report_leases(&self) {
+        let end = self.watching.generation.view().and_then(|view| view.leases_end());
+        let expiry = end.map(|end| std::time::SystemTime::now() + end.saturating_duration_since(Instant::now()));
+        (self.watching.report)(&Event::Leases { expiry });
     }
 
     /// Revokes the replaced leases whose time has come (`None`: all of them).

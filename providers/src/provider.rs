@@ -180,6 +180,12 @@ pub trait Provider: Send + Sync {
         None
     }
 
+    /// When the first held lease (or login token) ends unless renewed, for
+    /// the metrics; `None` without leases.
+    fn leases_end(&self) -> Option<std::time::Instant> {
+        None
+    }
+
     /// The stamps of `sources` (see [`Stamp`]), for `run --watch`. The
     /// default stamps nothing: every source is then polled by fetching it.
     fn stamps<'a>(&'a self, sources: &'a [Source]) -> BoxFuture<'a, Result<Stamps, FetchError>> {

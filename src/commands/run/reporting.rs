@@ -68,7 +68,7 @@ impl Reporting {
         };
         let mut shared = self.lock();
         let record = shared.report.audit_record(status, error);
-        shared.write(&record, Some(status));
+        shared.write(Some(&record), Some(status));
     }
 
     /// Where the refresher's events go: counted, appended to the audit log,
@@ -79,7 +79,7 @@ impl Reporting {
             let mut shared = reporting.lock();
             shared.report.count(event);
             let record = shared.report.event_record(event);
-            shared.write(&record, None);
+            shared.write(record.as_ref(), None);
         })
     }
 }
@@ -87,8 +87,8 @@ impl Reporting {
 impl Shared {
     /// Appends `record` and rewrites the metrics; a failure is a warning
     /// (the command is already running).
-    fn write(&mut self, record: &serde_json::Value, status: Option<u8>) {
-        if let Some(audit) = &mut self.audit {
+    fn write(&mut self, record: Option<&serde_json::Value>, status: Option<u8>) {
+        if let (Some(audit), Some(record)) = (&mut self.audit, record) {
             if let Err(e) = audit.append(record) {
                 crate::diag::warning!("{}", e.message);
             }
