@@ -78,6 +78,21 @@ pub struct Supervision {
     pub stopping: Stopping,
 }
 
+impl Supervision {
+    /// One line for `check`: how the profile keeps its secrets current, or
+    /// `None` when it does not watch.
+    pub fn describe(&self) -> Option<String> {
+        let interval = self.watch?;
+        let stop = format!("{}, then KILL after {} s", self.stopping.signal, self.stopping.grace.as_secs_f64());
+        let policy = match self.on_change {
+            OnChange::Restart => format!("restart ({stop})"),
+            OnChange::Signal(signal) => format!("replace the secret files and send {signal} (else restart: {stop})"),
+            OnChange::Never => "keep the running command's secrets".to_owned(),
+        };
+        Some(format!("watch: every {} s; on change: {policy}", interval.as_secs_f64()))
+    }
+}
+
 /// Parses `restart`, `never` or `signal:NAME`.
 pub fn parse_on_change(text: &str) -> Result<OnChange, String> {
     match text.trim() {

@@ -26,9 +26,12 @@ pub fn check(context: &Context, args: &CheckArgs) -> Result<Outcome, CliError> {
     let destinations = resolved.destinations();
     let super::ResolvedRun { plan, resolution, .. } = resolved;
     let rows = rows(&plan, &resolution);
+    let watch = plan.supervision.settle().describe();
     let report = match args.format {
-        CheckFormat::Table => table(&rows) + &connections(&destinations),
-        CheckFormat::Json => json(&plan, &rows, &destinations),
+        CheckFormat::Table => {
+            table(&rows) + &connections(&destinations) + &watch.as_ref().map(|w| format!("\n{w}\n")).unwrap_or_default()
+        }
+        CheckFormat::Json => json(&plan, &rows, &destinations, watch.as_deref()),
     };
     super::print_stdout(&report)?;
     Ok(if resolution.has_required_failure() { Outcome::Found } else { Outcome::Success })
@@ -106,7 +109,7 @@ fn connections(destinations: &[(Backend, Destination)]) -> String {
     text
 }
 
-fn json(plan: &Plan, rows: &[Row], destinations: &[(Backend, Destination)]) -> String {
+fn json(plan: &Plan, rows: &[Row], destinations: &[(Backend, Destination)], watch: Option<&str>) -> String {
     let secrets: Vec<serde_json::Value> = rows
         .iter()
         .map(|row| {
@@ -125,6 +128,8 @@ fn json(plan: &Plan, rows: &[Row], destinations: &[(Backend, Destination)]) -> S
         .iter()
         .map(|(backend, d)| serde_json::json!({ "backend": backend.name(), "address": d.address, "from": d.from }))
         .collect();
-    let document = serde_json::json!({ "profile": plan.profile, "secrets": secrets, "connections": connections });
+    let document = serde_json::json!({
+        "profile": plan.profile, "secrets": secrets, "connections": connections, "watch": watch,
+    });
     format!("{document:#}\n")
 }

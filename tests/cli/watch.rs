@@ -128,6 +128,13 @@ fn on_change_never_from_the_profile_keeps_the_command_and_says_what_changed() {
         "envcloak.toml",
         "default_profile = \"dev\"\n\n[age]\nidentity = \"key.txt\"\n\n[profiles.dev]\nimport = [\"age://secrets.env.age\"]\nwatch = \"1s\"\non_change = \"never\"\n",
     );
+    let out = ws.envcloak().arg("check").run();
+    out.expect(0);
+    assert!(
+        out.stdout().contains("\nwatch: every 1 s; on change: keep the running command's secrets\n"),
+        "{}",
+        out.diag()
+    );
     let mut running = ws.envcloak().args(["run", "--", "sh", "child.sh"]).spawn();
     assert!(running.wait_for_file(&ws.join("starts"), Duration::from_secs(15)), "the command never started");
     ws.age_encrypt("secrets.env.age", TWO, &[&identity.recipient], false);
@@ -208,6 +215,13 @@ fn signal_policy_replaces_a_secret_file_in_place_and_sends_the_signal_without_a_
     ws.write(
         "envcloak.toml",
         "default_profile = \"dev\"\n\n[age]\nidentity = \"key.txt\"\n\n[profiles.dev]\nwatch = \"1s\"\non_change = \"signal:HUP\"\n\n[profiles.dev.env]\nTLS_KEY = { ref = \"age://secrets.env.age#TLS_KEY\", as = \"file\" }\n",
+    );
+    let out = ws.envcloak().args(["check", "--format", "json"]).run();
+    out.expect(0);
+    let document: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        document["watch"],
+        "watch: every 1 s; on change: replace the secret files and send SIGHUP (else restart: SIGTERM, then KILL after 30 s)"
     );
     let mut running = ws.envcloak().args(["run", "--", "sh", "child.sh"]).spawn();
     assert!(running.wait_for_file(&ws.join("seen"), Duration::from_secs(15)), "the command never started");
