@@ -367,7 +367,8 @@ impl State {
     fn poll(&self) -> Result<poll::Stamps, String> {
         let watching = &self.watching;
         let mut stopped = self.stopped.clone();
-        self.runtime
+        let began = Instant::now();
+        let polled = self.runtime
             .block_on(async {
                 tokio::select! {
                     polled = poll::poll(&watching.plan, &watching.backends, watching.timeout, &watching.key) => Some(polled),
@@ -383,7 +384,12 @@ impl State {
                 } else {
                     format!("polling failed for {}", listed.join("; "))
                 }
-            })
+            });
+        if let Ok(stamps) = &polled {
+            let took = began.elapsed().as_secs_f64() * 1e3;
+            crate::diag::debug!("polled {} source(s) in {took:.1} ms", stamps.len());
+        }
+        polled
     }
 
     /// Polls; on a change, waits for the changes to settle, then refreshes.
