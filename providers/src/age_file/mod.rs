@@ -1,7 +1,9 @@
 //! The `age://` backend: age-encrypted dotenv documents in the repository.
 //!
 //! Each distinct file is read and decrypted once per run, on the blocking
-//! thread pool, and its plaintext lives only in zeroizing buffers.
+//! thread pool, and its plaintext lives only in zeroizing buffers. A file's
+//! stamp (for `run --watch`) comes from its metadata alone: nothing is
+//! decrypted to poll it.
 
 mod decrypt;
 mod identity;
@@ -20,7 +22,9 @@ pub use crate::backend::{Expandable, PassphrasePrompt};
 use secrecy::ExposeSecret;
 
 use crate::dotenv;
-use crate::{Backend, BoxFuture, Document, FailureKind, FetchError, Fetched, Provider, SecretValue, Source};
+use crate::{
+    Backend, BoxFuture, Document, FailureKind, FetchError, Fetched, Provider, SecretValue, Source, Stamp, Stamps,
+};
 
 /// The largest age file read, as for a Vault or AWS answer.
 pub const MAX_FILE_LEN: u64 = 16 << 20;
@@ -57,6 +61,63 @@ impl Provider for AgeProvider {
                 .map_err(|e| FetchError::new(FailureKind::Internal, format!("age decryption stopped: {e}")))?
         })
     }
+
+    fn stamps<'a>(&'a self, sources: &'a [Source]) -> BoxFuture<'a, Result<Stamps, FetchError>> {
+        let sources = sources.to_vec();
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || {
+                sources
+                    .into_iter()
+                    .map(|source| {
+                        let stamp = file_stamp(Path::new(&source.location)).map(Stamp::Version);
+                        (source, stamp)
+                    })
+                    .collect()
+            })
+            .await
+            .map_err(|e| FetchError::new(FailureKind::Internal, format!("reading age file metadata stopped: {e}")))
+        })
+    }
+}
+
+/// A file's stamp: its size, modification time (to the nanosecond), inode
+/// and device, which change when the file is rewritten or replaced (an
+/// editor's rename over it, a `git checkout`). Nothing is read or decrypted.
+fn file_stamp(path: &Path) -> Result<String, FetchError> {
+    let label = path.display().to_string();
+    let metadata = std::fs::metadata(path).map_err(|e| read_error(&label, &e))?;
+    Ok(metadata_stamp(&metadata))
+}
+
+#[cfg(unix)]
+fn metadata_stamp(metadata: &std::fs::Metadata) -> String {
+    use std::os::unix::fs::MetadataExt;
+    format!(
+        "size {} mtime {}.{:09} inode {} device {}",
+        metadata.len(),
+        metadata.mtime(),
+        metadata.mtime_nsec(),
+        metadata.ino(),
+        metadata.dev()
+    )
+}
+
+#[cfg(not(unix))]
+fn metadata_stamp(metadata: &std::fs::Metadata) -> String {
+    let modified = metadata.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok());
+    let modified =
+        modified.map_or_else(|| "unknown".to_owned(), |d| format!("{}.{:09}", d.as_secs(), d.subsec_nanos()));
+    format!("size {} mtime {modified}", metadata.len())
+}
+
+/// Why the file `label` cannot be read (or its metadata): the same words for
+/// a fetch and a stamp.
+fn read_error(label: &str, error: &std::io::Error) -> FetchError {
+    match error.kind() {
+        std::io::ErrorKind::NotFound => FetchError::new(FailureKind::NotFound, format!("file {label} does not exist"))
+            .with_hint("age:// paths in envcloak.toml are relative to the folder of envcloak.toml; on the command line, to the current folder"),
+        _ => FetchError::new(FailureKind::NotFound, format!("cannot read {label}: {error}")),
+    }
 }
 
 fn fetch_all(
@@ -90,11 +151,7 @@ pub fn read_document(
             format!("{label} is larger than {} MiB, the most envcloak reads as a secrets file", MAX_FILE_LEN >> 20),
         ));
     }
-    let ciphertext = std::fs::read(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => FetchError::new(FailureKind::NotFound, format!("file {label} does not exist"))
-            .with_hint("age:// paths in envcloak.toml are relative to the folder of envcloak.toml; on the command line, to the current folder"),
-        _ => FetchError::new(FailureKind::NotFound, format!("cannot read {label}: {e}")),
-    })?;
+    let ciphertext = std::fs::read(path).map_err(|e| read_error(&label, &e))?;
     let plaintext = decrypt(&ciphertext, &label, identities, prompt)?;
     let text = std::str::from_utf8(&plaintext).map_err(|e| {
         FetchError::new(
@@ -145,4 +202,61 @@ fn looks_like_base64_line(name: &str, value: &str) -> bool {
     let base64_tail = value.is_empty()
         || (value.ends_with('=') && value.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '=')));
     mixed && base64_tail
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use super::{file_stamp, AgeProvider, IdentitySources, MODULE};
+    use crate::{Backend, FailureKind, Provider, Source, Stamp};
+
+    fn source(path: &Path) -> Source {
+        Source { backend: Backend::new(&MODULE), location: path.display().to_string(), selector: None }
+    }
+
+    #[test]
+    fn a_file_stamp_changes_when_the_file_is_rewritten_or_replaced() {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let path = dir.path().join("dev.env.age");
+        std::fs::write(&path, b"fake ciphertext one").unwrap();
+        let first = file_stamp(&path).unwrap();
+        assert_eq!(file_stamp(&path).unwrap(), first, "an untouched file keeps its stamp");
+
+        // The same size in place: only the modification time tells.
+        std::thread::sleep(Duration::from_millis(30));
+        std::fs::write(&path, b"fake ciphertext two").unwrap();
+        let rewritten = file_stamp(&path).unwrap();
+        assert_ne!(rewritten, first, "a rewrite of the same size");
+
+        // Replaced by a rename (as editors and git do): another inode.
+        let other = dir.path().join("new.age");
+        std::fs::write(&other, b"fake ciphertext two").unwrap();
+        let modified = std::fs::metadata(&path).unwrap().modified().unwrap();
+        std::fs::File::options().write(true).open(&other).unwrap().set_modified(modified).unwrap();
+        std::fs::rename(&other, &path).unwrap();
+        assert_ne!(file_stamp(&path).unwrap(), rewritten, "a file renamed over it, with the same size and time");
+    }
+
+    #[test]
+    fn stamps_read_no_identity_and_a_missing_file_fails_as_a_fetch_does() {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let present = dir.path().join("present.age");
+        std::fs::write(&present, b"not even an age file").unwrap();
+        let missing = dir.path().join("missing.age");
+        // No identity at all: a stamp decrypts nothing.
+        let sources = IdentitySources::gather(&[], None, None);
+        let provider = AgeProvider::new(sources, None, Arc::new(|_: &str| false));
+        let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let wanted = [source(&present), source(&missing)];
+        let stamps = runtime.block_on(provider.stamps(&wanted)).expect("stamps");
+        assert_eq!(stamps.len(), 2);
+        assert!(matches!(&stamps[&wanted[0]], Ok(Stamp::Version(v)) if v.starts_with("size 20 ")));
+        let error = stamps[&wanted[1]].clone().expect_err("a missing file");
+        assert_eq!(error.kind, FailureKind::NotFound);
+        assert!(error.reason.ends_with("missing.age does not exist"), "{}", error.reason);
+        assert!(error.hint.is_some());
+    }
 }

@@ -7,6 +7,7 @@ use std::error::Error;
 use aws_credential_types::provider::error::CredentialsError;
 use aws_sdk_secretsmanager::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_secretsmanager::operation::batch_get_secret_value::BatchGetSecretValueError;
+use aws_sdk_secretsmanager::operation::describe_secret::DescribeSecretError;
 use aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueError;
 
 use super::bounded::TooBig;
@@ -85,6 +86,15 @@ impl Kind {
             GetSecretValueError::DecryptionFailure(_) => Kind::Decryption,
             GetSecretValueError::InvalidRequestException(_) => Kind::InvalidRequest,
             GetSecretValueError::InvalidParameterException(_) => Kind::InvalidParameter,
+            other => Kind::of_code(other.code().unwrap_or_default()),
+        }
+    }
+
+    /// The kind of a `DescribeSecret` error.
+    pub fn of_describe(error: &DescribeSecretError) -> Kind {
+        match error {
+            DescribeSecretError::ResourceNotFoundException(_) => Kind::NotFound,
+            DescribeSecretError::InvalidParameterException(_) => Kind::InvalidParameter,
             other => Kind::of_code(other.code().unwrap_or_default()),
         }
     }

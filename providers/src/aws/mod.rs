@@ -6,6 +6,10 @@
 //! caller not allowed to batch falls back to `GetSecretValue` per secret.
 //! Version-pinned references, a lone secret, and runs with batching off use
 //! `GetSecretValue`. At most [`MAX_IN_FLIGHT`] calls run at once.
+//!
+//! A stamp (for `run --watch`) is the id of the version holding the
+//! requested stage, from one `DescribeSecret` per secret, which returns no
+//! value; a reference pinned to a version id needs no call at all.
 
 mod bounded;
 mod errors;
@@ -26,7 +30,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use crate::{Backend, BoxFuture, Document, FailureKind, FetchError, Fetched, Provider, Source};
+use crate::{Backend, BoxFuture, Document, FailureKind, FetchError, Fetched, Provider, Source, Stamp, Stamps};
 use errors::{Failure, Kind, Target};
 pub use module::{AwsConfig, AwsModule, MODULE};
 use value::SecretPayload;
@@ -86,6 +90,80 @@ impl Provider for AwsProvider {
     fn fetch<'a>(&'a self, sources: &'a [Source]) -> BoxFuture<'a, Result<Fetched, FetchError>> {
         Box::pin(fetch_all(&self.settings, sources, self.deadline))
     }
+
+    /// The version id holding each secret's stage (`?version-stage=`, else
+    /// `AWSCURRENT`), by `DescribeSecret`; a `?version-id=` is constant.
+    fn stamps<'a>(&'a self, sources: &'a [Source]) -> BoxFuture<'a, Result<Stamps, FetchError>> {
+        Box::pin(stamps_all(&self.settings, sources, self.deadline))
+    }
+}
+
+/// The stage a reference reads when it names none.
+const CURRENT_STAGE: &str = "AWSCURRENT";
+
+async fn stamps_all(settings: &AwsSettings, sources: &[Source], deadline: Instant) -> Result<Stamps, FetchError> {
+    let mut stamps = Stamps::new();
+    let mut described = Vec::new();
+    for source in sources {
+        match source.selected("version-id") {
+            Some(id) => {
+                stamps.insert(source.clone(), Ok(Stamp::Version(id.to_owned())));
+            }
+            None => described.push(source.clone()),
+        }
+    }
+    if described.is_empty() {
+        return Ok(stamps);
+    }
+    let client = Arc::new(client(settings, deadline).await?);
+    let mut tasks = JoinSet::new();
+    for source in described {
+        let client = Arc::clone(&client);
+        tasks.spawn(async move { describe_one(&client, source).await });
+    }
+    while let Some(done) = tasks.join_next().await {
+        let stamped =
+            done.map_err(|e| FetchError::new(FailureKind::Internal, format!("an AWS call stopped: {e}")))??;
+        stamps.extend(stamped);
+    }
+    Ok(stamps)
+}
+
+/// The stamp of one secret by `DescribeSecret`; `None` (left to the caller,
+/// who reads the value) when the caller may read the secret but not
+/// describe it: a policy often grants `secretsmanager:GetSecretValue` alone.
+async fn describe_one(
+    client: &Client,
+    source: Source,
+) -> Result<Option<(Source, Result<Stamp, FetchError>)>, FetchError> {
+    let _permit = client.limit.acquire().await;
+    let stage = source.selected("version-stage").unwrap_or(CURRENT_STAGE);
+    let stamp = match client.sdk.describe_secret().secret_id(&source.location).send().await {
+        Ok(answer) => {
+            stage_version(answer.version_ids_to_stages.as_ref(), stage, answer.deleted_date.is_some())
+                .map(Stamp::Version)
+                .ok_or_else(|| {
+                    FetchError::new(FailureKind::NotFound, format!("no version of this secret has the stage {stage}"))
+                        .with_hint(format!(
+                            "check ?version-stage= against the secret's stages: aws secretsmanager describe-secret --secret-id {}",
+                            source.location
+                        ))
+                })
+        }
+        Err(e) => match errors::classify(e, Kind::of_describe, Some(&source.location), &client.target) {
+            Failure::Secret(Kind::AccessDenied, _) => return Ok(None),
+            Failure::Secret(_, e) => Err(e),
+            Failure::Backend(e) => return Err(e),
+        },
+    };
+    Ok(Some((source, stamp)))
+}
+
+/// The id of the version that holds `stage`, marked when the secret is
+/// scheduled for deletion (a fetch then fails, and a restore is a change).
+fn stage_version(versions: Option<&HashMap<String, Vec<String>>>, stage: &str, deleted: bool) -> Option<String> {
+    let id = versions?.iter().find(|(_, stages)| stages.iter().any(|s| s == stage)).map(|(id, _)| id)?;
+    Some(if deleted { format!("{id} (scheduled for deletion)") } else { id.clone() })
 }
 
 /// Shared by the concurrent calls of one run.
@@ -313,5 +391,30 @@ fn payload(mut entry: SecretValueEntry) -> SecretPayload {
         binary: entry.secret_binary.take(),
         version_id: entry.version_id.take(),
         stages: entry.version_stages.take().unwrap_or_default(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::stage_version;
+
+    #[test]
+    fn the_stamp_is_the_version_holding_the_stage() {
+        let versions: HashMap<String, Vec<String>> = HashMap::from([
+            ("v-old".to_owned(), vec!["AWSPREVIOUS".to_owned()]),
+            ("v-new".to_owned(), vec!["AWSCURRENT".to_owned(), "blue".to_owned()]),
+            ("v-next".to_owned(), vec!["AWSPENDING".to_owned()]),
+        ]);
+        assert_eq!(stage_version(Some(&versions), "AWSCURRENT", false).as_deref(), Some("v-new"));
+        assert_eq!(stage_version(Some(&versions), "blue", false).as_deref(), Some("v-new"));
+        assert_eq!(stage_version(Some(&versions), "AWSPREVIOUS", false).as_deref(), Some("v-old"));
+        assert_eq!(stage_version(Some(&versions), "green", false), None);
+        assert_eq!(stage_version(None, "AWSCURRENT", false), None);
+        assert_eq!(
+            stage_version(Some(&versions), "AWSCURRENT", true).as_deref(),
+            Some("v-new (scheduled for deletion)")
+        );
     }
 }

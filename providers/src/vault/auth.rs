@@ -1,5 +1,6 @@
-//! Getting a token: the user's own (never revoked), or a login with AppRole,
-//! JWT or Kubernetes (revoked when the run is done, see
+//! Getting a token: the user's own (never renewed, never revoked), or a
+//! login with AppRole, JWT or Kubernetes (renewed while it holds the leases
+//! of dynamic secrets, revoked when the run is done, see
 //! `VaultProvider::release`).
 
 use std::path::Path;
@@ -10,7 +11,7 @@ use tokio::time::Instant;
 use vaultrs::api::auth::approle::requests::LoginWithApproleRequest;
 use vaultrs::api::auth::kubernetes::requests::LoginWithKubernetesRequest;
 use vaultrs::api::auth::oidc::requests::JWTLoginRequest;
-use vaultrs::api::token::requests::RevokeTokenSelfRequest;
+use vaultrs::api::token::requests::{RenewTokenSelfRequest, RevokeTokenSelfRequest};
 use zeroize::Zeroizing;
 
 use super::http::{
@@ -29,6 +30,20 @@ pub struct Session {
     pub token: SecretString,
     /// Obtained by a login: revoke when done.
     pub owned: bool,
+    /// What the login granted (`None` for the user's own token).
+    pub granted: Option<Granted>,
+}
+
+/// The lifetime a login or a renewal granted a token (`auth.lease_duration`
+/// and `auth.renewable` of Vault's answer).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+pub struct Granted {
+    /// Its TTL in seconds; 0 for a token that does not expire.
+    #[serde(default)]
+    pub lease_duration: u64,
+    /// Whether it can be renewed.
+    #[serde(default)]
+    pub renewable: bool,
 }
 
 /// Gets the token the settings call for. A login is a POST of the request
@@ -40,7 +55,7 @@ pub async fn login(settings: &VaultSettings, transport: &Transport, deadline: In
     let built = |e: &dyn std::fmt::Display| {
         FetchError::new(FailureKind::Internal, format!("cannot build the {method} login request: {e}"))
     };
-    let token = match &settings.auth {
+    let (token, granted) = match &settings.auth {
         AuthMethod::Token => return user_token(settings),
         AuthMethod::AppRole { mount, role_id, secret_id } => {
             let role_id = read_credential(role_id, "role id")?;
@@ -77,15 +92,25 @@ pub async fn login(settings: &VaultSettings, transport: &Transport, deadline: In
             post_login(transport, &request, deadline).await.map_err(failed)?
         }
     };
-    Ok(Session { token, owned: true })
+    Ok(Session { token, owned: true, granted: Some(granted) })
 }
 
-/// Sends a login request; the `auth.client_token` of the answer.
+/// Sends a login request; the `auth.client_token` of the answer, and the
+/// lifetime it was granted.
 async fn post_login(
     transport: &Transport,
     request: &impl Endpoint,
     deadline: Instant,
-) -> Result<SecretString, HttpError> {
+) -> Result<(SecretString, Granted), HttpError> {
+    let body = Zeroizing::new(
+        request.body().map_err(|e| unusable(format!("cannot encode the request: {e}")))?.unwrap_or_default(),
+    );
+    let answer = transport.post(None, &request.path(), &body, deadline).await?;
+    login_answer(&answer).ok_or_else(|| unusable("the login answer has no auth.client_token".into()))
+}
+
+/// The token and its lifetime from a login's answer.
+fn login_answer(body: &[u8]) -> Option<(SecretString, Granted)> {
     #[derive(serde::Deserialize)]
     struct Answer {
         auth: Auth,
@@ -94,14 +119,35 @@ async fn post_login(
     struct Auth {
         #[serde(deserialize_with = "json_fields::secret")]
         client_token: SecretString,
+        #[serde(default)]
+        lease_duration: u64,
+        #[serde(default)]
+        renewable: bool,
     }
-    let body = Zeroizing::new(
-        request.body().map_err(|e| unusable(format!("cannot encode the request: {e}")))?.unwrap_or_default(),
-    );
-    let answer = transport.post(None, &request.path(), &body, deadline).await?;
+    let Auth { client_token, lease_duration, renewable } = serde_json::from_slice::<Answer>(body).ok()?.auth;
+    Some((client_token, Granted { lease_duration, renewable }))
+}
+
+/// Renews a token envcloak logged in with (`auth/token/renew-self`), asking
+/// for `seconds` more; what Vault granted (less than asked near the token's
+/// maximum TTL).
+pub async fn renew(
+    transport: &Transport,
+    token: &SecretString,
+    seconds: u64,
+    deadline: Instant,
+) -> Result<Granted, String> {
+    #[derive(serde::Deserialize)]
+    struct Answer {
+        auth: Granted,
+    }
+    let request =
+        RenewTokenSelfRequest::builder().increment(format!("{seconds}s")).build().map_err(|e| e.to_string())?;
+    let body = request.body().map_err(|e| e.to_string())?.unwrap_or_default();
+    let answer = transport.post(Some(token), &request.path(), &body, deadline).await.map_err(|e| describe(&e))?;
     serde_json::from_slice::<Answer>(&answer)
-        .map(|answer| answer.auth.client_token)
-        .map_err(|_| unusable("the login answer has no auth.client_token".into()))
+        .map(|answer| answer.auth)
+        .map_err(|_| "an answer without auth.lease_duration".to_owned())
 }
 
 /// Revokes a token envcloak obtained, giving up at `deadline`; a failure is
@@ -120,14 +166,14 @@ fn unusable(message: String) -> HttpError {
 fn user_token(settings: &VaultSettings) -> Result<Session, FetchError> {
     for var in ["VAULT_TOKEN", "BAO_TOKEN"] {
         if let Some(token) = std::env::var(var).ok().map(Zeroizing::new).filter(|t| !t.trim().is_empty()) {
-            return Ok(Session { token: exact_secret(token.trim()), owned: false });
+            return Ok(Session { token: exact_secret(token.trim()), owned: false, granted: None });
         }
     }
     if let Some(home) = &settings.home {
         let path = home.join(".vault-token");
         if path.is_file() {
             let token = read_credential(&Credential::File(path), "token")?;
-            return Ok(Session { token, owned: false });
+            return Ok(Session { token, owned: false, granted: None });
         }
     }
     Err(FetchError::new(FailureKind::Credentials, "no Vault token: VAULT_TOKEN, BAO_TOKEN and ~/.vault-token are all unset")
@@ -241,4 +287,22 @@ fn login_error(method: &str, error: HttpError) -> FetchError {
         _ => FailureKind::Unreachable,
     };
     FetchError::new(kind, format!("{method} login failed ({})", describe(&error))).with_hint(hint)
+}
+
+#[cfg(test)]
+mod tests {
+    use secrecy::ExposeSecret;
+
+    use super::{login_answer, Granted};
+
+    #[test]
+    fn a_login_answer_gives_the_token_and_its_lifetime() {
+        let body = br#"{"auth":{"client_token":"fake-token","accessor":"a","policies":["default"],"lease_duration":4,"renewable":true}}"#;
+        let (token, granted) = login_answer(body).expect("a login answer");
+        assert!(token.expose_secret() == "fake-token", "the token differs");
+        assert_eq!(granted, Granted { lease_duration: 4, renewable: true });
+        let (_, granted) = login_answer(br#"{"auth":{"client_token":"fake-token"}}"#).expect("a bare answer");
+        assert_eq!(granted, Granted { lease_duration: 0, renewable: false });
+        assert!(login_answer(br#"{"auth":null}"#).is_none());
+    }
 }

