@@ -23,8 +23,8 @@ const RENEW_TIMEOUT: Duration = Duration::from_secs(10);
 /// the lease ends first).
 const RETRY_AFTER: Duration = Duration::from_secs(30);
 
-/// A failed token renewal is not tried again sooner than this (unless the
-/// token ends first).
+/// A failed renewal of a lease or a token is not tried again sooner than
+/// this (a token's, unless the token ends first).
 const MIN_RETRY: Duration = Duration::from_secs(1);
 
 /// A lease held until the command ends, and how to renew and revoke it.
@@ -66,6 +66,9 @@ impl HeldLease {
         let body = serde_json::json!({ "lease_id": self.lease.id, "increment": self.lease.seconds }).to_string();
         let answer =
             self.transport.post(Some(&self.token), "sys/leases/renew", body.as_bytes(), now + RENEW_TIMEOUT).await;
+        // Refused (a 4xx: the lease is gone or the token may not renew it)
+        // is final; anything else (the network, a 5xx) is tried again.
+        let refused = answer.as_ref().err().and_then(|e| e.status).is_some_and(|status| (400..500).contains(&status));
         let renewed = answer.map_err(|e| auth::describe(&e)).and_then(|body| {
             serde_json::from_slice::<Answer>(&body).map_err(|_| "an answer without lease_duration".to_owned())
         });
@@ -84,11 +87,20 @@ impl HeldLease {
             }
             Err(why) => {
                 let left = self.ends.saturating_duration_since(now);
-                self.due = Some(now + RETRY_AFTER.min(left / 2));
-                warn(&format!(
-                    "could not renew the lease of a dynamic secret ({why}); retrying, it ends in {} s",
-                    left.as_secs()
-                ));
+                if refused || left.is_zero() {
+                    // Not renewed any more: new credentials are read before it ends.
+                    self.due = None;
+                    warn(&format!(
+                        "the renewal of a dynamic secret's lease was refused ({why}); its credentials stop working in {} s",
+                        left.as_secs()
+                    ));
+                } else {
+                    self.due = Some(now + RETRY_AFTER.min(left / 2).max(MIN_RETRY));
+                    warn(&format!(
+                        "could not renew the lease of a dynamic secret ({why}); retrying, it ends in {} s",
+                        left.as_secs()
+                    ));
+                }
             }
         }
     }
