@@ -20,6 +20,8 @@
 #                           port, ready; its URL in $bao_url, log $work/bao.log
 #   start_moto              moto_server on a free port, ready; its URL in
 #                           $moto_url, log $work/moto.log
+#   isolated_env            none of the user's Vault, AWS or envcloak
+#                           settings; HOME in $work; fake AWS credentials
 
 work=$(mktemp -d)
 pids=()     # background services: servers, proxies, the watchdog
@@ -127,4 +129,12 @@ start_moto() {
     pids+=($!)
     moto_url=http://127.0.0.1:$port
     wait_for_http "moto_server" "$moto_url/" "$work/moto.log"
+}
+
+isolated_env() {
+    unset VAULT_ADDR BAO_ADDR VAULT_TOKEN BAO_TOKEN VAULT_NAMESPACE VAULT_CACERT AWS_PROFILE AWS_DEFAULT_PROFILE \
+        AWS_SESSION_TOKEN AWS_ENDPOINT_URL ENVCLOAK_CONFIG ENVCLOAK_PROFILE CI 2>/dev/null || true
+    export HOME=$work/home AWS_ACCESS_KEY_ID=fake-bench AWS_SECRET_ACCESS_KEY=fake-bench AWS_REGION=eu-west-1 \
+        AWS_DEFAULT_REGION=eu-west-1 AWS_EC2_METADATA_DISABLED=true
+    mkdir -p "$HOME"
 }

