@@ -139,12 +139,29 @@ fn a_lease_is_renewed_while_the_command_runs_past_its_first_ttl() {
     database_engine(&bao, &pg, 4, 60);
     let ws = project(&bao.addr(), "", PROFILE);
     let script = format!("sleep 9; {}", child_script(&pg));
-    let out = envcloak(&ws, &bao).args(["run", "--", "sh", "-c", &script]).run();
+    let running = envcloak(&ws, &bao).args(["run", "--", "sh", "-c", &script]).spawn();
+    // The server's own view: the lease's expiry moves later while it runs.
+    assert!(eventually(Duration::from_secs(20), || leases(&bao) == 1), "no lease while the child runs");
+    let first = lease_expiry(&bao);
+    std::thread::sleep(Duration::from_secs(4));
+    let later = lease_expiry(&bao);
+    assert!(later > first, "sys/leases/lookup shows no renewal: expiry {first} then {later}");
+    let out = running.wait();
     let (user, password) = (read(&ws, "user.txt"), read(&ws, "pass.txt"));
     ws.secret(&password);
     out.expect(0);
     assert_eq!(read(&ws, "who.txt"), user, "the credential stopped working: the lease was not renewed");
     assert_eq!(leases(&bao), 0, "the lease outlived the child");
+}
+
+/// The expiry time (RFC 3339, which sorts as time does at one offset) of
+/// the one lease of `database/creds/app`, from `sys/leases/lookup`.
+fn lease_expiry(bao: &BaoServer) -> String {
+    let listed = bao.request(bao.root_token(), "LIST", "sys/leases/lookup/database/creds/app", None).json();
+    let id = listed["data"]["keys"][0].as_str().expect("a lease id").to_owned();
+    let body = serde_json::json!({ "lease_id": format!("database/creds/app/{id}") });
+    let found = bao.request(bao.root_token(), "PUT", "sys/leases/lookup", Some(body)).json();
+    found["data"]["expire_time"].as_str().expect("expire_time").to_owned()
 }
 
 /// Appends the user it got to `users` and whether it could log in with
