@@ -51,9 +51,11 @@ const FORWARDED: &[i32] = &[
 /// The forwarded signals that go to the child's whole process group: those
 /// that end a command (so what it started ends with it, as the terminal or
 /// `timeout` would end it without envcloak), and SIGCONT (so all of it
-/// resumes). The others (USR1, USR2, WINCH, TTIN, TTOU, TSTP…) are messages
-/// to one process, as a process manager means them, and go to the child alone.
-const GROUP_WIDE: &[Signal] = &[Signal::SIGHUP, Signal::SIGINT, Signal::SIGQUIT, Signal::SIGTERM, Signal::SIGCONT];
+/// resumes). The others (HUP, USR1, USR2, WINCH, TTIN, TTOU, TSTP…) are
+/// messages to one process, as a process manager means them, and go to the
+/// child alone: `HUP` reloads gunicorn, whose workers a `HUP` of their own
+/// would kill.
+const GROUP_WIDE: &[Signal] = &[Signal::SIGINT, Signal::SIGQUIT, Signal::SIGTERM, Signal::SIGCONT];
 
 /// The forwarded signals after which the command is not started again.
 const ENDING: &[Signal] = &[Signal::SIGINT, Signal::SIGQUIT, Signal::SIGTERM];

@@ -122,7 +122,7 @@ fn ctrl_c_on_a_terminal_reaches_the_child_once() {
 }
 
 /// Whether process `pid` still runs (a zombie waiting to be reaped does not).
-fn running(pid: &str) -> bool {
+pub(crate) fn running(pid: &str) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .is_ok_and(|stat| stat.rsplit_once(')').is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z')))
 }
@@ -143,6 +143,25 @@ fn a_forwarded_signal_reaches_the_grandchildren_too() {
     std::thread::sleep(Duration::from_millis(3500));
     assert!(!ws.join("marker").exists(), "the grandchild outlived the run and wrote its marker\n{}", out.diag());
     assert!(!running(pid.trim()), "the grandchild is still running\n{}", out.diag());
+}
+
+/// `HUP` (a process manager's "reload") reaches the command alone, as in
+/// exec mode: gunicorn's master reloads, and its workers, which a `HUP` of
+/// their own would kill, are left to it.
+#[test]
+#[cfg_attr(missing_age, ignore = "needs age: apt-get install age")]
+fn hup_reaches_the_supervised_command_alone() {
+    require!(Age);
+    let (ws, _) = Workspace::project(SECRETS);
+    let script = "sh -c 'trap \"echo worker >> hups\" HUP; touch worker-ready; while :; do sleep 0.05; done' & \
+                  trap 'echo master >> hups; kill $!; exit 0' HUP; while [ ! -e worker-ready ]; do sleep 0.05; done; \
+                  touch ready; while :; do sleep 0.05; done";
+    let mut run = ws.envcloak().args(["run", "--mask", "--", "sh", "-c", script]).spawn();
+    assert!(run.wait_for_file(&ws.join("ready"), Duration::from_secs(15)), "the command never became ready");
+    run.signal(libc::SIGHUP);
+    run.wait().expect(0);
+    let hups = std::fs::read_to_string(ws.join("hups")).unwrap_or_default();
+    assert_eq!(hups, "master\n", "HUP went to the whole process group");
 }
 
 /// Job control on a terminal with `stty tostop`, driven through bash with

@@ -6,6 +6,7 @@
 
 use std::time::{Duration, Instant};
 
+use crate::signals::running as alive;
 use crate::support::{Identity, Workspace};
 
 pub(crate) const ONE: &str = "API_KEY=fake-watch-one\n";
@@ -46,12 +47,6 @@ pub(crate) fn wait_for_lines(ws: &Workspace, rel: &str, count: usize, limit: Dur
         std::thread::sleep(Duration::from_millis(20));
     }
     false
-}
-
-/// Whether process `pid` exists and has not ended (a zombie has ended).
-fn alive(pid: &str) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .is_ok_and(|stat| stat.rsplit_once(") ").is_some_and(|(_, rest)| !rest.starts_with('Z')))
 }
 
 #[test]
