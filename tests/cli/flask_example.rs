@@ -4,7 +4,9 @@
 //! `deploy.sh` under gunicorn, the Dockerfile's ENTRYPOINT and CMD in a folder
 //! holding only what the Dockerfile copies, `envcloak scan`, and the `prod`
 //! profiles of `envcloak.toml` and `envcloak.gitlab.toml` against a real
-//! OpenBao set up as the README says, with GitHub's and GitLab's OIDC tokens.
+//! OpenBao set up as the README says, with GitHub's and GitLab's OIDC tokens
+//! (`prod.rs`), and the README's production section: a PostgreSQL user per
+//! gunicorn start, rotation, and gunicorn's `HUP` reload (`production.rs`).
 //!
 //! Real Flask, real gunicorn, real envcloak. Values are read with `envcloak
 //! export` and registered as secrets, so no failure message shows one.
@@ -20,6 +22,7 @@ use crate::support::net::{free_port, http};
 use crate::support::{chmod, Cmd, Out, Workspace, BIN};
 
 mod prod;
+mod production;
 
 const EXAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/flask");
 

@@ -86,6 +86,12 @@ def test_tls_key_arrives_as_a_file():
     assert content.startswith("-----BEGIN DEMO PRIVATE KEY-----\n")
     assert content.rstrip().endswith("-----END DEMO PRIVATE KEY-----")
     assert create_app().config["TLS_KEY_FILE"] == path
+    # /config tells the length of what the file held when the app was
+    # created, never the content.
+    response = create_app().test_client().get("/config")
+    assert response.get_json()["keys"]["TLS_KEY_FILE"]["file_length"] == len(content)
+    text = response.get_data(as_text=True)
+    assert not any(line in text for line in content.splitlines() if len(line) >= 8)
     if sys.platform.startswith("linux"):
         # An in-memory file (memfd) inherited from envcloak: nothing on disk.
         assert path.startswith("/dev/fd/")
