@@ -19,8 +19,8 @@
 #   version or the database credentials are due for renewal, and revokes
 #   the lease once gunicorn has stopped. Stop it with SIGTERM to this process
 #   id, never SIGKILL (the lease would then live until its TTL). A SIGHUP
-#   sent to envcloak goes to gunicorn's whole process group: the master
-#   reloads, but the workers end at once, without finishing their requests.
+#   sent to envcloak goes to the gunicorn master alone, which reloads its
+#   workers gracefully.
 set -eu
 
 # The config, app and gunicorn.conf.py are next to this script.
