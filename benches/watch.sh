@@ -3,7 +3,7 @@
 # costs while it waits between polls.
 #
 #   bash benches/watch.sh                           # 100 paths each, 60 s per case
-#   SECONDS_PER_CASE=3600 INTERVAL=5s bash benches/watch.sh   # an hour of polling
+#   CASES=kv SECONDS_PER_CASE=3600 bash benches/watch.sh     # an hour of polling
 #
 # What it does (all traffic stays on 127.0.0.1; everything started is stopped
 # on exit; the whole script gives up after MAX_SECONDS):
@@ -30,6 +30,7 @@ repo=$PWD
 PATHS=${PATHS:-100}
 INTERVAL=${INTERVAL:-2s}
 SECONDS_PER_CASE=${SECONDS_PER_CASE:-60}
+CASES=${CASES:-kv aws idle} # kv: PATHS KV v2 paths; aws: PATHS AWS secrets; idle: kv, no poll due
 MAX_SECONDS=${MAX_SECONDS:-$((SECONDS_PER_CASE * 4 + 600))}
 
 # shellcheck source=benches/setup.sh
@@ -71,10 +72,10 @@ with open(f"{work}/envcloak.toml", "w") as config:
 PY
 export VAULT_TOKEN=$token
 
-python3 - "$work" "$ENVCLOAK_BIN" "$PATHS" "$INTERVAL" "$SECONDS_PER_CASE" "$built" <<'PY'
-import os, re, subprocess, sys, time
+python3 - "$work" "$ENVCLOAK_BIN" "$PATHS" "$INTERVAL" "$SECONDS_PER_CASE" "$built" "$CASES" <<'PY'
+import os, subprocess, sys, time
 
-work, envcloak, count, interval, window, built = sys.argv[1:7]
+work, envcloak, count, interval, window, built, cases = sys.argv[1:8]
 count, window = int(count), float(window)
 tick = os.sysconf("SC_CLK_TCK")
 page_kib = os.sysconf("SC_PAGE_SIZE") // 1024
@@ -121,7 +122,8 @@ def case(profile, watch):
         "rss_start": start[2], "rss_end": end[2], "rss_max": max(samples + [start[2], end[2]]),
     }
 
-results = [case("kv", interval), case("aws", interval), case("kv", "1h")]
+plans = {"kv": ("kv", interval), "aws": ("aws", interval), "idle": ("kv", "1h")}
+results = [case(*plans[name]) for name in cases.split()]
 load = open("/proc/loadavg").read().split()[:3]
 cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
 print(f"- machine: {os.cpu_count()} CPUs, {cpu}; load average after: {' '.join(load)}")
