@@ -216,7 +216,8 @@ impl Running {
             self.stderr.pull(Instant::now() + Duration::from_millis(10));
         }
         let secrets = self.secrets.lock().unwrap().clone();
-        let out = Out { status, stdout: self.stdout.buf, stderr: self.stderr.buf, shown: self.shown, secrets };
+        let (stdout, stderr) = (std::mem::take(&mut self.stdout.buf), std::mem::take(&mut self.stderr.buf));
+        let out = Out { status, stdout, stderr, shown: std::mem::take(&mut self.shown), secrets };
         assert!(
             self.stdout.closed && self.stderr.closed,
             "output pipes still open 5 s after the program ended: something it started is still running\n{}",
@@ -289,6 +290,44 @@ impl Out {
         }
         self
     }
+}
+
+/// A program still running when its test ends (a failed assertion) is
+/// killed with everything in its session: a supervising envcloak's command
+/// has a process group of its own, and `run --watch` never ends by itself.
+impl Drop for Running {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            kill_session(&mut self.child);
+        }
+    }
+}
+
+/// Kills every process of the session `child` leads (it was started with
+/// `setsid`), and reaps `child`.
+fn kill_session(child: &mut std::process::Child) {
+    let session = child.id().to_string();
+    let members: Vec<i32> = std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            // Field 6 of /proc/PID/stat, after the command in parentheses.
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .ok()
+                .and_then(|stat| stat.rsplit_once(") ").map(|(_, rest)| rest.split(' ').nth(3) == Some(&session)))
+                .unwrap_or(false)
+        })
+        .collect();
+    for pid in members {
+        // SAFETY: kill(2) of a process in the session our own child leads.
+        unsafe {
+            libc::kill(pid, libc::SIGKILL);
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 /// Kills `child`'s process group (it must lead one) and the child itself,
