@@ -23,7 +23,8 @@ for set in $SETS; do
         flags=()
         label="default (age, vault, aws)"
     else
-        flags=(--no-default-features --features "$set")
+        # `cli`: the binary needs the command-line front end.
+        flags=(--no-default-features --features "cli,$set")
         label=$set
     fi
     target=$work/target-${set//,/-}

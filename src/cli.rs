@@ -9,6 +9,8 @@ use nix::sys::signal::Signal;
 
 use crate::supervision::OnChange;
 
+use crate::plan::AdHoc;
+
 mod age_files;
 pub use age_files::{
     DecryptArgs, EditArgs, EncryptArgs, GetArgs, GitMergeArgs, GitSetupArgs, GitTextconvArgs, KeyArgs, KeygenArgs,
@@ -263,6 +265,13 @@ pub struct MappingArgs {
     /// Go on when the profile resolves to no variable at all (by default an error: an emptied secrets file)
     #[arg(long)]
     pub allow_empty: bool,
+}
+
+impl MappingArgs {
+    /// The `-e` and `-i` mappings, for [`plan::build`](crate::plan::build).
+    pub fn ad_hoc(&self) -> AdHoc<'_> {
+        AdHoc { env: &self.env, import: &self.import }
+    }
 }
 
 /// Options of `run`.

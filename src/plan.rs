@@ -7,7 +7,6 @@ use std::path::Path;
 
 use envcloak_providers::{Backend, SecretRef, Source};
 
-use crate::cli::MappingArgs;
 use crate::config::{self, Config, Span};
 use crate::error::CliError;
 use crate::supervision::SupervisionKeys;
@@ -122,12 +121,22 @@ impl Problems {
     }
 }
 
+/// The command line's ad-hoc mappings, as written: `-e NAME=REF` and
+/// `-i REF`, each in the order given.
+#[derive(Debug, Clone, Copy)]
+pub struct AdHoc<'a> {
+    /// The `-e` pairs.
+    pub env: &'a [String],
+    /// The `-i` references.
+    pub import: &'a [String],
+}
+
 /// Builds the plan for `profile_flag` (or the config's default profile) plus
 /// the command line's `-e`/`-i`.
 pub fn build(
     config: Option<&Config>,
     profile_flag: Option<&str>,
-    args: &MappingArgs,
+    args: AdHoc<'_>,
     cwd: &Path,
 ) -> Result<Plan, CliError> {
     let ad_hoc = !args.env.is_empty() || !args.import.is_empty();
@@ -156,11 +165,11 @@ pub fn build(
             }
         }
     }
-    for reference in &args.import {
+    for reference in args.import {
         let at = |m: &str| format!("-i {reference}: {m}");
         plan.push(reference, Target::Import { prefix: String::new() }, Origin::ImportFlag, cwd, &mut problems, at);
     }
-    for pair in &args.env {
+    for pair in args.env {
         let Some((name, reference)) = pair.split_once('=') else {
             problems.0.push(format!("-e {pair}: expected NAME=REF, e.g. -e API_KEY=age://secrets.env.age#API_KEY"));
             continue;

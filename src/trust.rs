@@ -40,7 +40,7 @@ pub fn digest(text: &str) -> String {
 
 /// Whether `ENVCLOAK_TRUST` is set to a true value.
 fn trusted_by_variable() -> bool {
-    crate::commands::env_flag(TRUST_VAR)
+    crate::env_flag::is_true(TRUST_VAR)
 }
 
 /// Whether `path` (with content `text`) was trusted with `envcloak trust`.
@@ -109,7 +109,7 @@ pub fn require(path: &Path, text: &str, reasons: &Reasons, project_root: &Path) 
     if reasons.is_empty() || trusted_by_variable() || trusted_in_store(path, text) {
         return Ok(());
     }
-    if crate::commands::in_ci() && path.canonicalize().is_ok_and(|p| p.starts_with(project_root)) {
+    if crate::env_flag::in_ci() && path.canonicalize().is_ok_and(|p| p.starts_with(project_root)) {
         crate::diag::note!("{} trusted: CI is set and it is inside {}", path.display(), project_root.display());
         return Ok(());
     }

@@ -118,7 +118,7 @@ impl Context {
         planned: &mut dyn FnMut(&Plan, &Backends),
     ) -> Result<ResolvedRun, CliError> {
         let config = self.config()?;
-        let plan = plan::build(config.as_ref(), self.profile_flag.as_deref(), mappings, &self.cwd)?;
+        let plan = plan::build(config.as_ref(), self.profile_flag.as_deref(), mappings.ad_hoc(), &self.cwd)?;
         if let Some(config) = &config {
             let reasons = config.backends.trust_reasons(&plan.backends());
             crate::trust::require(&config.path, config.text(), &reasons, &crate::trust::project_root(&self.cwd))?;
@@ -177,17 +177,6 @@ pub fn warn_skipped(plan: &Plan, resolution: &Resolution) {
         let reference = plan.mappings[failure.mapping].shown();
         crate::diag::warning!("optional {} ({reference}) skipped: {}", failure.name, failure.error.reason);
     }
-}
-
-/// Whether the variable `CI` is set to a true value.
-pub fn in_ci() -> bool {
-    env_flag("CI")
-}
-
-/// Whether the variable `name` is set to a true value (`1`, `true`, `yes`,
-/// `on`, in any case).
-pub fn env_flag(name: &str) -> bool {
-    std::env::var(name).is_ok_and(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "true" | "1" | "yes" | "on"))
 }
 
 /// Reads a file or stdin.

@@ -71,7 +71,7 @@ fn start(context: &Context, args: &RunArgs, reporting: &Reporting) -> Result<Out
     let env = inject::build_env(&resolution.vars, &options)?;
     let program = inject::find_program(&args.command[0])?;
     let argv = inject::argv(&args.command)?;
-    let mask = args.mask || (!args.no_mask && super::in_ci());
+    let mask = args.mask || (!args.no_mask && crate::env_flag::in_ci());
     crate::diag::note!(
         "{} secret(s) for {program_name}; {}",
         resolution.vars.len(),
