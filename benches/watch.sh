@@ -8,8 +8,8 @@
 # What it does (all traffic stays on 127.0.0.1; everything started is stopped
 # on exit; the whole script gives up after MAX_SECONDS):
 #   1. builds the release binary (or uses ENVCLOAK_BIN);
-#   2. starts an OpenBao dev server with a file audit device (every request
-#      is a line) and moto_server (every request is a line of its log);
+#   2. starts an OpenBao dev server and moto_server, each behind a counting
+#      proxy (benches/latency_proxy.py, no delay: every request is a line);
 #   3. writes PATHS KV v2 secrets and PATHS AWS secrets, and a profile for
 #      each backend;
 #   4. for each profile, starts `envcloak run --watch=INTERVAL -- sleep …`,
@@ -44,14 +44,17 @@ isolated_env
 token=watch-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')
 start_bao "$token"
 start_moto
-curl -sf -H "X-Vault-Token: $token" -X PUT -d "{\"type\":\"file\",\"options\":{\"file_path\":\"$work/audit.log\"}}" \
-    "$bao_url/v1/sys/audit/file" >/dev/null
+# Counting proxies (no delay) in front of both: each request envcloak makes
+# is a line of $work/bao.jsonl or $work/moto.jsonl.
+start_proxy bao "${bao_url##*:}" --delay-ms 0
+start_proxy moto "${moto_url##*:}" --delay-ms 0
 
-python3 - "$work" "$PATHS" "$bao_url" "$token" "$moto_url" <<'PY'
+python3 - "$work" "$PATHS" "$bao_url" "$token" "$moto_url" "$(cat "$work/bao.port")" "$(cat "$work/moto.port")" <<'PY'
 import json, secrets, sys, urllib.request
 import boto3
 
 work, count, bao, token, moto = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
+bao_proxy, moto_proxy = f"http://127.0.0.1:{sys.argv[6]}", f"http://127.0.0.1:{sys.argv[7]}"
 for i in range(count):
     request = urllib.request.Request(
         f"{bao}/v1/secret/data/watch/v{i:03d}",
@@ -64,7 +67,7 @@ client = boto3.client("secretsmanager", endpoint_url=moto)
 for i in range(count):
     client.create_secret(Name=f"watch/a{i:03d}", SecretString="fake-" + secrets.token_hex(16))
 with open(f"{work}/envcloak.toml", "w") as config:
-    config.write(f'[vault]\naddress = "{bao}"\n\n[aws]\nendpoint_url = "{moto}"\n\n')
+    config.write(f'[vault]\naddress = "{bao_proxy}"\n\n[aws]\nendpoint_url = "{moto_proxy}"\n\n')
     config.write("[profiles.kv.env]\n")
     config.writelines(f'V{i:03d} = "vault://secret/watch/v{i:03d}#value"\n' for i in range(count))
     config.write("\n[profiles.aws.env]\n")
@@ -81,12 +84,17 @@ tick = os.sysconf("SC_CLK_TCK")
 page_kib = os.sysconf("SC_PAGE_SIZE") // 1024
 
 def requests(profile):
-    """Requests the server has seen so far."""
-    if profile == "kv":
-        with open(f"{work}/audit.log", "rb") as log:
-            return sum(1 for line in log if b'"type":"request"' in line)
-    with open(f"{work}/moto.log", "rb") as log:
-        return sum(1 for line in log if b'"POST / HTTP' in line)
+    """Requests envcloak has made so far, and how many of them read a value."""
+    import json
+    total = values = 0
+    with open(f"{work}/{'bao' if profile == 'kv' else 'moto'}.jsonl") as log:
+        for line in log:
+            event = json.loads(line)
+            if event.get("ev") != "request":
+                continue
+            total += 1
+            values += "/v1/secret/data/" in event.get("path", "") or event.get("op", "").endswith("GetSecretValue")
+    return total, values
 
 def cpu_ms(pid):
     fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
@@ -118,7 +126,7 @@ def case(profile, watch):
     n = end[3] - start[3]
     return {
         "profile": profile, "watch": watch, "seconds": end[4] - start[4], "polls": n,
-        "requests": end[0] - start[0], "cpu_ms": end[1] - start[1],
+        "requests": end[0][0] - start[0][0], "value_reads": end[0][1] - start[0][1], "cpu_ms": end[1] - start[1],
         "rss_start": start[2], "rss_end": end[2], "rss_max": max(samples + [start[2], end[2]]),
     }
 
@@ -129,13 +137,13 @@ cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.start
 print(f"- machine: {os.cpu_count()} CPUs, {cpu}; load average after: {' '.join(load)}")
 print(f"- envcloak: {built} ({envcloak})")
 print()
-print("| profile | interval | window s | polls | requests per poll | CPU ms per poll | CPU ms in window | RSS KiB start → end (max) |")
-print("| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |")
+print("| profile | interval | window s | polls | requests per poll | values read | CPU ms per poll | CPU ms in window | RSS KiB start → end (max) |")
+print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
 for r in results:
     per_poll = lambda x: f"{x / r['polls']:.1f}" if r["polls"] else "–"
     label = f"{count} KV v2 paths" if r["profile"] == "kv" else f"{count} AWS secrets"
     if r["watch"] == "1h":
         label += ", idle (no poll due)"
-    print(f"| {label} | {r['watch']} | {r['seconds']:.0f} | {r['polls']} | {per_poll(r['requests'])} | "
+    print(f"| {label} | {r['watch']} | {r['seconds']:.0f} | {r['polls']} | {per_poll(r['requests'])} | {r['value_reads']} | "
           f"{per_poll(r['cpu_ms'])} | {r['cpu_ms']:.0f} | {r['rss_start']} → {r['rss_end']} ({r['rss_max']}) |")
 PY
