@@ -96,8 +96,12 @@ pub struct ChildEnv {
     pub files: SecretFiles,
 }
 
-/// Builds the child's environment from envcloak's own and the secrets.
+/// Builds the child's environment from envcloak's own and the secrets
+/// (whose pages are locked in memory first, so they are never swapped out).
 pub fn build_env(vars: &[ResolvedVar], options: &EnvOptions<'_>) -> Result<ChildEnv, CliError> {
+    for var in vars {
+        crate::memory::lock(var.value.expose().as_bytes());
+    }
     let mut entries: Vec<CEntry> = std::env::vars_os()
         .filter(|(name, _)| options.passthrough.passes(name))
         .filter(|(name, value)| !name.as_bytes().contains(&0) && !value.as_bytes().contains(&0))

@@ -40,15 +40,16 @@ fn start(context: &Context, args: &RunArgs, reporting: &Reporting) -> Result<Out
         stop_signal: args.stop_signal,
         stop_grace: args.stop_grace,
     };
-    let key = Arc::new(DigestKey::random().map_err(|e| CliError::new(format!("cannot read random bytes: {e}")))?);
     // With --watch, the sources are stamped before they are read: a change
-    // made while the command starts is then seen by the first poll.
-    let mut stamps = None;
+    // made while the command starts is then seen by the first poll. A run
+    // that follows nothing makes no digest key.
+    let (mut key, mut stamps) = (None, None);
     let began = Instant::now();
     let super::ResolvedRun { plan, resolution, backends, leases } =
         context.resolve_for(&args.mappings, args.clean_env, &args.keep, &mut |plan, backends| {
             if plan.supervision.overridden_by(flags).settle().watch.is_some() {
-                stamps = refresh::stamps(plan, backends, args.mappings.timeout, &key);
+                key = DigestKey::random().ok().map(Arc::new);
+                stamps = key.as_ref().and_then(|key| refresh::stamps(plan, backends, args.mappings.timeout, key));
             }
         })?;
     if reporting.active {
@@ -59,9 +60,6 @@ fn start(context: &Context, args: &RunArgs, reporting: &Reporting) -> Result<Out
         return Err(super::failures_error(&plan, &resolution, &format!("not starting {program_name}")));
     }
     super::warn_skipped(&plan, &resolution);
-    for var in &resolution.vars {
-        crate::memory::lock(var.value.expose().as_bytes());
-    }
     let supervision = plan.supervision.overridden_by(flags).settle();
     let options = EnvOptions {
         passthrough: &backends.passthrough,
@@ -99,6 +97,10 @@ fn start(context: &Context, args: &RunArgs, reporting: &Reporting) -> Result<Out
     let generation = Generation::new(env.files, leases, reporting.reporter());
     let (changes, changed) = mpsc::channel();
     let refresher = if follow {
+        let key = match key {
+            Some(key) => key,
+            None => Arc::new(DigestKey::random().map_err(|e| CliError::new(format!("cannot read random bytes: {e}")))?),
+        };
         let digests = key.of_env(&resolution.vars);
         let watching = Watching {
             plan,

@@ -17,9 +17,8 @@ pub struct DigestKey(Zeroizing<[u8; 32]>);
 impl DigestKey {
     /// A new random key.
     pub fn random() -> std::io::Result<Self> {
-        use std::io::Read;
         let mut key = Zeroizing::new([0u8; 32]);
-        std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut key[..]))?;
+        crate::random::fill(&mut key[..])?;
         Ok(Self(key))
     }
 

@@ -300,9 +300,6 @@ impl State {
         } else {
             crate::diag::note!("{names} changed; restarting the command");
         }
-        for var in &resolution.vars {
-            crate::memory::lock(var.value.expose().as_bytes());
-        }
         let options = EnvOptions {
             passthrough: &watching.backends.passthrough,
             no_override: watching.no_override,
