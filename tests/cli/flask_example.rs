@@ -55,6 +55,12 @@ fn example_files() -> Vec<String> {
 /// (`chmod 600`, as the README says), `deploy.sh` executable as git keeps it.
 fn copy_example(ws: &Workspace) -> PathBuf {
     let dest = ws.join("myapp");
+    copy_example_to(&dest);
+    dest
+}
+
+/// [`copy_example`] into the folder `dest`.
+pub(crate) fn copy_example_to(dest: &Path) {
     for file in example_files() {
         let target = dest.join(&file);
         std::fs::create_dir_all(target.parent().unwrap()).expect("create folders");
@@ -62,7 +68,6 @@ fn copy_example(ws: &Workspace) -> PathBuf {
         chmod(&target, if file.ends_with(".sh") { 0o755 } else { 0o644 });
     }
     chmod(&dest.join("demo-identity.txt"), 0o600);
-    dest
 }
 
 /// `PATH` with the built envcloak's folder first.
@@ -79,7 +84,7 @@ fn command(ws: &Workspace, dir: &Path, program: impl AsRef<std::ffi::OsStr>) -> 
 
 /// The resolved values of `profile` (`envcloak export --format json`), each
 /// registered so failure messages redact it.
-fn values(ws: &Workspace, dir: &Path, profile: &str) -> BTreeMap<String, String> {
+pub(crate) fn values(ws: &Workspace, dir: &Path, profile: &str) -> BTreeMap<String, String> {
     let out = command(ws, dir, "envcloak").args(["export", "--format", "json", "-p", profile]).run();
     let values: BTreeMap<String, String> = serde_json::from_slice(&out.stdout).unwrap_or_default();
     for value in values.values() {
