@@ -145,10 +145,9 @@ fn is_loopback(host: &url::Host<&str>) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn settings(address: &str) -> VaultSettings {
+impl VaultSettings {
+    /// Settings for unit tests: `address`, token login, nothing else.
+    pub(crate) fn for_tests(address: &str) -> VaultSettings {
         VaultSettings {
             address: address.into(),
             namespace: None,
@@ -158,6 +157,15 @@ mod tests {
             auth: AuthMethod::Token,
             home: None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(address: &str) -> VaultSettings {
+        VaultSettings::for_tests(address)
     }
 
     #[test]

@@ -6,9 +6,7 @@ use std::time::Duration;
 use super::auth::Granted;
 use super::http::{HttpError, Transport};
 use super::kv::{Lease, Mount};
-use super::{
-    lock, metadata_stamp, stamp_plan, AuthMethod, HeldLease, HeldLogin, StampPlan, VaultProvider, VaultSettings, MODULE,
-};
+use super::{lock, metadata_stamp, stamp_plan, HeldLease, HeldLogin, StampPlan, VaultProvider, VaultSettings, MODULE};
 use crate::{Backend, FailureKind, Provider, Selector, Source, Stamp};
 
 fn source(location: &str, version: Option<&str>) -> Source {
@@ -63,15 +61,7 @@ fn lease(seconds: u64, renewable: bool) -> Lease {
 }
 
 fn provider() -> VaultProvider {
-    let settings = VaultSettings {
-        address: "http://127.0.0.1:1".into(),
-        namespace: None,
-        ca_certs: Vec::new(),
-        client_cert: None,
-        skip_verify: false,
-        auth: AuthMethod::Token,
-        home: None,
-    };
+    let settings = VaultSettings::for_tests("http://127.0.0.1:1");
     VaultProvider::new(settings, tokio::time::Instant::now(), Arc::new(|_: &str| {}))
 }
 
